@@ -1,0 +1,79 @@
+"""The estimator registry: one line per method, read by the library and the CLI.
+
+Each entry names the function that implements the method as "module:function";
+the module is imported only when the method is used, so ``fecli --help`` stays
+fast. An estimator function has the signature
+
+    func(model: RBM, *, beta: float = 1.0, progress=None, **method_options) -> Result
+
+and validates its own options (raising :class:`~fecli.errors.InvalidOptionError`).
+A method may also name a ``feasibility(model) -> Feasibility`` function, used by
+``fecli info`` to say whether and at what cost the method applies to a model.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered estimator."""
+
+    name: str
+    target: str
+    summary: str
+    feasibility_target: str | None = None
+
+    def load(self) -> Callable[..., Any]:
+        return _resolve(self.target)
+
+    def feasibility(self, model: Any) -> "Feasibility":
+        if self.feasibility_target is None:
+            return Feasibility(True, "applies to any model")
+        return _resolve(self.feasibility_target)(model)
+
+
+@dataclass(frozen=True)
+class Feasibility:
+    """Whether a method applies to a model, with a short explanation of the cost."""
+
+    feasible: bool
+    note: str
+    expected_seconds: float | None = None
+
+
+def _resolve(target: str) -> Callable[..., Any]:
+    module_name, func_name = target.split(":")
+    return getattr(importlib.import_module(module_name), func_name)
+
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method(
+            "exact",
+            "fecli.estimators.exact:estimate_exact",
+            "exact ln Z by Gray-code enumeration of the smaller layer",
+            "fecli.estimators.exact:exact_feasibility",
+        ),
+    )
+}
+
+
+def method_names() -> list[str]:
+    """Names of all registered methods, in registry order."""
+    return list(METHODS)
+
+
+def get_method(name: str) -> Method:
+    from ..errors import InvalidOptionError
+
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise InvalidOptionError(
+            f"unknown method {name!r}; valid methods are: {', '.join(METHODS)}."
+        ) from None

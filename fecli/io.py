@@ -1,0 +1,236 @@
+"""Model files: the fecli-rbm HDF5 format, version 1.
+
+Layout (a public contract; other tools write these names):
+
+* root attributes ``format = "fecli-rbm"``, ``format_version = 1``,
+  ``visible_type = "bernoulli"``, ``hidden_type = "bernoulli"``;
+* root datasets ``weights`` (nv, nh), ``visible_bias`` (nv,), ``hidden_bias`` (nh,),
+  floating point;
+* optional group ``training`` (settings, seed, data digest, per-epoch metrics).
+  Any other group is ignored by readers.
+
+Readers validate everything and raise :class:`~fecli.errors.ModelFileError` with
+one sentence naming the file and the problem. Writers write a temporary file in
+the destination folder and rename it into place, so a crash never leaves a
+half-written model behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelFileError
+from .model import RBM, RESERVED_UNIT_TYPES, SUPPORTED_UNIT_TYPES
+
+FORMAT_NAME = "fecli-rbm"
+FORMAT_VERSION = 1
+DATASETS = ("weights", "visible_bias", "hidden_bias")
+TRAINING_GROUP = "training"
+
+
+def load_model(path: str | os.PathLike) -> RBM:
+    """Read and validate a fecli-rbm model file.
+
+    Raises :class:`ModelFileError` (one clear sentence) for a missing file, a file
+    that is not HDF5 or is damaged, wrong format attributes, unsupported unit
+    types, missing datasets, wrong shapes, non-float dtypes or non-finite values.
+    """
+    import h5py
+
+    path = Path(path)
+    where = f"model file '{path}'"
+    if not path.exists():
+        raise ModelFileError(f"{where} does not exist.")
+    if path.is_dir():
+        raise ModelFileError(f"{where} is a folder, not a file.")
+    try:
+        is_hdf5 = h5py.is_hdf5(path)
+    except OSError as exc:
+        raise ModelFileError(f"{where} cannot be read: {exc.strerror or exc}.") from exc
+    if not is_hdf5:
+        raise ModelFileError(f"{where} is not an HDF5 file.")
+    try:
+        with h5py.File(path, "r") as f:
+            _check_root_attributes(f, where)
+            arrays = {name: _read_float_dataset(f, name, where) for name in DATASETS}
+            training = _read_group(f[TRAINING_GROUP]) if TRAINING_GROUP in f else None
+    except ModelFileError:
+        raise
+    except (OSError, KeyError, RuntimeError) as exc:
+        raise ModelFileError(f"{where} is truncated or damaged and cannot be read ({_first_line(exc)}).") from exc
+    _check_shapes(arrays, where)
+    return RBM(arrays["weights"], arrays["visible_bias"], arrays["hidden_bias"], name=str(path), training=training)
+
+
+def save_model(model: RBM, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
+    """Write ``model`` to ``path`` atomically (temporary file in the same folder, then rename).
+
+    The ``training`` metadata, if any, is written as the ``training`` group.
+    Returns the path written.
+    """
+    import h5py
+
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ModelFileError(f"cannot write model file '{path}': folder '{folder}' does not exist.")
+    if path.exists() and not overwrite:
+        raise ModelFileError(f"model file '{path}' already exists (use --overwrite to replace it).")
+    _check_finite_model(model, path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        with h5py.File(tmp_name, "w") as f:
+            f.attrs["format"] = FORMAT_NAME
+            f.attrs["format_version"] = FORMAT_VERSION
+            f.attrs["visible_type"] = "bernoulli"
+            f.attrs["hidden_type"] = "bernoulli"
+            f.create_dataset("weights", data=np.asarray(model.weights, dtype=np.float64))
+            f.create_dataset("visible_bias", data=np.asarray(model.visible_bias, dtype=np.float64))
+            f.create_dataset("hidden_bias", data=np.asarray(model.hidden_bias, dtype=np.float64))
+            if model.training:
+                _write_group(f.create_group(TRAINING_GROUP), model.training)
+        with open(tmp_name, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+        raise
+    return path
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _as_text(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, np.ndarray) and value.shape == ():
+        return _as_text(value.item())
+    if isinstance(value, np.generic):
+        return _as_text(value.item())
+    return value
+
+
+def _check_root_attributes(f: Any, where: str) -> None:
+    attrs = f.attrs
+    fmt = _as_text(attrs.get("format"))
+    if fmt is None:
+        raise ModelFileError(f"{where} is not a fecli-rbm model: the root attribute 'format' is missing.")
+    if fmt != FORMAT_NAME:
+        raise ModelFileError(f"{where} has format {fmt!r}, expected {FORMAT_NAME!r}.")
+    version = _as_text(attrs.get("format_version"))
+    if version is None:
+        raise ModelFileError(f"{where} has no 'format_version' attribute.")
+    if isinstance(version, str) or isinstance(version, float) and not version.is_integer():
+        raise ModelFileError(f"{where} has an invalid format_version {version!r}; expected the integer {FORMAT_VERSION}.")
+    if int(version) != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{where} has format_version {int(version)}, but this fecli reads only version {FORMAT_VERSION}."
+        )
+    for layer in ("visible_type", "hidden_type"):
+        unit_type = _as_text(attrs.get(layer))
+        if unit_type is None:
+            raise ModelFileError(f"{where} has no '{layer}' attribute.")
+        if unit_type in RESERVED_UNIT_TYPES:
+            raise ModelFileError(
+                f"{where} has {layer} {unit_type!r}, which is reserved but not supported yet "
+                f"(fecli supports {', '.join(map(repr, SUPPORTED_UNIT_TYPES))} units)."
+            )
+        if unit_type not in SUPPORTED_UNIT_TYPES:
+            raise ModelFileError(
+                f"{where} has unknown {layer} {unit_type!r} "
+                f"(fecli supports {', '.join(map(repr, SUPPORTED_UNIT_TYPES))} units)."
+            )
+
+
+def _read_float_dataset(f: Any, name: str, where: str) -> np.ndarray:
+    import h5py
+
+    if name not in f:
+        present = sorted(k for k in f.keys())
+        found = f" (found: {', '.join(present)})" if present else " (the file has no datasets)"
+        raise ModelFileError(f"{where} has no dataset '{name}'{found}.")
+    node = f[name]
+    if not isinstance(node, h5py.Dataset):
+        raise ModelFileError(f"{where}: '{name}' must be a dataset, but it is a group.")
+    if node.dtype.kind != "f":
+        raise ModelFileError(
+            f"{where}: dataset '{name}' has dtype {node.dtype}, but a floating-point dtype is required."
+        )
+    data = np.asarray(node[()], dtype=np.float64)
+    if not np.all(np.isfinite(data)):
+        bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
+        raise ModelFileError(f"{where}: dataset '{name}' contains {bad} non-finite value(s) (NaN or inf).")
+    return data
+
+
+def _check_shapes(arrays: dict[str, np.ndarray], where: str) -> None:
+    w, a, b = arrays["weights"], arrays["visible_bias"], arrays["hidden_bias"]
+    if w.ndim != 2:
+        raise ModelFileError(f"{where}: 'weights' must be 2-D (n_visible, n_hidden), but has shape {w.shape}.")
+    nv, nh = w.shape
+    if nv == 0 or nh == 0:
+        raise ModelFileError(f"{where}: 'weights' has shape {w.shape}; both layers need at least one unit.")
+    if a.shape != (nv,):
+        raise ModelFileError(
+            f"{where}: 'visible_bias' has shape {a.shape}, but 'weights' {w.shape} needs ({nv},)."
+        )
+    if b.shape != (nh,):
+        raise ModelFileError(
+            f"{where}: 'hidden_bias' has shape {b.shape}, but 'weights' {w.shape} needs ({nh},)."
+        )
+
+
+def _check_finite_model(model: RBM, path: Path) -> None:
+    for name in DATASETS:
+        if not np.all(np.isfinite(getattr(model, name))):
+            raise ModelFileError(f"cannot write model file '{path}': '{name}' contains NaN or inf.")
+
+
+def _read_group(group: Any) -> dict[str, Any]:
+    """Read an HDF5 group (attributes, datasets, subgroups) into a nested dict."""
+    import h5py
+
+    out: dict[str, Any] = {}
+    for key, value in group.attrs.items():
+        out[key] = _as_text(value)
+    for key, node in group.items():
+        if isinstance(node, h5py.Group):
+            out[key] = _read_group(node)
+        else:
+            value = node[()]
+            out[key] = _as_text(value) if np.ndim(value) == 0 else np.asarray(value)
+    return out
+
+
+def _write_group(group: Any, values: dict[str, Any]) -> None:
+    """Write a nested dict: dicts become groups, arrays and lists datasets, scalars attributes."""
+    for key, value in values.items():
+        if isinstance(value, dict):
+            _write_group(group.create_group(key), value)
+        elif isinstance(value, (np.ndarray, list, tuple)):
+            arr = np.asarray(value)
+            if arr.dtype.kind == "U":
+                arr = arr.astype(object)
+                group.create_dataset(key, data=arr, dtype=_string_dtype())
+            else:
+                group.create_dataset(key, data=arr)
+        elif value is None:
+            continue
+        else:
+            group.attrs[key] = value
+
+
+def _string_dtype() -> Any:
+    import h5py
+
+    return h5py.string_dtype()

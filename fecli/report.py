@@ -1,0 +1,216 @@
+"""Presentation: Rich tables, progress bars, JSON lines and CSV. No numerics here."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import sys
+import time
+from typing import Any, Iterable, TextIO
+
+from .result import FIELDS, Result
+
+FORMATS = ("table", "json", "csv")
+
+#: Short labels for result kinds in tables, so bounds and approximations stand out.
+KIND_LABELS = {
+    "exact": "exact",
+    "estimate": "estimate",
+    "lower_bound": "lower bound",
+    "upper_bound": "upper bound",
+    "stochastic_lower_bound": "stoch. lower bound",
+    "stochastic_upper_bound": "stoch. upper bound",
+    "approximation": "approximation",
+}
+
+
+def make_console(file: TextIO, *, force_plain: bool = False):
+    """A Rich console for ``file``: colour only on terminals and without NO_COLOR."""
+    from rich.console import Console
+
+    is_tty = hasattr(file, "isatty") and file.isatty()
+    plain = force_plain or not is_tty or "NO_COLOR" in os.environ
+    return Console(
+        file=file,
+        no_color=plain,
+        color_system=None if plain else "auto",
+        highlight=False,
+        width=None if is_tty else 200,
+        soft_wrap=False,
+    )
+
+
+def stderr_console():
+    return make_console(sys.stderr)
+
+
+class DelayedProgress:
+    """A Rich progress bar on stderr that appears only once a run has lasted ``delay`` seconds."""
+
+    def __init__(self, enabled: bool = True, delay: float = 1.0):
+        self.enabled = enabled and sys.stderr.isatty()
+        self.delay = delay
+        self._start = time.perf_counter()
+        self._bar = None
+        self._task = None
+
+    def __call__(self, description: str, done: float, total: float) -> None:
+        if not self.enabled:
+            return
+        if self._bar is None:
+            if time.perf_counter() - self._start < self.delay:
+                return
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>5.1f}%"),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                console=stderr_console(),
+                transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(description, total=total)
+        self._bar.update(self._task, description=description, completed=done, total=total)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def __enter__(self) -> "DelayedProgress":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def format_number(value: float | None, digits: int = 6) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.1f} ms"
+    if seconds < 120:
+        return f"{seconds:.2f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+def results_table(results: Iterable[Result]):
+    """One Rich table, a row per (model, method)."""
+    from rich.table import Table
+
+    table = Table(title="ln Z estimates", title_justify="left", header_style="bold")
+    table.add_column("model", overflow="fold")
+    table.add_column("method")
+    table.add_column("beta", justify="right")
+    table.add_column("ln Z", justify="right")
+    table.add_column("free energy", justify="right")
+    table.add_column("± stderr", justify="right")
+    table.add_column("95% interval", justify="right")
+    table.add_column("kind")
+    table.add_column("time", justify="right")
+    for r in results:
+        interval = "-" if r.ci_low is None else f"[{format_number(r.ci_low, 4)}, {format_number(r.ci_high, 4)}]"
+        table.add_row(
+            r.model,
+            r.method,
+            f"{r.beta:g}",
+            format_number(r.log_z),
+            format_number(r.free_energy),
+            format_number(r.stderr, 4) if r.stderr is not None else "none",
+            interval,
+            KIND_LABELS.get(r.kind, r.kind),
+            format_seconds(r.wall_time_s),
+        )
+    return table
+
+
+def json_line(result: Result) -> str:
+    return json.dumps(result.to_dict(), allow_nan=False)
+
+
+def csv_header() -> str:
+    return _csv_row(FIELDS)
+
+
+def csv_line(result: Result) -> str:
+    row = result.to_dict()
+    cells = []
+    for name in FIELDS:
+        value = row[name]
+        if isinstance(value, (dict, list)):
+            value = json.dumps(value, allow_nan=False)
+        elif value is None:
+            value = ""
+        elif isinstance(value, float):
+            value = repr(value)
+        cells.append(value)
+    return _csv_row(cells)
+
+
+def _csv_row(cells: Iterable[Any]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(list(cells))
+    return buffer.getvalue().rstrip("\n")
+
+
+def render(results: list[Result], fmt: str) -> str:
+    """The whole rendering of ``results`` as text (used for --output files)."""
+    if fmt == "json":
+        return "".join(json_line(r) + "\n" for r in results)
+    if fmt == "csv":
+        return csv_header() + "\n" + "".join(csv_line(r) + "\n" for r in results)
+    buffer = io.StringIO()
+    console = make_console(buffer, force_plain=True)
+    console.print(results_table(results))
+    return buffer.getvalue()
+
+
+def print_info(console, summary: dict[str, Any]) -> None:
+    """Render a ``describe()`` summary as a few small Rich tables."""
+    from rich.table import Table
+
+    head = Table(title=summary["model"], title_justify="left", show_header=False, title_style="bold")
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("format", f"fecli-rbm v{summary['format_version']} ({summary['file_size_bytes']} bytes)")
+    head.add_row("units", f"{summary['n_visible']} visible ({summary['visible_type']}) x "
+                          f"{summary['n_hidden']} hidden ({summary['hidden_type']})")
+    head.add_row("parameters", str(summary["n_parameters"]))
+    console.print(head)
+
+    stats = Table(header_style="bold")
+    stats.add_column("parameter")
+    for col in ("mean", "std", "min", "max", "mean |x|"):
+        stats.add_column(col, justify="right")
+    for key in ("weights", "visible_bias", "hidden_bias"):
+        s = summary[key]
+        stats.add_row(key, *(f"{s[c]:.4g}" for c in ("mean", "std", "min", "max", "mean_abs")))
+    console.print(stats)
+
+    if summary["training"]:
+        meta = Table(title="training", title_justify="left", show_header=False)
+        meta.add_column(style="bold")
+        meta.add_column(overflow="fold")
+        for key, value in summary["training"].items():
+            meta.add_row(key, str(value))
+        console.print(meta)
+
+    est = Table(title="estimators", title_justify="left", header_style="bold")
+    est.add_column("method")
+    est.add_column("feasible")
+    est.add_column("cost", overflow="fold")
+    for name, f in summary["estimators"].items():
+        est.add_row(name, "yes" if f["feasible"] else "no", f["note"])
+    console.print(est)
+    console.print()

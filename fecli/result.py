@@ -1,0 +1,92 @@
+"""The one result record that every estimator returns."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+#: Allowed values of :attr:`Result.kind`, and what each promises about ``log_z``.
+KINDS = {
+    "exact": "computed exactly (up to floating-point rounding)",
+    "estimate": "statistical estimate with a standard error",
+    "lower_bound": "deterministic lower bound on ln Z",
+    "upper_bound": "deterministic upper bound on ln Z",
+    "stochastic_lower_bound": "estimate whose expectation is at most ln Z",
+    "stochastic_upper_bound": "estimate whose expectation is at least ln Z",
+    "approximation": "approximation without an error bar",
+}
+
+#: Column order shared by the table, JSON and CSV renderings.
+FIELDS = (
+    "model",
+    "method",
+    "beta",
+    "log_z",
+    "free_energy",
+    "stderr",
+    "ci_low",
+    "ci_high",
+    "kind",
+    "wall_time_s",
+    "n_visible",
+    "n_hidden",
+    "params",
+    "diagnostics",
+    "warnings",
+)
+
+
+@dataclass
+class Result:
+    """ln Z of one model by one method, with its uncertainty and diagnostics.
+
+    ``free_energy`` is ``-log_z / beta``. ``stderr``, ``ci_low`` and ``ci_high``
+    are ``None`` when the method has no error bar (approximations, bounds);
+    an exact result has ``stderr == 0`` and a zero-width interval.
+    """
+
+    model: str
+    method: str
+    beta: float
+    log_z: float
+    kind: str
+    n_visible: int
+    n_hidden: int
+    stderr: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    wall_time_s: float = 0.0
+    params: dict[str, Any] = field(default_factory=dict)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown result kind {self.kind!r}; expected one of {sorted(KINDS)}")
+        if not self.beta > 0:
+            raise ValueError(f"beta must be positive, got {self.beta!r}")
+
+    @property
+    def free_energy(self) -> float:
+        """F = -ln Z / beta."""
+        return -self.log_z / self.beta
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict in :data:`FIELDS` order; non-finite floats become ``None``."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["free_energy"] = self.free_energy
+        return {name: _jsonable(values[name]) for name in FIELDS}
+
+
+def _jsonable(value: Any) -> Any:
+    """Convert numpy scalars/arrays and non-finite floats to plain JSON values."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy scalar or array
+        return _jsonable(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
