@@ -1,0 +1,117 @@
+"""Data files: binary examples as rows, for every command that takes ``--data``.
+
+Accepted formats: ``.npy``, ``.npz`` (one array, or the one named by ``key``),
+``.csv`` / ``.txt`` (numeric text; comma, or whitespace for .txt). Values must be
+0/1. Greyscale data is accepted with ``binarize=THRESHOLD`` (values > threshold
+become 1), after optional division by ``scale`` (e.g. 255 for 0..255 images).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataFileError
+
+FORMATS = (".npy", ".npz", ".csv", ".txt")
+#: Default pseudo-count (in examples) that keeps base-rate logits finite.
+DEFAULT_PSEUDOCOUNT = 1.0
+
+
+def load_data(
+    path: str | os.PathLike,
+    *,
+    key: str | None = None,
+    binarize: float | None = None,
+    scale: float | None = None,
+) -> np.ndarray:
+    """Load a 2-D array of binary examples (rows) as float64 0/1 values.
+
+    Raises :class:`DataFileError` with one sentence naming the file and the problem
+    (missing file, unknown format, ragged text, not 2-D, empty, NaN/inf, values that
+    are not 0/1 without ``binarize``).
+    """
+    path = Path(path)
+    where = f"data file '{path}'"
+    if not path.exists():
+        raise DataFileError(f"{where} does not exist.")
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise DataFileError(f"{where} has an unsupported extension {suffix or '(none)'!r}; use {', '.join(FORMATS)}.")
+    raw = _read_array(path, suffix, key, where)
+    return prepare(raw, where, binarize=binarize, scale=scale)
+
+
+def prepare(raw: np.ndarray, where: str, *, binarize: float | None = None, scale: float | None = None) -> np.ndarray:
+    """Validate an in-memory array of examples and return it as float64 0/1 values."""
+    data = np.asarray(raw)
+    if data.dtype.kind not in "biuf":
+        raise DataFileError(f"{where} holds {data.dtype} values; numeric 0/1 data is required.")
+    if data.ndim == 1:
+        raise DataFileError(f"{where} is 1-D with shape {data.shape}; examples must be rows of a 2-D array.")
+    if data.ndim != 2:
+        raise DataFileError(f"{where} has shape {data.shape}; a 2-D array (examples x units) is required.")
+    if data.shape[0] == 0 or data.shape[1] == 0:
+        raise DataFileError(f"{where} is empty (shape {data.shape}).")
+    data = data.astype(np.float64)
+    if not np.all(np.isfinite(data)):
+        raise DataFileError(f"{where} contains NaN or inf values.")
+    if scale is not None:
+        if not scale > 0:
+            raise DataFileError(f"scale must be > 0, got {scale}.")
+        data = data / scale
+    if binarize is not None:
+        return (data > binarize).astype(np.float64)
+    if not np.all((data == 0) | (data == 1)):
+        lo, hi = float(data.min()), float(data.max())
+        hint = " (try --scale 255 --binarize 0.5)" if hi > 1 else " (try --binarize 0.5)"
+        raise DataFileError(f"{where} has values in [{lo:g}, {hi:g}] that are not binary 0/1{hint}.")
+    return data
+
+
+def _read_array(path: Path, suffix: str, key: str | None, where: str) -> np.ndarray:
+    try:
+        if suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        if suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                names = list(archive.files)
+                if key is None:
+                    if len(names) != 1:
+                        raise DataFileError(f"{where} holds arrays {', '.join(names)}; choose one with --key.")
+                    key = names[0]
+                if key not in names:
+                    raise DataFileError(f"{where} has no array {key!r} (found: {', '.join(names)}).")
+                return archive[key]
+        delimiter = "," if suffix == ".csv" else None
+        return np.loadtxt(path, delimiter=delimiter, ndmin=2)
+    except DataFileError:
+        raise
+    except ValueError as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataFileError(f"{where} could not be parsed ({text}); rows must all have the same number of numbers.") from exc
+    except (OSError, EOFError) as exc:
+        raise DataFileError(f"{where} cannot be read ({exc}).") from exc
+
+
+def check_width(data: np.ndarray, model, source: str) -> None:
+    """Raise :class:`DataFileError` unless data rows have one value per visible unit of ``model``."""
+    if data.shape[1] != model.n_visible:
+        raise DataFileError(
+            f"data '{source}' has {data.shape[1]} columns, but model {model.name} has {model.n_visible} visible units."
+        )
+
+
+def base_rate_bias(data: np.ndarray, pseudocount: float = DEFAULT_PSEUDOCOUNT) -> np.ndarray:
+    """Visible biases of the 'base-rate' model: logit of each unit's smoothed mean activity.
+
+    p_i = (sum_n v_ni + pseudocount/2) / (N + pseudocount), a_i = ln p_i - ln(1 - p_i)
+    (Salakhutdinov & Murray 2008); the pseudo-count keeps the logits finite.
+    """
+    data = np.asarray(data, dtype=np.float64)
+    if pseudocount <= 0:
+        raise ValueError(f"pseudocount must be > 0, got {pseudocount}")
+    p = (data.sum(axis=0) + 0.5 * pseudocount) / (data.shape[0] + pseudocount)
+    return np.log(p) - np.log1p(-p)
