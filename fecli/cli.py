@@ -147,7 +147,9 @@ def estimate(ctx: click.Context, models: tuple[Path, ...], methods: tuple[str, .
             if stream:
                 click.echo(report.json_line(result) if fmt == "json" else report.csv_line(result))
     if output is not None:
-        _write_atomically(output, report.render(results, fmt))
+        from .atomic import write_text_atomically
+
+        write_text_atomically(output, report.render(results, fmt))
     elif fmt == "table" and results:
         report.make_console(sys.stdout).print(report.results_table(results))
     sys.exit(EXIT_FAILURE if failed else EXIT_OK)
@@ -168,20 +170,6 @@ def _check_output_path(output: Path | None) -> None:
         raise FecliError(f"cannot write output file '{output}': it is a folder.")
     if not os.access(folder, os.W_OK):
         raise FecliError(f"cannot write output file '{output}': folder '{folder}' is not writable.")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _error(message: str) -> None:

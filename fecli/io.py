@@ -18,12 +18,12 @@ half-written model behind.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .atomic import atomic_path
 from .errors import ModelFileError
 from .model import RBM, RESERVED_UNIT_TYPES, SUPPORTED_UNIT_TYPES
 
@@ -82,9 +82,7 @@ def save_model(model: RBM, path: str | os.PathLike, *, overwrite: bool = True) -
     if path.exists() and not overwrite:
         raise ModelFileError(f"model file '{path}' already exists (use --overwrite to replace it).")
     _check_finite_model(model, path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp_name:
         with h5py.File(tmp_name, "w") as f:
             f.attrs["format"] = FORMAT_NAME
             f.attrs["format_version"] = FORMAT_VERSION
@@ -95,13 +93,6 @@ def save_model(model: RBM, path: str | os.PathLike, *, overwrite: bool = True) -
             f.create_dataset("hidden_bias", data=np.asarray(model.hidden_bias, dtype=np.float64))
             if model.training:
                 _write_group(f.create_group(TRAINING_GROUP), model.training)
-        with open(tmp_name, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
     return path
 
 
