@@ -1,0 +1,354 @@
+"""Shared pieces of the sampling estimators: option checks, annealing paths, seeds,
+chains moved by the Gibbs kernels, and log-domain statistics of importance weights.
+
+The annealing path (see :mod:`fecli.kernels.gibbs`) joins a factorised base model
+A (visible bias a_A, hidden units uniform) at t = 0 to the target RBM at inverse
+temperature beta at t = 1:
+
+    ln f_t(v) = (1 - t) a_A.v + t beta a.v + sum_j softplus(t beta (b_j + (v^T W)_j)),
+    ln Z_A   = sum_i softplus(a_A,i) + nh ln 2.
+
+Seeds: a run's chains are cut into chunks of :data:`CHAINS_PER_CHUNK`; chunk i draws
+all its randomness from ``SeedSequence(entropy, spawn_key=(stream, i))``, so a chunk's
+numbers do not depend on how many chunks run, or where, and chunks merge exactly
+by concatenating their per-chain results.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import EstimationFailedError, InvalidOptionError
+from ..model import RBM, sigmoid, softplus
+
+#: Chains per chunk: the unit of seeding (and of scale-out).
+CHAINS_PER_CHUNK = 16
+#: Spawn key reserved for the bootstrap stream (never a chunk index in practice).
+BOOTSTRAP_KEY = 2**31 - 1
+SCHEDULES = ("linear", "sigmoid", "sm08")
+#: Salakhutdinov & Murray (2008): 500 steps on [0, 0.5], 4,000 on [0.5, 0.9], 10,000 on [0.9, 1].
+SM08_PIECES = ((0.0, 0.5, 500), (0.5, 0.9, 4000), (0.9, 1.0, 10000))
+#: ESS below this fraction of the sample count switches the interval to the bootstrap.
+SKEWED_ESS_FRACTION = 0.5
+#: ESS below this fraction (or below LOW_ESS_ABSOLUTE) triggers a warning.
+LOW_ESS_FRACTION = 0.1
+LOW_ESS_ABSOLUTE = 10.0
+BOOTSTRAP_REPLICATES = 2000
+Z95 = 1.959963984540054
+
+
+# --------------------------------------------------------------------------- options
+def check_positive_int(name: str, value: Any) -> int:
+    """An option that must be an integer >= 1 (sklearn-style message saying what arrived)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InvalidOptionError(f"{name} must be an integer >= 1, got {value!r}.")
+    if value < 1:
+        raise InvalidOptionError(f"{name} must be an integer >= 1, got {value}.")
+    return int(value)
+
+
+def check_schedule(name: Any) -> str:
+    if name not in SCHEDULES:
+        raise InvalidOptionError(f"unknown schedule {name!r}; valid schedules are: {', '.join(SCHEDULES)}.")
+    return name
+
+
+def resolve_seed(seed: Any) -> int:
+    """The entropy of a run: the given seed, or fresh entropy (recorded so a run can be repeated)."""
+    if seed is None:
+        return int(np.random.SeedSequence().entropy)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InvalidOptionError(f"seed must be an integer >= 0, got {seed!r}.")
+    return int(seed)
+
+
+def chunks(n: int, per_chunk: int = CHAINS_PER_CHUNK) -> list[tuple[int, int, int]]:
+    """(index, start, stop) of the chunks that cover n chains."""
+    return [(i, start, min(start + per_chunk, n)) for i, start in enumerate(range(0, n, per_chunk))]
+
+
+def resolve_data(data: Any, model: RBM) -> tuple[np.ndarray | None, str | None]:
+    """``data`` as given to an estimator (None, a path or an array) -> (array or None, label)."""
+    if data is None:
+        return None, None
+    from ..data import check_width, load_data, prepare
+
+    if isinstance(data, (str, os.PathLike)):
+        array, label = load_data(data), str(data)
+    else:
+        array, label = prepare(data, "data array"), "<array>"
+    check_width(array, model, label)
+    return array, label
+
+
+# --------------------------------------------------------------------------- schedules
+def make_schedule(name: str, steps: int) -> np.ndarray:
+    """steps + 1 increasing values of t from 0 to 1 (``steps`` transitions).
+
+    linear: uniform; sigmoid: t = sigmoid(delta (2k/K - 1)) rescaled to [0, 1] with
+    delta = 4 (denser at both ends; Grosse et al. 2015); sm08: Salakhutdinov & Murray's
+    three pieces with their proportions (500 : 4000 : 10000 steps on [0, .5], [.5, .9], [.9, 1]).
+    """
+    check_schedule(name)
+    steps = check_positive_int("steps", steps)
+    if name == "linear":
+        ts = np.linspace(0.0, 1.0, steps + 1)
+    elif name == "sigmoid":
+        delta = 4.0
+        s = sigmoid(delta * (2.0 * np.arange(steps + 1) / steps - 1.0))
+        ts = (s - s[0]) / (s[-1] - s[0])
+    else:
+        total = sum(p[2] for p in SM08_PIECES)
+        counts = [int(round(steps * p[2] / total)) for p in SM08_PIECES[:-1]]
+        counts.append(steps - sum(counts))
+        parts = [np.zeros(1)]
+        for (lo, hi, _), n in zip(SM08_PIECES, counts):
+            if n > 0:
+                parts.append(np.linspace(lo, hi, n + 1)[1:])
+        ts = np.concatenate(parts)
+        if len(ts) != steps + 1:  # tiny step counts: fall back to uniform pieces
+            ts = np.linspace(0.0, 1.0, steps + 1)
+        ts[-1] = 1.0
+    ts[0], ts[-1] = 0.0, 1.0
+    return ts
+
+
+# --------------------------------------------------------------------------- base model
+def mean_field_visible(model: RBM, beta: float = 1.0, damping: float = 0.5, tol: float = 1e-9,
+                       max_iter: int = 2000) -> np.ndarray:
+    """Naive mean-field visible magnetisation x of the RBM at beta (damped fixed point).
+
+    y = sigmoid(beta (b + x W)), x <- damping x + (1 - damping) sigmoid(beta (a + W y)),
+    started from the independent-unit point x = sigmoid(beta a). A small private
+    helper: only the base model of the samplers depends on it.
+    """
+    x = sigmoid(beta * model.visible_bias)
+    for _ in range(max_iter):
+        y = sigmoid(beta * (model.hidden_bias + x @ model.weights))
+        new = sigmoid(beta * (model.visible_bias + model.weights @ y))
+        step = float(np.max(np.abs(new - x)))
+        x = damping * x + (1.0 - damping) * new
+        if step < tol:
+            break
+    return x
+
+
+#: Magnetisations of a mean-field base model are kept in [MF_CLIP, 1 - MF_CLIP].
+MF_CLIP = 1e-3
+
+
+def base_model(model: RBM, beta: float, data: np.ndarray | None) -> tuple[np.ndarray, str]:
+    """Visible bias a_A of the base model and a description of where it came from."""
+    if data is not None:
+        from ..data import DEFAULT_PSEUDOCOUNT, base_rate_bias
+
+        return base_rate_bias(data), f"data base rate (pseudocount {DEFAULT_PSEUDOCOUNT:g})"
+    x = np.clip(mean_field_visible(model, beta), MF_CLIP, 1.0 - MF_CLIP)
+    return np.log(x) - np.log1p(-x), "naive mean-field visible magnetisation"
+
+
+@dataclass
+class AnnealingPath:
+    """The path ln f_t between a factorised base model and the target at beta."""
+
+    model: RBM
+    beta: float
+    base_bias: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.base_bias = np.ascontiguousarray(self.base_bias, dtype=np.float64)
+        self.w_scaled = np.ascontiguousarray(self.beta * self.model.weights)
+        self.hbias_scaled = self.beta * self.model.hidden_bias
+        self.vbias_scaled = self.beta * self.model.visible_bias
+        self.dvis = self.vbias_scaled - self.base_bias
+
+    @property
+    def log_z_base(self) -> float:
+        """ln Z_A = sum_i softplus(a_A,i) + nh ln 2."""
+        return float(softplus(self.base_bias).sum() + self.model.n_hidden * math.log(2.0))
+
+    def log_f(self, v: np.ndarray, t: float) -> np.ndarray:
+        """ln f_t(v) for rows of v (numpy; used by tests and the slower estimators)."""
+        v = np.asarray(v, dtype=np.float64)
+        field = self.hbias_scaled + v @ self.w_scaled
+        return v @ ((1.0 - t) * self.base_bias + t * self.vbias_scaled) + softplus(t * field).sum(axis=-1)
+
+
+class Chains:
+    """Visible states of many chains with their own random streams, moved along a path."""
+
+    def __init__(self, path: AnnealingPath, v: np.ndarray, states: np.ndarray):
+        self.path = path
+        self.v = np.ascontiguousarray(v, dtype=np.float64)
+        self.states = states
+        n = self.v.shape[0]
+        self.hfield = np.empty((n, path.model.n_hidden))
+        self.h = np.empty((n, path.model.n_hidden))
+        self.vfield = np.empty((n, path.model.n_visible))
+
+    @property
+    def n(self) -> int:
+        return self.v.shape[0]
+
+    def fields(self) -> np.ndarray:
+        """beta v W for every chain (BLAS)."""
+        np.dot(self.v, self.path.w_scaled, out=self.hfield)
+        return self.hfield
+
+    def sweep(self, t: float, count: int = 1) -> None:
+        """``count`` block Gibbs sweeps v -> h -> v at t."""
+        from ..kernels.gibbs import hidden_step, visible_step
+
+        p = self.path
+        for _ in range(count):
+            self.fields()
+            hidden_step(self.hfield, self.v, p.hbias_scaled, p.dvis, t, t, False, True, self.states, self._dummy, self.h)
+            np.dot(self.h, p.w_scaled.T, out=self.vfield)
+            visible_step(self.vfield, p.base_bias, p.vbias_scaled, t, self.states, self.v)
+
+    _dummy = np.zeros(0)
+
+    def anneal(self, ts: np.ndarray, sweeps: int, progress=None, label: str = "annealing",
+               first_sweep: bool = False) -> np.ndarray:
+        """Anneal along ts[0] -> ts[-1], returning the log weights sum_k ln f_k(v_k) - ln f_{k-1}(v_k).
+
+        At step k the weight is updated at the current state, then (except after
+        the last step) ``sweeps`` Gibbs sweeps at ts[k] move it. With ``first_sweep``
+        the chains first make ``sweeps`` sweeps at ts[0] (RAISE's first transition).
+        """
+        from ..kernels.gibbs import hidden_step, visible_step
+
+        p = self.path
+        logw = np.zeros(self.n)
+        K = len(ts) - 1
+        every = max(1, K // 200)
+        if first_sweep:
+            self.sweep(float(ts[0]), sweeps)
+        for k in range(1, K + 1):
+            last = k == K
+            self.fields()
+            hidden_step(self.hfield, self.v, p.hbias_scaled, p.dvis, float(ts[k - 1]), float(ts[k]), True,
+                        not last, self.states, logw, self.h)
+            if not last:
+                np.dot(self.h, p.w_scaled.T, out=self.vfield)
+                visible_step(self.vfield, p.base_bias, p.vbias_scaled, float(ts[k]), self.states, self.v)
+                if sweeps > 1:
+                    self.sweep(float(ts[k]), sweeps - 1)
+            if progress is not None and (k % every == 0 or last):
+                progress(label, k, K)
+        return logw
+
+
+def chain_states(entropy: int, n: int, stream: int = 0) -> list[tuple[int, int, np.random.SeedSequence]]:
+    """Per-chunk seed sequences (index, start, stop, seq) for n chains; ``stream`` separates uses."""
+    return [(start, stop, np.random.SeedSequence(entropy, spawn_key=(stream, i)))
+            for i, start, stop in chunks(n)]
+
+
+def kernel_states(seqs: list[tuple[int, int, np.random.SeedSequence]]) -> np.ndarray:
+    """xoshiro states for all chains, chunk by chunk (child 0 of each chunk's sequence)."""
+    from ..kernels.gibbs import seed_states
+
+    parts = []
+    for start, stop, seq in seqs:
+        child = np.random.SeedSequence(seq.entropy, spawn_key=seq.spawn_key + (0,))
+        parts.append(seed_states(child.generate_state(4 * (stop - start), dtype=np.uint64)))
+    return np.concatenate(parts)
+
+
+def numpy_rng(seq: np.random.SeedSequence) -> np.random.Generator:
+    """A numpy Generator for a chunk's non-kernel draws (child 1 of its sequence)."""
+    return np.random.default_rng(np.random.SeedSequence(seq.entropy, spawn_key=seq.spawn_key + (1,)))
+
+
+def base_samples(path: AnnealingPath, states: np.ndarray) -> np.ndarray:
+    """Exact samples of the base model, one per chain, from the chains' own streams."""
+    from ..kernels.gibbs import sample_factorised
+
+    v = np.empty((states.shape[0], path.model.n_visible))
+    sample_factorised(path.base_bias, states, v)
+    return v
+
+
+# --------------------------------------------------------------------------- statistics
+def log_mean_exp(x: np.ndarray) -> float:
+    x = np.asarray(x, dtype=np.float64)
+    m = float(np.max(x))
+    if not math.isfinite(m):
+        return m
+    return m + math.log(float(np.mean(np.exp(x - m))))
+
+
+@dataclass
+class WeightSummary:
+    """logmeanexp of log weights with its uncertainty."""
+
+    log_mean: float
+    stderr: float
+    ci_low: float
+    ci_high: float
+    ess: float
+    n: int
+    interval: str  # 'delta' or 'bootstrap'
+    warnings: list
+
+    def diagnostics(self) -> dict:
+        return {"ess": self.ess, "ess_fraction": self.ess / self.n, "interval": self.interval}
+
+
+def check_log_weights(logw: np.ndarray, what: str) -> None:
+    """Fail loudly (never print garbage) when log weights are NaN or all -inf."""
+    logw = np.asarray(logw)
+    bad = np.isnan(logw) | np.isposinf(logw)
+    if bad.any():
+        raise EstimationFailedError(
+            f"the run failed: {int(bad.sum())} of {logw.size} {what} are NaN or +inf "
+            "(non-finite model parameters or overflow); no estimate is reported."
+        )
+    if not np.isfinite(logw).any():
+        raise EstimationFailedError(
+            f"the run failed: all {logw.size} {what} are -inf (zero weight everywhere); no estimate is reported."
+        )
+
+
+def summarize_log_weights(logw: np.ndarray, entropy: int, what: str = "log weights",
+                          unit: str = "chains", sign: float = 1.0) -> WeightSummary:
+    """sign * logmeanexp(logw) with a delta-method stderr, ESS and a 95% interval.
+
+    se(ln mean e^w) ~ sd(e^w) / (sqrt(M) mean(e^w)) computed with e^{w - max w}.
+    When the weights are skewed (ESS < SKEWED_ESS_FRACTION * M) the interval is a
+    percentile bootstrap over chains and stderr the bootstrap standard deviation
+    (when larger than the delta one). ``sign = -1`` serves the reverse estimators.
+    """
+    logw = np.asarray(logw, dtype=np.float64)
+    check_log_weights(logw, what)
+    n = logw.size
+    m = float(np.max(logw))
+    r = np.exp(logw - m)
+    mean = float(r.mean())
+    lme = m + math.log(mean)
+    ess = float(r.sum() ** 2 / np.sum(r * r))
+    se = float(r.std(ddof=1) / (math.sqrt(n) * mean)) if n > 1 else math.inf
+    warnings = []
+    interval = "delta"
+    lo, hi = lme - Z95 * se, lme + Z95 * se
+    if n > 1 and ess < SKEWED_ESS_FRACTION * n:
+        rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(BOOTSTRAP_KEY,)))
+        idx = rng.integers(0, n, size=(BOOTSTRAP_REPLICATES, n))
+        boot = m + np.log(r[idx].mean(axis=1))
+        lo, hi = (float(q) for q in np.quantile(boot, [0.025, 0.975]))
+        se = max(se, float(boot.std(ddof=1)))
+        interval = "bootstrap"
+    if ess < max(LOW_ESS_ABSOLUTE, LOW_ESS_FRACTION * n):
+        warnings.append(
+            f"low effective sample size: ESS {ess:.1f} of {n} {unit}; "
+            "a few samples dominate, so the error bar is unreliable (use more steps or chains)."
+        )
+    if sign < 0:
+        lme, lo, hi = -lme, -hi, -lo
+    return WeightSummary(lme, se, lo, hi, ess, n, interval, warnings)
