@@ -93,6 +93,21 @@ def report_json(summary: dict[str, Any]) -> str:
               help="exact: largest layer to enumerate.  [default: 30]")
 @click.option("--layer", type=click.Choice(["auto", "hidden", "visible"]), default=None,
               help="exact: layer to enumerate.  [default: auto, the smaller]")
+@click.option("--chains", type=int, default=None,
+              help="ais, reverse-ais: independent annealing runs.  [default: 100]")
+@click.option("--steps", type=int, default=None,
+              help="ais, reverse-ais: transitions between base model and target.  [default: 1000]")
+@click.option("--schedule", type=str, default=None,
+              help="ais, reverse-ais: spacing of the path, linear|sigmoid|sm08 (Salakhutdinov & Murray's "
+                   "three pieces).  [default: sm08]")
+@click.option("--sweeps", type=int, default=None,
+              help="ais, reverse-ais: Gibbs sweeps per intermediate distribution.  [default: 1]")
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="ais, reverse-ais: training examples (.npy/.npz/.csv/.txt, 0/1 rows); the base model "
+                   "becomes their base rate.  [default: none, naive mean-field base model]")
+@click.option("--burn-in", type=int, default=None,
+              help="reverse-ais: Gibbs sweeps at the target when exact samples are not available.  "
+                   "[default: 2000]")
 @click.pass_context
 def estimate(ctx: click.Context, models: tuple[Path, ...], methods: tuple[str, ...], beta: float,
              seed: int | None, fmt: str, output: Path | None, quiet: bool, **method_options: Any) -> None:
@@ -152,7 +167,19 @@ def estimate(ctx: click.Context, models: tuple[Path, ...], methods: tuple[str, .
         write_text_atomically(output, report.render(results, fmt))
     elif fmt == "table" and results:
         report.make_console(sys.stdout).print(report.results_table(results))
+        _print_sandwiches(results)
     sys.exit(EXIT_FAILURE if failed else EXIT_OK)
+
+
+def _print_sandwiches(results: list) -> None:
+    """Below the table: forward <= ln Z <= reverse AIS and the gap, for models run with both."""
+    if not any(r.method == "reverse-ais" for r in results):
+        return
+    from .estimators.ais import sandwich
+
+    for s in sandwich(results):
+        note = "" if s.exact_start else " (approximate: reverse AIS did not start from exact samples)"
+        click.echo(f"sandwich {s.model}: {s.lower:.4f} <= ln Z <= {s.upper:.4f}, gap {s.gap:.4f} nats{note}")
 
 
 estimate.help = (estimate.help or "") + "\n\n" + _method_help()

@@ -59,6 +59,10 @@ METHODS: dict[str, Method] = {
             "exact ln Z by Gray-code enumeration of the smaller layer",
             "fecli.estimators.exact:exact_feasibility",
         ),
+        Method("ais", "fecli.estimators.ais:ais",
+               "annealed importance sampling (stochastic lower bound)"),
+        Method("reverse-ais", "fecli.estimators.ais:reverse_ais",
+               "reverse AIS from target samples (stochastic upper bound when exact samples exist)"),
     )
 }
 

@@ -128,6 +128,11 @@ def mean_field_visible(model: RBM, beta: float = 1.0, damping: float = 0.5, tol:
     helper: only the base model of the samplers depends on it.
     """
     x = sigmoid(beta * model.visible_bias)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _mean_field_loop(model, beta, x, damping, tol, max_iter)
+
+
+def _mean_field_loop(model, beta, x, damping, tol, max_iter):
     for _ in range(max_iter):
         y = sigmoid(beta * (model.hidden_bias + x @ model.weights))
         new = sigmoid(beta * (model.visible_bias + model.weights @ y))
@@ -184,9 +189,12 @@ class Chains:
 
     def __init__(self, path: AnnealingPath, v: np.ndarray, states: np.ndarray):
         self.path = path
-        self.v = np.ascontiguousarray(v, dtype=np.float64)
+        self.v = np.array(v, dtype=np.float64, order="C", copy=True)  # never alias the caller's array
         self.states = states
         n = self.v.shape[0]
+        from ..kernels.gibbs import Kernels
+
+        self.kern = Kernels(n, path.model.n_visible + path.model.n_hidden, interleaved=True)
         self.hfield = np.empty((n, path.model.n_hidden))
         self.h = np.empty((n, path.model.n_hidden))
         self.vfield = np.empty((n, path.model.n_visible))
@@ -202,14 +210,16 @@ class Chains:
 
     def sweep(self, t: float, count: int = 1) -> None:
         """``count`` block Gibbs sweeps v -> h -> v at t."""
-        from ..kernels.gibbs import hidden_step, visible_step
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._sweep(t, count)
 
-        p = self.path
+    def _sweep(self, t: float, count: int) -> None:
+        p, kern = self.path, self.kern
         for _ in range(count):
             self.fields()
-            hidden_step(self.hfield, self.v, p.hbias_scaled, p.dvis, t, t, False, True, self.states, self._dummy, self.h)
+            kern.hidden_step(self.hfield, self.v, p.hbias_scaled, p.dvis, t, t, False, True, self.states, self._dummy, self.h)
             np.dot(self.h, p.w_scaled.T, out=self.vfield)
-            visible_step(self.vfield, p.base_bias, p.vbias_scaled, t, self.states, self.v)
+            kern.visible_step(self.vfield, p.base_bias, p.vbias_scaled, t, self.states, self.v)
 
     _dummy = np.zeros(0)
 
@@ -221,24 +231,26 @@ class Chains:
         the last step) ``sweeps`` Gibbs sweeps at ts[k] move it. With ``first_sweep``
         the chains first make ``sweeps`` sweeps at ts[0] (RAISE's first transition).
         """
-        from ..kernels.gibbs import hidden_step, visible_step
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._anneal(ts, sweeps, progress, label, first_sweep)
 
-        p = self.path
+    def _anneal(self, ts, sweeps, progress, label, first_sweep):
+        p, kern = self.path, self.kern
         logw = np.zeros(self.n)
         K = len(ts) - 1
         every = max(1, K // 200)
         if first_sweep:
-            self.sweep(float(ts[0]), sweeps)
+            self._sweep(float(ts[0]), sweeps)
         for k in range(1, K + 1):
             last = k == K
             self.fields()
-            hidden_step(self.hfield, self.v, p.hbias_scaled, p.dvis, float(ts[k - 1]), float(ts[k]), True,
+            kern.hidden_step(self.hfield, self.v, p.hbias_scaled, p.dvis, float(ts[k - 1]), float(ts[k]), True,
                         not last, self.states, logw, self.h)
             if not last:
                 np.dot(self.h, p.w_scaled.T, out=self.vfield)
-                visible_step(self.vfield, p.base_bias, p.vbias_scaled, float(ts[k]), self.states, self.v)
+                kern.visible_step(self.vfield, p.base_bias, p.vbias_scaled, float(ts[k]), self.states, self.v)
                 if sweeps > 1:
-                    self.sweep(float(ts[k]), sweeps - 1)
+                    self._sweep(float(ts[k]), sweeps - 1)
             if progress is not None and (k % every == 0 or last):
                 progress(label, k, K)
         return logw
@@ -268,10 +280,10 @@ def numpy_rng(seq: np.random.SeedSequence) -> np.random.Generator:
 
 def base_samples(path: AnnealingPath, states: np.ndarray) -> np.ndarray:
     """Exact samples of the base model, one per chain, from the chains' own streams."""
-    from ..kernels.gibbs import sample_factorised
+    from ..kernels.gibbs import Kernels
 
     v = np.empty((states.shape[0], path.model.n_visible))
-    sample_factorised(path.base_bias, states, v)
+    Kernels(v.shape[0], v.shape[1]).sample_factorised(path.base_bias, states, v)
     return v
 
 
