@@ -94,20 +94,28 @@ def report_json(summary: dict[str, Any]) -> str:
 @click.option("--layer", type=click.Choice(["auto", "hidden", "visible"]), default=None,
               help="exact: layer to enumerate.  [default: auto, the smaller]")
 @click.option("--chains", type=int, default=None,
-              help="ais, reverse-ais: independent annealing runs.  [default: 100]")
+              help="ais, reverse-ais, ti: independent chains; umbrella: replica ladders.  "
+                   "[default: 100; umbrella: 4]")
 @click.option("--steps", type=int, default=None,
-              help="ais, reverse-ais: transitions between base model and target.  [default: 1000]")
+              help="ais, reverse-ais: transitions between base model and target; ti: grid intervals.  "
+                   "[default: 3000; ti: 200]")
 @click.option("--schedule", type=str, default=None,
-              help="ais, reverse-ais: spacing of the path, linear|sigmoid|sm08 (Salakhutdinov & Murray's "
-                   "three pieces).  [default: sm08]")
+              help="ais, reverse-ais, ti, umbrella: spacing of the path, linear|sigmoid|sm08 "
+                   "(Salakhutdinov & Murray's three pieces).  [default: sm08; ti, umbrella: sigmoid]")
 @click.option("--sweeps", type=int, default=None,
-              help="ais, reverse-ais: Gibbs sweeps per intermediate distribution.  [default: 1]")
+              help="ais, reverse-ais: Gibbs sweeps per intermediate distribution; ti: per grid point.  "
+                   "[default: 1; ti: 20]")
 @click.option("--data", type=click.Path(path_type=Path), default=None,
-              help="ais, reverse-ais: training examples (.npy/.npz/.csv/.txt, 0/1 rows); the base model "
-                   "becomes their base rate.  [default: none, naive mean-field base model]")
+              help="ais, reverse-ais, importance, ti, umbrella: training examples (.npy/.npz/.csv/.txt, "
+                   "0/1 rows); the base model (proposal) becomes their base rate.  "
+                   "[default: none, naive mean-field base model]")
 @click.option("--burn-in", type=int, default=None,
-              help="reverse-ais: Gibbs sweeps at the target when exact samples are not available.  "
-                   "[default: 2000]")
+              help="reverse-ais: Gibbs sweeps at the target when exact samples are not available; "
+                   "umbrella: rounds before recording.  [default: 2000; umbrella: 200]")
+@click.option("--samples", type=int, default=None,
+              help="importance: proposal samples; umbrella: recorded rounds.  [default: 10000; umbrella: 500]")
+@click.option("--windows", type=int, default=None,
+              help="umbrella: windows from base model to target.  [default: 32]")
 @click.pass_context
 def estimate(ctx: click.Context, models: tuple[Path, ...], methods: tuple[str, ...], beta: float,
              seed: int | None, fmt: str, output: Path | None, quiet: bool, **method_options: Any) -> None:

@@ -63,6 +63,12 @@ METHODS: dict[str, Method] = {
                "annealed importance sampling (stochastic lower bound)"),
         Method("reverse-ais", "fecli.estimators.ais:reverse_ais",
                "reverse AIS from target samples (stochastic upper bound when exact samples exist)"),
+        Method("importance", "fecli.estimators.importance:importance",
+               "importance sampling with a factorised proposal (stochastic lower bound)"),
+        Method("umbrella", "fecli.estimators.umbrella:umbrella",
+               "umbrella sampling in windows with replica exchange, combined by MBAR"),
+        Method("ti", "fecli.estimators.ti:ti",
+               "thermodynamic integration along the annealing path"),
     )
 }
 

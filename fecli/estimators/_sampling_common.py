@@ -39,6 +39,8 @@ SKEWED_ESS_FRACTION = 0.5
 LOW_ESS_FRACTION = 0.1
 LOW_ESS_ABSOLUTE = 10.0
 BOOTSTRAP_REPLICATES = 2000
+#: Cap on replicates x samples drawn by the bootstrap (keeps it well under a second).
+BOOTSTRAP_MAX_DRAWS = 4_000_000
 Z95 = 1.959963984540054
 
 
@@ -329,7 +331,8 @@ def check_log_weights(logw: np.ndarray, what: str) -> None:
 
 
 def summarize_log_weights(logw: np.ndarray, entropy: int, what: str = "log weights",
-                          unit: str = "chains", sign: float = 1.0) -> WeightSummary:
+                          unit: str = "chains", sign: float = 1.0,
+                          advice: str = "use more steps or chains") -> WeightSummary:
     """sign * logmeanexp(logw) with a delta-method stderr, ESS and a 95% interval.
 
     se(ln mean e^w) ~ sd(e^w) / (sqrt(M) mean(e^w)) computed with e^{w - max w}.
@@ -351,7 +354,8 @@ def summarize_log_weights(logw: np.ndarray, entropy: int, what: str = "log weigh
     lo, hi = lme - Z95 * se, lme + Z95 * se
     if n > 1 and ess < SKEWED_ESS_FRACTION * n:
         rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(BOOTSTRAP_KEY,)))
-        idx = rng.integers(0, n, size=(BOOTSTRAP_REPLICATES, n))
+        replicates = max(200, min(BOOTSTRAP_REPLICATES, BOOTSTRAP_MAX_DRAWS // n))
+        idx = rng.integers(0, n, size=(replicates, n))
         boot = m + np.log(r[idx].mean(axis=1))
         lo, hi = (float(q) for q in np.quantile(boot, [0.025, 0.975]))
         se = max(se, float(boot.std(ddof=1)))
@@ -359,7 +363,7 @@ def summarize_log_weights(logw: np.ndarray, entropy: int, what: str = "log weigh
     if ess < max(LOW_ESS_ABSOLUTE, LOW_ESS_FRACTION * n):
         warnings.append(
             f"low effective sample size: ESS {ess:.1f} of {n} {unit}; "
-            "a few samples dominate, so the error bar is unreliable (use more steps or chains)."
+            f"a few samples dominate, so the error bar is unreliable ({advice})."
         )
     if sign < 0:
         lme, lo, hi = -lme, -hi, -lo

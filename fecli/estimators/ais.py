@@ -53,7 +53,7 @@ from .exact import check_beta
 
 #: Library defaults (repeated in the CLI help).
 DEFAULT_CHAINS = 100
-DEFAULT_STEPS = 1000
+DEFAULT_STEPS = 3000
 DEFAULT_SCHEDULE = "sm08"
 DEFAULT_SWEEPS = 1
 #: reverse-ais: exact target samples when the smaller layer has at most this many units.
