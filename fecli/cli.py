@@ -95,7 +95,7 @@ def report_json(summary: dict[str, Any]) -> str:
               help="exact: layer to enumerate.  [default: auto, the smaller]")
 @click.option("--chains", type=int, default=None,
               help="ais, reverse-ais, ti: independent chains; umbrella: replica ladders.  "
-                   "[default: 100; umbrella: 4]")
+                   "[default: 100; umbrella: 8]")
 @click.option("--steps", type=int, default=None,
               help="ais, reverse-ais: transitions between base model and target; ti: grid intervals.  "
                    "[default: 3000; ti: 200]")
@@ -113,7 +113,7 @@ def report_json(summary: dict[str, Any]) -> str:
               help="reverse-ais: Gibbs sweeps at the target when exact samples are not available; "
                    "umbrella: rounds before recording.  [default: 2000; umbrella: 200]")
 @click.option("--samples", type=int, default=None,
-              help="importance: proposal samples; umbrella: recorded rounds.  [default: 10000; umbrella: 500]")
+              help="importance: proposal samples; umbrella: recorded rounds.  [default: 10000; umbrella: 300]")
 @click.option("--windows", type=int, default=None,
               help="umbrella: windows from base model to target.  [default: 32]")
 @click.pass_context

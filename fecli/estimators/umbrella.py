@@ -16,7 +16,9 @@ kept samples with reduced potentials u_k(v) = -ln f_{t_k}(v):
 
     ln Z(beta) = ln Z_A - (f_{K-1} - f_0),
 
-with MBAR's asymptotic standard error. The overlap of each pair of neighbouring
+with a standard error that is the larger of MBAR's asymptotic one and a jackknife
+over the independent ladders (which also sees correlations that the per-window
+subsampling misses, e.g. through replica exchange). The overlap of each pair of neighbouring
 windows (the off-diagonal entry of their two-state MBAR overlap matrix: 0.5 when
 identical, 0 when disjoint) is reported; poor overlap (< 0.03) means more windows.
 """
@@ -51,8 +53,8 @@ from ._sampling_common import (
 from .exact import check_beta
 
 DEFAULT_WINDOWS = 32
-DEFAULT_CHAINS = 4
-DEFAULT_SAMPLES = 500
+DEFAULT_CHAINS = 8
+DEFAULT_SAMPLES = 300
 DEFAULT_BURN_IN = 200
 DEFAULT_SCHEDULE = "sigmoid"
 #: Neighbour overlap below this is reported as poor (pymbar's rule of thumb).
@@ -195,7 +197,7 @@ def umbrella(
                 progress("umbrella", round_ + 1, total)
 
     # Subsample each (window, ladder) series by its statistical inefficiency.
-    picked_v, window_of, g_values = [], [], np.empty(n)
+    picked_v, window_of, ladder_of, g_values = [], [], [], np.empty(n)
     for row in range(n):
         series = observable[:, row]
         g = _inefficiency(timeseries, series)
@@ -204,10 +206,12 @@ def umbrella(
         idx = idx[idx < samples]
         picked_v.append(kept_v[idx, row])
         window_of.append(np.full(idx.size, row // R))
+        ladder_of.append(np.full(idx.size, row % R))
     v_all = np.concatenate(picked_v).astype(np.float64)
     window_of = np.concatenate(window_of)
+    ladder_of = np.concatenate(ladder_of)
     order = np.argsort(window_of, kind="stable")
-    v_all, window_of = v_all[order], window_of[order]
+    v_all, window_of, ladder_of = v_all[order], window_of[order], ladder_of[order]
     N_k = np.bincount(window_of, minlength=K)
 
     u_kn = np.empty((K, v_all.shape[0]))
@@ -224,11 +228,13 @@ def umbrella(
         with _quiet_pymbar():
             mbar = pymbar.MBAR(u_kn, N_k, solver_protocol="robust")
             diff = mbar.compute_free_energy_differences()
-            neighbour = np.array([_pair_overlap(pymbar, u_kn, N_k, window_of, k) for k in range(K - 1)])
+            neighbour = np.array([_pair_overlap(u_kn, N_k, window_of, k, mbar.f_k) for k in range(K - 1)])
+            jackknife = _ladder_jackknife(pymbar, u_kn, window_of, ladder_of, K, R, mbar.f_k)
     except Exception as exc:  # pymbar's solvers raise a variety of errors on hopeless input
         raise EstimationFailedError(f"the run failed: MBAR did not converge ({type(exc).__name__}: {exc}).") from exc
     delta = float(diff["Delta_f"][0, K - 1])
-    stderr = float(diff["dDelta_f"][0, K - 1])
+    mbar_stderr = float(diff["dDelta_f"][0, K - 1])
+    stderr = max(mbar_stderr, jackknife) if jackknife is not None else mbar_stderr
     if not (math.isfinite(delta) and math.isfinite(stderr)):
         raise EstimationFailedError("the run failed: MBAR returned a non-finite free-energy difference.")
     log_z = path.log_z_base - delta
@@ -258,16 +264,49 @@ def umbrella(
         diagnostics={"base_model": base_note, "log_z_base": path.log_z_base,
                      "neighbour_overlap": neighbour.tolist(), "min_neighbour_overlap": float(neighbour.min()),
                      "exchange_acceptance": rates.tolist(), "samples_per_window": N_k.tolist(),
-                     "mean_statistical_inefficiency": float(g_values.mean())},
+                     "mean_statistical_inefficiency": float(g_values.mean()),
+                     "mbar_stderr": mbar_stderr, "ladder_jackknife_stderr": jackknife},
         warnings=warnings,
     )
 
 
-def _pair_overlap(pymbar, u_kn: np.ndarray, N_k: np.ndarray, window_of: np.ndarray, k: int) -> float:
-    """Overlap of windows k and k+1 alone (two-state MBAR overlap matrix entry; 0.5 = identical)."""
+def _pair_overlap(u_kn: np.ndarray, N_k: np.ndarray, window_of: np.ndarray, k: int, f_k: np.ndarray) -> float:
+    """Overlap of windows k and k+1 alone: O_01 of their two-state MBAR overlap matrix (0.5 = identical).
+
+    O_ij = N_j sum_n W_ni W_nj, W_ni = exp(f_i - u_i(x_n)) / sum_l N_l exp(f_l - u_l(x_n)),
+    over the samples of the two windows, with the free energies f of the full fit.
+    """
     sel = (window_of == k) | (window_of == k + 1)
-    pair = pymbar.MBAR(u_kn[[k, k + 1]][:, sel], N_k[[k, k + 1]], solver_protocol="robust")
-    return float(pair.compute_overlap()["matrix"][0, 1])
+    u = u_kn[[k, k + 1]][:, sel]
+    N = N_k[[k, k + 1]].astype(np.float64)
+    f = np.asarray(f_k, dtype=np.float64)[[k, k + 1]]
+    a = f[:, None] - u
+    b = a + np.log(N)[:, None]
+    top = b.max(axis=0)
+    log_denom = top + np.log(np.exp(b - top).sum(axis=0))
+    log_w = a - log_denom
+    return float(N[1] * np.exp(log_w[0] + log_w[1]).sum())
+
+
+def _ladder_jackknife(pymbar, u_kn, window_of, ladder_of, K: int, R: int, f_k: np.ndarray) -> float | None:
+    """Jackknife standard error over the independent ladders (leave one ladder out), or None if R < 2.
+
+    MBAR's asymptotic error assumes independent samples; replica exchange and slow
+    modes correlate samples across windows in ways a per-window inefficiency misses.
+    Ladders are independent, so the jackknife over them sees every correlation.
+    """
+    if R < 2:
+        return None
+    estimates = []
+    for r in range(R):
+        keep = ladder_of != r
+        N_k = np.bincount(window_of[keep], minlength=K)
+        if np.any(N_k == 0):
+            return None
+        fit = pymbar.MBAR(u_kn[:, keep], N_k, initial_f_k=f_k)
+        estimates.append(float(fit.compute_free_energy_differences(compute_uncertainty=False)["Delta_f"][0, K - 1]))
+    estimates = np.array(estimates)
+    return float(np.sqrt((R - 1) / R * np.sum((estimates - estimates.mean()) ** 2)))
 
 
 def _inefficiency(timeseries, series: np.ndarray) -> float:
