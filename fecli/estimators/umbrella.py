@@ -226,7 +226,10 @@ def umbrella(
                                     "no estimate is reported.")
     try:
         with _quiet_pymbar():
-            mbar = pymbar.MBAR(u_kn, N_k, solver_protocol="robust")
+            try:
+                mbar = pymbar.MBAR(u_kn, N_k)
+            except Exception:  # the default protocol failed: try pymbar's slower, more robust one
+                mbar = pymbar.MBAR(u_kn, N_k, solver_protocol="robust")
             diff = mbar.compute_free_energy_differences()
             neighbour = np.array([_pair_overlap(u_kn, N_k, window_of, k, mbar.f_k) for k in range(K - 1)])
             jackknife = _ladder_jackknife(pymbar, u_kn, window_of, ladder_of, K, R, mbar.f_k)
@@ -303,7 +306,7 @@ def _ladder_jackknife(pymbar, u_kn, window_of, ladder_of, K: int, R: int, f_k: n
         N_k = np.bincount(window_of[keep], minlength=K)
         if np.any(N_k == 0):
             return None
-        fit = pymbar.MBAR(u_kn[:, keep], N_k, initial_f_k=f_k)
+        fit = pymbar.MBAR(u_kn[:, keep], N_k, initial_f_k=f_k, solver_protocol=(dict(method="hybr", tol=1e-10),))
         estimates.append(float(fit.compute_free_energy_differences(compute_uncertainty=False)["Delta_f"][0, K - 1]))
     estimates = np.array(estimates)
     return float(np.sqrt((R - 1) / R * np.sum((estimates - estimates.mean()) ** 2)))
