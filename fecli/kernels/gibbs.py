@@ -110,10 +110,13 @@ def _hidden_row(c, hfield, v, hbias_scaled, dvis, t_old, t_new, weight, sample, 
         for j in range(nh):
             x = hbias_scaled[j] + hfield[c, j]
             xn = t_new * x
+            # one exp serves both softplus(xn) and sigmoid(xn)
+            e = np.exp(-abs(xn))
             if weight:
-                acc += softplus(xn) - softplus(t_old * x)
+                acc += (xn if xn > 0.0 else 0.0) + np.log1p(e) - softplus(t_old * x)
+            p = 1.0 / (1.0 + e) if xn >= 0.0 else e / (1.0 + e)
             u, s0, s1, s2, s3 = _next(s0, s1, s2, s3)
-            h[c, j] = 1.0 if u < sigmoid(xn) else 0.0
+            h[c, j] = 1.0 if u < p else 0.0
         states[c, 0], states[c, 1], states[c, 2], states[c, 3] = s0, s1, s2, s3
     elif weight:
         for j in range(nh):
