@@ -214,22 +214,25 @@ def umbrella(
     v_all, window_of, ladder_of = v_all[order], window_of[order], ladder_of[order]
     N_k = np.bincount(window_of, minlength=K)
 
-    u_kn = np.empty((K, v_all.shape[0]))
+    from ..kernels.gibbs import Kernels
+
+    u_nk = np.empty((v_all.shape[0], K))
     with np.errstate(over="ignore", invalid="ignore"):
         for lo in range(0, v_all.shape[0], 4096):
-            block = v_all[lo:lo + 4096]
+            block = np.ascontiguousarray(v_all[lo:lo + 4096])
             hf = block @ path.w_scaled
-            for k, t in enumerate(ts):
-                u_kn[k, lo:lo + 4096] = -_log_f_rows(path, block, hf, float(t))
+            Kernels(block.shape[0], model.n_hidden * K).log_f_ladder(
+                hf, block, path.hbias_scaled, path.vbias_scaled, path.base_bias, ts, u_nk[lo:lo + 4096])
+    u_kn = -u_nk.T
     if not np.all(np.isfinite(u_kn)):
         raise EstimationFailedError("the run failed: reduced potentials are NaN or infinite (overflow); "
                                     "no estimate is reported.")
     try:
         with _quiet_pymbar():
             try:
-                mbar = pymbar.MBAR(u_kn, N_k)
+                mbar = pymbar.MBAR(u_kn, N_k, initialize="BAR")
             except Exception:  # the default protocol failed: try pymbar's slower, more robust one
-                mbar = pymbar.MBAR(u_kn, N_k, solver_protocol="robust")
+                mbar = pymbar.MBAR(u_kn, N_k, initialize="BAR", solver_protocol="robust")
             diff = mbar.compute_free_energy_differences()
             neighbour = np.array([_pair_overlap(u_kn, N_k, window_of, k, mbar.f_k) for k in range(K - 1)])
             jackknife = _ladder_jackknife(pymbar, u_kn, window_of, ladder_of, K, R, mbar.f_k)
