@@ -158,6 +158,100 @@ def estimate(ctx: click.Context, models: tuple[Path, ...], methods: tuple[str, .
 estimate.help = (estimate.help or "") + "\n\n" + _method_help()
 
 
+@cli.command("train-rbm")
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Model file to write (at checkpoints and at the end). With --resume: defaults to that file.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("--resume", type=click.Path(path_type=Path), default=None,
+              help="Continue training from this model file (a checkpoint written by train-rbm).")
+@click.option("--key", default=None, help="Array name inside an .npz data file.")
+@click.option("--binarize", type=float, default=None, help="Threshold: values > THRESHOLD become 1 (greyscale data).")
+@click.option("--scale", type=float, default=None, help="Divide the data by this first (e.g. 255), then --binarize.")
+@click.option("--validation", type=float, default=None,
+              help="Fraction of the rows held out for validation metrics.  [default: 0, none]")
+@click.option("--validation-data", type=click.Path(path_type=Path), default=None,
+              help="Held-out data file for validation metrics (same format options).")
+@click.option("--hidden", type=int, default=None, help="Number of hidden units.  [default: 64]")
+@click.option("--method", type=click.Choice(["cd", "pcd"]), default=None,
+              help="cd: chains start at the data; pcd: persistent chains.  [default: pcd]")
+@click.option("--k", type=int, default=None, help="Gibbs steps per update.  [default: 1]")
+@click.option("--epochs", type=int, default=None, help="Total passes over the training data.  [default: 10]")
+@click.option("--batch-size", type=int, default=None, help="Examples per update (and PCD chains).  [default: 20]")
+@click.option("--lr", type=float, default=None, help="Learning rate.  [default: 0.05]")
+@click.option("--lr-decay", type=float, default=None,
+              help="Epoch e (from 0) uses lr / (1 + lr_decay * e).  [default: 0.1]")
+@click.option("--momentum", type=float, default=None, help="Momentum in [0, 1).  [default: 0.5]")
+@click.option("--weight-decay", type=float, default=None, help="L2 penalty on the weights.  [default: 0]")
+@click.option("--seed", type=int, default=None, help="Seed (same seed, same model).  [default: random, stored]")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,
+              help="Training arithmetic; the saved model is float64.  [default: float32]")
+@click.option("--monitor-every", type=int, default=None,
+              help="Compute metrics every N epochs (0: only after the last).  [default: 1]")
+@click.option("--monitor-rows", type=int, default=None,
+              help="Rows used for reconstruction error and pseudo-likelihood.  [default: 1000]")
+@click.option("--checkpoint-every", type=int, default=None,
+              help="Write the output every N epochs (0: only at the end or on Ctrl-C).  [default: 0]")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="Metrics at the end on stdout: a table, or one JSON object per monitored epoch.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar, epoch lines or warnings on stderr.")
+def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | None, key: str | None,
+              binarize: float | None, scale: float | None, validation: float | None,
+              validation_data: Path | None, fmt: str, quiet: bool, **options: Any) -> None:
+    """Train an RBM on DATA (rows of 0/1 values: .npy, .npz, .csv, .txt) with CD-k or PCD.
+
+    Metrics per epoch (reconstruction error, exact pseudo-log-likelihood and, when the
+    smaller layer has <= 20 units, the exact log-likelihood) are stored in the model
+    file's 'training' group and printed at the end. Ctrl-C finishes the current batch,
+    writes a checkpoint to the output and exits with status 130; --resume continues it
+    exactly. Exit status: 0 done, 1 error, 2 usage error, 130 interrupted (checkpoint written).
+    """
+    from . import training
+    from .data import load_data
+    from .report_train import TrainingProgress, print_metrics
+
+    if output is None and resume is None:
+        raise click.UsageError("give the model file to write with -o/--output.")
+    if validation is not None and validation_data is not None:
+        raise click.UsageError("give either --validation or --validation-data, not both.")
+    options["validation"] = validation
+    given = {k: v for k, v in options.items() if v is not None}
+    if resume is None:
+        settings = training.make_settings(**given)
+        training.check_output(output, overwrite=overwrite)
+    fmt_options = {"key": key, "binarize": binarize, "scale": scale}
+    rows = load_data(data, **fmt_options)
+    valid = load_data(validation_data, **fmt_options) if validation_data is not None else None
+    data_info = {"file": str(data), "sha256": training.file_digest(data), **fmt_options}
+    if validation_data is not None:
+        data_info.update(validation_file=str(validation_data), validation_sha256=training.file_digest(validation_data))
+    command = "fecli " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("fecli") else None
+
+    def notify() -> None:
+        _warn("interrupt: finishing the current batch and writing a checkpoint (Ctrl-C again to abort).")
+
+    with training.StopOnSigint(notify) as stop, TrainingProgress(enabled=not quiet) as bar:
+        common = dict(validation_data=valid, output=output, overwrite=overwrite, data_info=data_info,
+                      command=command, progress=bar, on_epoch=bar.on_epoch, should_stop=stop)
+        if resume is None:
+            outcome = training.train(rows, settings, **common)
+        else:
+            outcome = training.resume(resume, rows, **common, **given)
+    if not quiet:
+        for text in outcome.warnings:
+            _warn(text)
+    where = outcome.output
+    if outcome.interrupted:
+        again = f"fecli train-rbm {data} --resume {where}" if where is not None else "(no output file)"
+        _error(f"interrupted after epoch {outcome.epochs_done} (+{outcome.batches_done}/{outcome.n_batches} "
+               f"batches) of {outcome.epochs}; checkpoint written to {where}. Continue with: {again}")
+        sys.exit(130)
+    title = (f"{where}: {outcome.model.n_visible}x{outcome.model.n_hidden} RBM, "
+             f"{outcome.epochs_done} epochs in {outcome.wall_time_s:.1f} s")
+    print_metrics(outcome.history, fmt, title, str(where))
+    sys.exit(EXIT_OK)
+
+
 def _check_output_path(output: Path | None) -> None:
     from .errors import FecliError
 
