@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import DataFileError
+from ..errors import DataFileError, EstimationFailedError
 from ..model import RBM
 from ..progress import ProgressCallback
 from .monitor import Monitor
@@ -270,6 +270,15 @@ class Trainer:
     def epoch_order(self, epoch: int) -> np.ndarray:
         return generator(self.settings.seed, STREAM_SHUFFLE, epoch).permutation(self.train_data.shape[0])
 
+    def check_finite(self, state: TrainState) -> None:
+        p = state.params
+        if not (np.isfinite(p.weights).all() and np.isfinite(p.visible_bias).all()
+                and np.isfinite(p.hidden_bias).all()):
+            raise EstimationFailedError(
+                f"training diverged in epoch {state.epoch + 1} (weights became NaN or inf); "
+                f"lower --lr (now {self.settings.lr:g}) or --momentum."
+            )
+
     # -- the loop -------------------------------------------------------------------------------------
     def run(
         self,
@@ -292,6 +301,9 @@ class Trainer:
         start = time.perf_counter()
         last = start
         self.load_negative_state(state)
+        # Overflow to inf/NaN is caught by check_finite() with one clear message, not warnings.
+        errstate = np.errstate(over="ignore", invalid="ignore", divide="ignore")
+        errstate.__enter__()
         try:
             while state.epoch < s.epochs:
                 order = self.epoch_order(state.epoch)
@@ -307,6 +319,7 @@ class Trainer:
                     if progress is not None:
                         progress(desc, done, total)
                     if should_stop is not None and should_stop():
+                        self.check_finite(state)
                         state.negative = self.negative.state_dict()
                         now = time.perf_counter()
                         state.wall_time_s += now - last
@@ -315,6 +328,7 @@ class Trainer:
                             checkpoint(state, False)
                         return True
                 epoch_seconds = time.perf_counter() - epoch_start
+                self.check_finite(state)
                 state.epoch += 1
                 state.batch = 0
                 record: dict[str, Any] = {"epoch": state.epoch}
@@ -340,6 +354,7 @@ class Trainer:
                     last = now
                     checkpoint(state, False)
         finally:
+            errstate.__exit__(None, None, None)
             state.negative = self.negative.state_dict()
             state.wall_time_s += time.perf_counter() - last
         return False
