@@ -93,6 +93,19 @@ def report_json(summary: dict[str, Any]) -> str:
               help="exact: largest layer to enumerate.  [default: 30]")
 @click.option("--layer", type=click.Choice(["auto", "hidden", "visible"]), default=None,
               help="exact: layer to enumerate.  [default: auto, the smaller]")
+@click.option("--tol", type=float, default=None,
+              help="mf/tap2/tap3/cumulant: stop when the stationarity residual of the magnetisations is below "
+                   "this (> 0).  [default: 1e-07]")
+@click.option("--max-iter", type=int, default=None,
+              help="mf/tap2/tap3/cumulant: most fixed-point sweeps per start.  [default: 2000]")
+@click.option("--damping", type=float, default=None,
+              help="mf/tap2/tap3/cumulant: fraction of the old magnetisation kept per step, in (0, 1); raised "
+                   "automatically for starts that oscillate.  [default: 0.5]")
+@click.option("--starts", type=int, default=None,
+              help="mf/tap2/tap3/cumulant: starting points (base rate and data rows with --data, else "
+                   "sigma(a); the rest random).  [default: 8]")
+@click.option("--combine", type=click.Choice(["best", "logsumexp"]), default=None,
+              help="mf/tap2/tap3: use the best fixed point, or the log-sum-exp over distinct ones.  [default: best]")
 @click.pass_context
 def estimate(ctx: click.Context, models: tuple[Path, ...], methods: tuple[str, ...], beta: float,
              seed: int | None, fmt: str, output: Path | None, quiet: bool, **method_options: Any) -> None:

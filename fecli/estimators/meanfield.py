@@ -27,6 +27,9 @@ Stationarity (d(-Gamma)/dx_i = 0; y is the same with W^T):
 ``x <- damping * x + (1 - damping) * update``. The iteration stops when the stationarity
 residual max(|x - update_x(x, y)|, |y - update_y(x, y)|), measured at the current point, is
 below ``tol``. Several starts are run as one batch (matrix-matrix products through BLAS).
+``damping`` is the starting value: a start whose residual stops decreasing (an oscillation,
+common for TAP on strongly coupled models) has its damping raised, 1 - (1 - damping)/2 after
+each 20 sweeps without a new minimum, and the final values are reported in diagnostics.
 
 Public functions:
 
@@ -62,6 +65,10 @@ COMBINE_CHOICES = ("best", "logsumexp")
 ORDER_NAMES = {1: "naive mean field", 2: "TAP2", 3: "TAP3"}
 #: Coefficient of the third-order (TAP3) term: -kappa_3 / 6 with kappa_3 = -4 sum W^3 d d.
 TAP3_COEFFICIENT = 2.0 / 3.0
+#: A start whose residual has not reached a new minimum for this many sweeps gets more damping:
+#: damping <- 1 - (1 - damping) / 2, up to MAX_DAMPING.
+STALL_SWEEPS = 20
+MAX_DAMPING = 1.0 - 1.0 / 1024
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,6 +284,7 @@ class FixedPoints:
     tol: float
     max_iter: int
     damping: float
+    final_damping: np.ndarray | None = None
     labels: list[str] = field(default_factory=list)
 
 
@@ -296,6 +304,11 @@ def _solve(params: ScaledParams, order: int, x0: np.ndarray, y0: np.ndarray, tol
     matvecs += n * order
     active = np.arange(n)
     report_every = max(1, max_iter // 100)
+    # Per-start damping, raised when a start's residual has not reached a new minimum for
+    # STALL_SWEEPS sweeps (an oscillating iteration); a steadily converging start keeps its own.
+    dmp = np.full(n, damping)
+    best = np.full(n, np.inf)
+    stalled = np.zeros(n, dtype=np.int64)
     for sweep in range(max_iter + 1):
         if active.size == 0:
             break
@@ -315,8 +328,15 @@ def _solve(params: ScaledParams, order: int, x0: np.ndarray, y0: np.ndarray, tol
         keep = ~done & ~bad
         if sweep == max_iter or not keep.any():
             break
+        improved = r < best[active]
+        best[active] = np.minimum(best[active], r)
+        stalled[active] = np.where(improved, 0, stalled[active] + 1)
+        raise_it = active[stalled[active] >= STALL_SWEEPS]
+        dmp[raise_it] = np.minimum(MAX_DAMPING, 1.0 - 0.5 * (1.0 - dmp[raise_it]))
+        stalled[raise_it] = 0
         idx = active[keep]
-        xn = damping * xa[keep] + (1.0 - damping) * fx[keep]
+        d = dmp[idx][:, None]
+        xn = d * xa[keep] + (1.0 - d) * fx[keep]
         x[idx] = xn
         new_fields = _other_layer_fields(w, w2, w3, params.b, xn, order)
         for k, f in enumerate(new_fields):
@@ -324,7 +344,7 @@ def _solve(params: ScaledParams, order: int, x0: np.ndarray, y0: np.ndarray, tol
                 fields_from_x[k][idx] = f
         matvecs += idx.size * order
         fy_new = _update(y[idx], new_fields, order)
-        y[idx] = damping * y[idx] + (1.0 - damping) * fy_new
+        y[idx] = d * y[idx] + (1.0 - d) * fy_new
         active = idx
         if progress is not None and sweep % report_every == 0:
             progress(description, sweep, max_iter)
@@ -332,7 +352,7 @@ def _solve(params: ScaledParams, order: int, x0: np.ndarray, y0: np.ndarray, tol
         progress(description, max_iter, max_iter)
     terms = neg_gamma_terms(params, x, y, order)
     return FixedPoints(order, x, y, terms.sum(axis=1), terms, converged, iterations, residual, matvecs,
-                       tol, max_iter, damping)
+                       tol, max_iter, damping, dmp)
 
 
 def _half_step_y(params: ScaledParams, x: np.ndarray) -> np.ndarray:
@@ -448,3 +468,222 @@ def naive_mean_field(model: RBM, beta: float = 1.0, *, tol: float = DEFAULT_TOL,
     fp = tap_fixed_points(model, x0, y0, order=1, beta=beta, tol=tol, max_iter=max_iter, damping=damping)
     return MeanFieldSolution(fp.x[0], fp.y[0], float(fp.neg_gamma[0]), bool(fp.converged[0]),
                              int(fp.iterations[0]), float(fp.residual[0]))
+
+
+# --------------------------------------------------------------------------------------------
+# Multi-start estimators: mf, tap2, tap3
+
+
+def initial_magnetisations(model: RBM, beta: float, starts: int, data: np.ndarray | None,
+                           seed: int) -> tuple[np.ndarray, list[str]]:
+    """Visible starting magnetisations (S, n_visible) and a label for each.
+
+    With data: the base rate (smoothed mean activity of the data), then data rows drawn without
+    replacement (up to half of the starts), then uniform random magnetisations. Without data:
+    sigma(beta a) (the solution at W = 0), then random ones. Random draws come from ``seed``.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    rows: list[np.ndarray] = []
+    labels: list[str] = []
+    if data is not None:
+        from ..data import base_rate_bias
+
+        rows.append(sigmoid(base_rate_bias(data)))
+        labels.append("base-rate")
+        n_rows = min(data.shape[0], (starts - 1 + 1) // 2)
+        if n_rows > 0 and starts > 1:
+            picked = rng.choice(data.shape[0], size=n_rows, replace=False)
+            rows.extend(data[picked])
+            labels.extend(f"data row {int(i)}" for i in picked)
+    else:
+        rows.append(sigmoid(beta * model.visible_bias))
+        labels.append("bias")
+    rows, labels = rows[:starts], labels[:starts]
+    n_random = starts - len(rows)
+    if n_random > 0:
+        rows.extend(rng.uniform(size=(n_random, model.n_visible)))
+        labels.extend(["random"] * n_random)
+    return np.array(rows, dtype=np.float64), labels
+
+
+def distinct_fixed_points(fp: FixedPoints, candidates: np.ndarray) -> list[dict[str, Any]]:
+    """Group the ``candidates`` (start indices) whose solutions coincide, best -Gamma first.
+
+    Two solutions are the same fixed point when all magnetisations differ by less than
+    max(1e-3, 10 tol). Each group reports its -Gamma, the starts that reached it, and its
+    mean magnetisations.
+    """
+    threshold = max(1e-3, 10.0 * fp.tol)
+    order = candidates[np.argsort(-fp.neg_gamma[candidates], kind="stable")]
+    groups: list[dict[str, Any]] = []
+    for s in order:
+        for g in groups:
+            r = g["representative"]
+            if (np.abs(fp.x[s] - fp.x[r]).max(initial=0.0) < threshold
+                    and np.abs(fp.y[s] - fp.y[r]).max(initial=0.0) < threshold):
+                g["starts"].append(int(s))
+                break
+        else:
+            groups.append({"representative": int(s), "starts": [int(s)]})
+    out = []
+    for g in groups:
+        r = g["representative"]
+        out.append({
+            "neg_gamma": float(fp.neg_gamma[r]),
+            "starts": g["starts"],
+            "start_labels": [fp.labels[s] for s in g["starts"]] if fp.labels else [],
+            "converged": bool(fp.converged[r]),
+            "residual": float(fp.residual[r]),
+            "iterations": int(fp.iterations[r]),
+            "mean_x": float(fp.x[r].mean()),
+            "mean_y": float(fp.y[r].mean()),
+            "representative": r,
+        })
+    return out
+
+
+def _logsumexp(values: list[float]) -> float:
+    top = max(values)
+    return top + math.log(sum(math.exp(v - top) for v in values))
+
+
+def solve_multistart(model: RBM, order: int, *, beta: float, tol: float, max_iter: int, damping: float,
+                     starts: int, data: Any, seed: int | None, progress=None) -> FixedPoints:
+    """Validate the options, build the starts and run the batched iteration (used by mf/tap/cumulant)."""
+    from .exact import check_beta
+
+    beta = check_beta(beta)
+    order = check_order(order)
+    tol, max_iter, damping = check_fixed_point_options(tol, max_iter, damping)
+    starts = _check_starts(starts)
+    seed = _check_seed(seed)
+    data = resolve_data(data, model)
+    x0, labels = initial_magnetisations(model, beta, starts, data, seed)
+    params = ScaledParams.of(model, beta, order)
+    fp = _solve(params, order, x0, _half_step_y(params, x0), tol, max_iter, damping, progress,
+                f"{ORDER_NAMES[order]} fixed points")
+    fp.labels = labels
+    return fp
+
+
+def _estimate_fixed_point(model: RBM, method: str, order: int, *, beta, tol, max_iter, damping, starts, combine,
+                          data, seed, progress) -> Result:
+    from .exact import check_beta
+
+    start_time = time.perf_counter()
+    beta = check_beta(beta)
+    combine = _check_combine(combine)
+    seed = _check_seed(seed)
+    fp = solve_multistart(model, order, beta=beta, tol=tol, max_iter=max_iter, damping=damping, starts=starts,
+                          data=data, seed=seed, progress=progress)
+    name = ORDER_NAMES[order]
+    n = len(fp.converged)
+    n_conv = int(fp.converged.sum())
+    finite = np.isfinite(fp.neg_gamma)
+    warnings: list[str] = []
+    if order == 1:
+        # Every point is a rigorous bound: use the best one, converged or not.
+        candidates = np.flatnonzero(finite)
+    else:
+        candidates = np.flatnonzero(fp.converged & finite)
+    if candidates.size == 0:
+        best_r = float(np.min(fp.residual)) if np.isfinite(fp.residual).any() else float("inf")
+        raise EstimationFailedError(
+            f"the {name} iteration did not converge from any of {n} start(s) within {fp.max_iter} iterations "
+            f"(smallest stationarity residual {best_r:.3g} > tol {fp.tol:g}); no result. "
+            f"Try a damping closer to 1 (--damping), more iterations (--max-iter) or a looser --tol."
+        )
+    groups = distinct_fixed_points(fp, candidates)
+    conv_groups = [g for g in groups if g["converged"]]
+    chosen = groups[0]
+    if n_conv < n:
+        worst = float(np.max(fp.residual[~fp.converged]))
+        warnings.append(
+            f"{n - n_conv} of {n} start(s) did not converge within {fp.max_iter} iterations "
+            f"(largest residual {worst:.3g} > tol {fp.tol:g})"
+            + ("; they are left out." if order > 1 else "; their values are still valid lower bounds.")
+        )
+    if not chosen["converged"]:
+        warnings.append(
+            f"the best mean-field bound comes from an unconverged iterate (residual {chosen['residual']:.3g} after "
+            f"{chosen['iterations']} iterations); it is a valid but possibly loose lower bound."
+        )
+    kind = "lower_bound" if order == 1 else "approximation"
+    log_z = chosen["neg_gamma"]
+    if combine == "logsumexp":
+        pool = conv_groups if conv_groups else groups[:1]
+        log_z = _logsumexp([g["neg_gamma"] for g in pool])
+        if order == 1 and len(pool) > 1:
+            kind = "approximation"
+            warnings.append("the log-sum-exp of several mean-field fixed points is an approximation, not a bound.")
+    if not math.isfinite(log_z):
+        raise EstimationFailedError(f"the {name} free energy is not finite at the fixed point; no result.")
+    r = chosen["representative"]
+    terms = fp.terms[r]
+    diagnostics = {
+        "order": order,
+        "converged": bool(fp.converged[r]),
+        "iterations": int(fp.iterations[r]),
+        "residual": float(fp.residual[r]),
+        "starts": n,
+        "converged_starts": n_conv,
+        "start_labels": fp.labels,
+        "iterations_per_start": fp.iterations.tolist(),
+        "residual_per_start": fp.residual.tolist(),
+        "matvecs": int(fp.matvecs),
+        "final_damping": float(fp.final_damping[r]),
+        "final_damping_per_start": fp.final_damping.tolist(),
+        "distinct_fixed_points": len(conv_groups),
+        "fixed_points": [{k: v for k, v in g.items() if k != "representative"} for g in groups],
+        "chosen_start": r,
+        "chosen_neg_gamma": chosen["neg_gamma"],
+        "terms": {"mean_field": float(terms[0]), "tap2": float(terms[1]), "tap3": float(terms[2])},
+        "mean_x": float(fp.x[r].mean()),
+        "mean_y": float(fp.y[r].mean()),
+    }
+    params = {"tol": fp.tol, "max_iter": fp.max_iter, "damping": fp.damping, "starts": n, "combine": combine,
+              "seed": seed, "data": None if data is None else (str(data) if not isinstance(data, np.ndarray) else "array")}
+    return Result(
+        model=model.name, method=method, beta=beta, log_z=float(log_z), kind=kind,
+        n_visible=model.n_visible, n_hidden=model.n_hidden,
+        wall_time_s=time.perf_counter() - start_time, params=params, diagnostics=diagnostics, warnings=warnings,
+    )
+
+
+def estimate_mf(model: RBM, *, beta: float = 1.0, tol: float = DEFAULT_TOL, max_iter: int = DEFAULT_MAX_ITER,
+                damping: float = DEFAULT_DAMPING, starts: int = DEFAULT_STARTS, combine: str = "best",
+                data: Any = None, seed: int | None = None, progress=None) -> Result:
+    """Naive mean field: the largest Gibbs variational lower bound -Gamma_MF found (kind lower_bound).
+
+    Damped alternating updates from ``starts`` starting points (base rate and data rows when
+    ``data`` is given, otherwise sigma(beta a); then random ones from ``seed``, default 0) until
+    the stationarity residual is below ``tol`` or ``max_iter`` sweeps. Every iterate gives a valid
+    bound, so an unconverged run still returns one, with a warning. ``combine='logsumexp'`` adds
+    the bounds of distinct fixed points in the log domain (an approximation, no longer a bound).
+    """
+    return _estimate_fixed_point(model, "mf", 1, beta=beta, tol=tol, max_iter=max_iter, damping=damping,
+                                 starts=starts, combine=combine, data=data, seed=seed, progress=progress)
+
+
+def estimate_tap2(model: RBM, *, beta: float = 1.0, tol: float = DEFAULT_TOL, max_iter: int = DEFAULT_MAX_ITER,
+                  damping: float = DEFAULT_DAMPING, starts: int = DEFAULT_STARTS, combine: str = "best",
+                  data: Any = None, seed: int | None = None, progress=None) -> Result:
+    """Second-order TAP (EMF) free energy at the converged fixed point with the largest -Gamma.
+
+    Same starts and iteration as :func:`estimate_mf`; starts that do not converge are left out
+    (with a warning); none converging is an error. Kind approximation (no error bar).
+    """
+    return _estimate_fixed_point(model, "tap2", 2, beta=beta, tol=tol, max_iter=max_iter, damping=damping,
+                                 starts=starts, combine=combine, data=data, seed=seed, progress=progress)
+
+
+def estimate_tap3(model: RBM, *, beta: float = 1.0, tol: float = DEFAULT_TOL, max_iter: int = DEFAULT_MAX_ITER,
+                  damping: float = DEFAULT_DAMPING, starts: int = DEFAULT_STARTS, combine: str = "best",
+                  data: Any = None, seed: int | None = None, progress=None) -> Result:
+    """Third-order TAP (EMF) free energy, coefficient 2/3, the third-order term included in the value.
+
+    Same starts and iteration as :func:`estimate_mf`; starts that do not converge are left out
+    (with a warning); none converging is an error. Kind approximation (no error bar).
+    """
+    return _estimate_fixed_point(model, "tap3", 3, beta=beta, tol=tol, max_iter=max_iter, damping=damping,
+                                 starts=starts, combine=combine, data=data, seed=seed, progress=progress)
