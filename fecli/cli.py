@@ -106,6 +106,19 @@ def report_json(summary: dict[str, Any]) -> str:
                    "sigma(a); the rest random).  [default: 8]")
 @click.option("--combine", type=click.Choice(["best", "logsumexp"]), default=None,
               help="mf/tap2/tap3: use the best fixed point, or the log-sum-exp over distinct ones.  [default: best]")
+@click.option("--order", type=int, default=None,
+              help="cumulant: highest order of the series, 1 to 4 (1 = variational bound).  [default: 2]")
+@click.option("--reference", type=click.Choice(["mf", "tap", "base-rate"]), default=None,
+              help="cumulant: factorized reference q: mean-field or TAP3 fixed point, or the data's base rate "
+                   "(needs --data).  [default: mf]")
+@click.option("--variant", type=click.Choice(["joint", "marginal"]), default=None,
+              help="cumulant: q over (v, h) with analytic cumulants, or q over v with hidden units summed and "
+                   "sampled k-statistics.  [default: joint]")
+@click.option("--samples", type=int, default=None,
+              help="cumulant --variant marginal: exact samples of q.  [default: 10000]")
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="mf/tap2/tap3/cumulant: data file (.npy/.npz/.csv/.txt of 0/1 rows) for the base-rate and "
+                   "data-row starts.")
 @click.pass_context
 def estimate(ctx: click.Context, models: tuple[Path, ...], methods: tuple[str, ...], beta: float,
              seed: int | None, fmt: str, output: Path | None, quiet: bool, **method_options: Any) -> None:

@@ -65,6 +65,8 @@ METHODS: dict[str, Method] = {
                "TAP/EMF 2nd order (Onsager term), damped fixed points to --tol"),
         Method("tap3", "fecli.estimators.meanfield:estimate_tap3",
                "TAP/EMF 3rd order (coefficient 2/3), damped fixed points to --tol"),
+        Method("cumulant", "fecli.estimators.cumulant:estimate_cumulant",
+               "cumulant series of U around a factorized q, orders 1-4 (joint analytic / marginal sampled)"),
     )
 }
 
