@@ -100,7 +100,7 @@ def report_json(summary: dict[str, Any]) -> str:
               help="mf/tap2/tap3/cumulant: most fixed-point sweeps per start.  [default: 2000]")
 @click.option("--damping", type=float, default=None,
               help="mf/tap2/tap3/cumulant: fraction of the old magnetisation kept per step, in (0, 1); raised "
-                   "automatically for starts that oscillate.  [default: 0.5]")
+                   "automatically for starts that oscillate.  [default: 0.3]")
 @click.option("--starts", type=int, default=None,
               help="mf/tap2/tap3/cumulant: starting points (base rate and data rows with --data, else "
                    "sigma(a); the rest random).  [default: 8]")

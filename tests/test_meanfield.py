@@ -315,3 +315,12 @@ def test_terms_are_separate_and_coefficient_is_two_thirds():
     assert terms[1] == pytest.approx(0.5 * np.sum(w**2 * np.outer(c(x), c(y))))
     assert terms[2] == pytest.approx(2.0 / 3.0 * np.sum(w**3 * np.outer(d(x), d(y))))
     assert neg_gamma(model, x, y, order=3) == pytest.approx(terms.sum())
+
+
+def test_slow_drift_is_not_mistaken_for_oscillation():
+    """A start drifting slowly away from a saddle must keep its damping (raising it stalls the drift)."""
+    rng = np.random.default_rng(0)
+    model = RBM(rng.normal(0, 0.2, (784, 500)), rng.normal(-1, 1, 784), rng.normal(-0.5, 0.5, 500))
+    fp = solve_multistart(model, 1, beta=1.0, tol=1e-7, max_iter=3000, damping=0.3, starts=3, data=None, seed=0)
+    assert fp.converged.all()
+    assert np.all(fp.final_damping == 0.3)

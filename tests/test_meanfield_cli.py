@@ -93,7 +93,7 @@ def test_help_lists_methods_and_defaults():
     text = " ".join(result.output.split())
     for name in ("mf", "tap2", "tap3", "cumulant"):
         assert f" {name} " in text
-    for default in ("[default: 1e-07]", "[default: 2000]", "[default: 0.5]", "[default: 8]", "[default: best]",
+    for default in ("[default: 1e-07]", "[default: 2000]", "[default: 0.3]", "[default: 8]", "[default: best]",
                     "[default: 2]", "[default: mf]", "[default: joint]", "[default: 10000]"):
         assert default in text
 

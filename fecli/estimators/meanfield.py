@@ -27,9 +27,9 @@ Stationarity (d(-Gamma)/dx_i = 0; y is the same with W^T):
 ``x <- damping * x + (1 - damping) * update``. The iteration stops when the stationarity
 residual max(|x - update_x(x, y)|, |y - update_y(x, y)|), measured at the current point, is
 below ``tol``. Several starts are run as one batch (matrix-matrix products through BLAS).
-``damping`` is the starting value: a start whose residual stops decreasing (an oscillation,
-common for TAP on strongly coupled models) has its damping raised, 1 - (1 - damping)/2 after
-each 20 sweeps without a new minimum, and the final values are reported in diagnostics.
+``damping`` is the starting value: a start that oscillates (its step reverses direction while
+the residual makes no new minimum; common for TAP on strongly coupled models) has its damping
+raised, 1 - (1 - damping)/2 after each 20 such sweeps; the final values are in diagnostics.
 
 Public functions:
 
@@ -58,14 +58,15 @@ from ..result import Result
 #: Library defaults (repeated in ``fecli estimate --help``).
 DEFAULT_TOL = 1e-7
 DEFAULT_MAX_ITER = 2000
-DEFAULT_DAMPING = 0.5
+DEFAULT_DAMPING = 0.3
 DEFAULT_STARTS = 8
 DEFAULT_SEED = 0
 COMBINE_CHOICES = ("best", "logsumexp")
 ORDER_NAMES = {1: "naive mean field", 2: "TAP2", 3: "TAP3"}
 #: Coefficient of the third-order (TAP3) term: -kappa_3 / 6 with kappa_3 = -4 sum W^3 d d.
 TAP3_COEFFICIENT = 2.0 / 3.0
-#: A start whose residual has not reached a new minimum for this many sweeps gets more damping:
+#: A start whose residual has not reached a new minimum for this many sweeps in which its step
+#: reversed direction (an oscillation) gets more damping:
 #: damping <- 1 - (1 - damping) / 2, up to MAX_DAMPING.
 STALL_SWEEPS = 20
 MAX_DAMPING = 1.0 - 1.0 / 1024
@@ -87,14 +88,13 @@ class ScaledParams:
 
     @classmethod
     def of(cls, model: RBM, beta: float = 1.0, order: int = 3) -> "ScaledParams":
-        w = beta * model.weights
-        return cls(
-            a=beta * model.visible_bias,
-            b=beta * model.hidden_bias,
-            w=w,
-            w2=w * w if order >= 2 else None,
-            w3=w * w * w if order >= 3 else None,
-        )
+        if beta == 1.0:  # no copy of W at the default temperature
+            w, a, b = model.weights, model.visible_bias, model.hidden_bias
+        else:
+            w, a, b = beta * model.weights, beta * model.visible_bias, beta * model.hidden_bias
+        w2 = np.multiply(w, w) if order >= 2 else None
+        w3 = np.multiply(w2, w) if order >= 3 else None
+        return cls(a=a, b=b, w=w, w2=w2, w3=w3)
 
     @property
     def n_visible(self) -> int:
@@ -199,13 +199,13 @@ def neg_gamma_terms(params: ScaledParams, x: np.ndarray, y: np.ndarray, order: i
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
     y = np.atleast_2d(np.asarray(y, dtype=np.float64))
     out = np.zeros((x.shape[0], 3))
-    out[:, 0] = entropy(x) + entropy(y) + x @ params.a + y @ params.b + np.einsum("si,ij,sj->s", x, params.w, y)
+    out[:, 0] = entropy(x) + entropy(y) + x @ params.a + y @ params.b + ((x @ params.w) * y).sum(axis=1)
     if order >= 2:
         w2 = params.w2 if params.w2 is not None else params.w**2
-        out[:, 1] = 0.5 * np.einsum("si,ij,sj->s", _c(x), w2, _c(y))
+        out[:, 1] = 0.5 * ((_c(x) @ w2) * _c(y)).sum(axis=1)
     if order >= 3:
         w3 = params.w3 if params.w3 is not None else params.w**3
-        out[:, 2] = TAP3_COEFFICIENT * np.einsum("si,ij,sj->s", _d(x), w3, _d(y))
+        out[:, 2] = TAP3_COEFFICIENT * ((_d(x) @ w3) * _d(y)).sum(axis=1)
     return out
 
 
@@ -309,6 +309,7 @@ def _solve(params: ScaledParams, order: int, x0: np.ndarray, y0: np.ndarray, tol
     dmp = np.full(n, damping)
     best = np.full(n, np.inf)
     stalled = np.zeros(n, dtype=np.int64)
+    prev_step = np.zeros_like(x)
     for sweep in range(max_iter + 1):
         if active.size == 0:
             break
@@ -328,9 +329,14 @@ def _solve(params: ScaledParams, order: int, x0: np.ndarray, y0: np.ndarray, tol
         keep = ~done & ~bad
         if sweep == max_iter or not keep.any():
             break
+        # Oscillation: no new minimum of the residual and the step reverses direction. (A slow
+        # drift, e.g. away from a saddle, is not an oscillation and keeps its damping.)
+        step = fx - xa
+        reversed_ = np.einsum("si,si->s", step, prev_step[active]) < 0
+        prev_step[active] = step
         improved = r < best[active]
         best[active] = np.minimum(best[active], r)
-        stalled[active] = np.where(improved, 0, stalled[active] + 1)
+        stalled[active] = np.where(improved, 0, stalled[active] + reversed_)
         raise_it = active[stalled[active] >= STALL_SWEEPS]
         dmp[raise_it] = np.minimum(MAX_DAMPING, 1.0 - 0.5 * (1.0 - dmp[raise_it]))
         stalled[raise_it] = 0
