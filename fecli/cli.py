@@ -32,7 +32,22 @@ def _method_help() -> str:
     return "\b\nMethods:\n" + "\n".join(lines)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class FecliGroup(click.Group):
+    """Reports expected failures (FecliError) as one line and their exit status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from .errors import FecliError
+
+        try:
+            return super().invoke(ctx)
+        except FecliError as exc:
+            if ctx.params.get("debug") or os.environ.get("FECLI_DEBUG"):
+                raise
+            _error(str(exc))
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=FecliGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="fecli")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 def cli(debug: bool) -> None:
@@ -181,23 +196,16 @@ def _warn(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: one clear line for expected errors, tracebacks only with --debug."""
-    from .errors import FecliError
-
+    """Console entry point: one line for any error, tracebacks only with --debug."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or bool(os.environ.get("FECLI_DEBUG"))
     try:
-        cli.main(args=args, prog_name="fecli", standalone_mode=False)
+        code = cli.main(args=args, prog_name="fecli", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("fecli: interrupted.", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
-    except FecliError as exc:
-        if debug:
-            raise
-        _error(str(exc))
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("fecli: interrupted.", err=True)
@@ -207,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
             raise
         _error(f"internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback.")
         sys.exit(EXIT_FAILURE)
-    sys.exit(EXIT_OK)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,6 +9,7 @@ become 1), after optional division by ``scale`` (e.g. 255 for 0..255 images).
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +87,9 @@ def _read_array(path: Path, suffix: str, key: str | None, where: str) -> np.ndar
                     raise DataFileError(f"{where} has no array {key!r} (found: {', '.join(names)}).")
                 return archive[key]
         delimiter = "," if suffix == ".csv" else None
-        return np.loadtxt(path, delimiter=delimiter, ndmin=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below as empty
+            return np.loadtxt(path, delimiter=delimiter, ndmin=2)
     except DataFileError:
         raise
     except ValueError as exc:
