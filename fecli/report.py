@@ -106,32 +106,37 @@ def format_seconds(seconds: float) -> str:
 
 
 def results_table(results: Iterable[Result]):
-    """One Rich table, a row per (model, method)."""
+    """One Rich table, a row per (model, method). Numbers are never truncated or wrapped."""
     from rich.table import Table
 
-    table = Table(title="ln Z estimates", title_justify="left", header_style="bold")
-    table.add_column("model", overflow="fold")
-    table.add_column("method")
-    table.add_column("beta", justify="right")
-    table.add_column("ln Z", justify="right")
-    table.add_column("free energy", justify="right")
-    table.add_column("± stderr", justify="right")
-    table.add_column("95% interval", justify="right")
-    table.add_column("kind")
-    table.add_column("time", justify="right")
+    results = list(results)
+    show_interval = any(r.ci_low is not None and r.ci_high != r.ci_low for r in results)
+    rows = []
     for r in results:
-        interval = "-" if r.ci_low is None else f"[{format_number(r.ci_low, 4)}, {format_number(r.ci_high, 4)}]"
-        table.add_row(
-            r.model,
-            r.method,
-            f"{r.beta:g}",
-            format_number(r.log_z),
-            format_number(r.free_energy),
-            format_number(r.stderr, 4) if r.stderr is not None else "none",
-            interval,
-            KIND_LABELS.get(r.kind, r.kind),
-            format_seconds(r.wall_time_s),
-        )
+        row = {
+            "model": r.model,
+            "method": r.method,
+            "beta": f"{r.beta:g}",
+            "ln Z": format_number(r.log_z),
+            "free energy": format_number(r.free_energy),
+            "± stderr": format_number(r.stderr, 4) if r.stderr is not None else "none",
+        }
+        if show_interval:
+            row["95% interval"] = (
+                "-" if r.ci_low is None else f"[{format_number(r.ci_low, 4)}, {format_number(r.ci_high, 4)}]"
+            )
+        row["kind"] = KIND_LABELS.get(r.kind, r.kind)
+        row["time"] = format_seconds(r.wall_time_s)
+        rows.append(row)
+    table = Table(title="ln Z estimates", title_justify="left", header_style="bold")
+    for name in rows[0] if rows else ("model", "method", "ln Z"):
+        if name in ("model", "method"):
+            table.add_column(name, overflow="fold")
+        else:
+            width = max([len(name)] + [len(row[name]) for row in rows])
+            table.add_column(name, justify="right" if name != "kind" else "left", no_wrap=True, min_width=width)
+    for row in rows:
+        table.add_row(*row.values())
     return table
 
 
