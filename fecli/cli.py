@@ -92,85 +92,258 @@ def report_json(summary: dict[str, Any]) -> str:
     return json.dumps(_jsonable(summary), allow_nan=False)
 
 
-@cli.command()
-@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-m", "--method", "methods", multiple=True, type=click.Choice(METHOD_CHOICES),
-              default=("exact",), show_default=True,
-              help="Estimator; repeat for several, 'all' for every method.")
-@click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0).")
-@click.option("--seed", type=int, default=None, help="Seed of stochastic methods (same seed, same numbers).")
-@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True,
-              help="table for people; json (one object per line) or csv for pipelines.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Write results to this file instead of stdout.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings on stderr.")
-@click.option("--max-units", type=int, default=None,
-              help="exact: largest layer to enumerate.  [default: 30]")
-@click.option("--layer", type=click.Choice(["auto", "hidden", "visible"]), default=None,
-              help="exact: layer to enumerate.  [default: auto, the smaller]")
-@click.pass_context
-def estimate(ctx: click.Context, models: tuple[Path, ...], methods: tuple[str, ...], beta: float,
-             seed: int | None, fmt: str, output: Path | None, quiet: bool, **method_options: Any) -> None:
-    """Estimate ln Z and the free energy of MODELS with one or more methods."""
+def method_selection(func):
+    """--method (repeatable), --beta and --seed: shared by every command that runs estimators."""
+    for option in reversed([
+        click.option("-m", "--method", "methods", multiple=True, type=click.Choice(METHOD_CHOICES),
+                     default=("exact",), show_default=True,
+                     help="Estimator; repeat for several, 'all' for every method."),
+        click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0)."),
+        click.option("--seed", type=int, default=None,
+                     help="Seed of stochastic methods (same seed, same numbers)."),
+    ]):
+        func = option(func)
+    return func
+
+
+#: Method-specific options, one list for every command that runs estimators. Each has
+#: default=None (the library signature holds the default, repeated in the help text)
+#: and is passed only to the selected methods that take it.
+METHOD_OPTIONS = [
+    click.option("--max-units", type=int, default=None,
+                 help="exact: largest layer to enumerate.  [default: 30]"),
+    click.option("--layer", type=click.Choice(["auto", "hidden", "visible"]), default=None,
+                 help="exact: layer to enumerate.  [default: auto, the smaller]"),
+]
+
+
+def method_options(func):
+    for option in reversed(METHOD_OPTIONS):
+        func = option(func)
+    return func
+
+
+def output_options(formats=("table", "json", "csv")):
+    def decorate(func):
+        for option in reversed([
+            click.option("--format", "fmt", type=click.Choice(list(formats)), default="table", show_default=True,
+                         help="table for people; json (one object per line) or csv for pipelines."),
+            click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+                         help="Write results to this file (atomically) instead of stdout."),
+            click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings on stderr."),
+            click.option("--fail-fast", is_flag=True, help="Stop at the first model or method that fails."),
+        ]):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+class MethodPlan:
+    """Which options go to which method; checked once before any work starts."""
+
+    def __init__(self, methods: tuple[str, ...], beta: float, seed: int | None, options: dict[str, Any]):
+        from .api import method_options as accepted_options
+        from .errors import InvalidOptionError
+
+        if "all" in methods:
+            methods = tuple(method_names())
+        self.methods = tuple(dict.fromkeys(methods))
+        given = {k: v for k, v in options.items() if v is not None}
+        self.accepted = {m: set(accepted_options(m)) for m in self.methods}
+        unused = sorted(k for k in given if not any(k in acc for acc in self.accepted.values()))
+        if unused:
+            names = ", ".join("--" + k.replace("_", "-") for k in unused)
+            raise InvalidOptionError(
+                f"{names} does not apply to the selected method(s): {', '.join(self.methods)}."
+            )
+        common = {"beta": beta} if seed is None else {"beta": beta, "seed": seed}
+        self.options = {**common, **given}
+
+    def options_for(self, method: str, progress: Any) -> dict[str, Any]:
+        chosen = {k: v for k, v in self.options.items() if k in self.accepted[method]}
+        if "progress" in self.accepted[method]:
+            chosen["progress"] = progress
+        return chosen
+
+
+class Emitter:
+    """Streams JSON/CSV rows to stdout as they come; tables and --output files at the end."""
+
+    def __init__(self, fmt: str, output: Path | None, fields: tuple[str, ...], table: Any):
+        from . import report
+
+        _check_output_path(output)
+        self.fmt, self.output, self.fields, self.table = fmt, output, fields, table
+        self.records: list[Any] = []
+        self.stream = output is None and fmt in ("json", "csv")
+        if self.stream and fmt == "csv":
+            click.echo(report.csv_header(fields))
+
+    def add(self, record: Any) -> None:
+        from . import report
+
+        self.records.append(record)
+        if self.stream:
+            click.echo(report.json_line(record) if self.fmt == "json" else report.csv_line(record, self.fields))
+
+    def close(self) -> None:
+        from . import report
+
+        if self.output is not None:
+            from .atomic import write_text_atomically
+
+            write_text_atomically(self.output, report.render(self.records, self.fmt, self.fields, self.table))
+        elif self.fmt == "table" and self.records:
+            report.make_console(sys.stdout).print(self.table(self.records))
+
+
+class Batch:
+    """Failure bookkeeping for many models: report, go on (or stop with --fail-fast), exit 1 at the end."""
+
+    def __init__(self, fail_fast: bool):
+        self.fail_fast = fail_fast
+        self.failed = False
+
+    def fail(self, message: str) -> None:
+        _error(message)
+        self.failed = True
+        if self.fail_fast:
+            raise _StopBatch
+
+    def exit(self) -> None:
+        sys.exit(EXIT_FAILURE if self.failed else EXIT_OK)
+
+
+class _StopBatch(Exception):
+    pass
+
+
+def expand_models(paths: tuple[Path, ...]) -> list[Path]:
+    """Paths as given, with quoted glob patterns (e.g. 'models/*.h5') expanded in sorted order."""
+    import glob
+
+    out: list[Path] = []
+    for path in paths:
+        text = str(path)
+        if not path.exists() and any(c in text for c in "*?["):
+            matches = sorted(glob.glob(text))
+            out.extend(Path(m) for m in matches) if matches else out.append(path)
+        else:
+            out.append(path)
+    return out
+
+
+def run_methods(plan: MethodPlan, model: Any, path: Path, batch: Batch, quiet: bool):
+    """Yield each method's Result for ``model``; failures are reported through ``batch``."""
     from . import report
     from .api import estimate as run_estimate
-    from .api import method_options as accepted_options
-    from .errors import FecliError, InvalidOptionError
+    from .errors import FecliError
+
+    for method in plan.methods:
+        with report.DelayedProgress(enabled=not quiet) as progress:
+            try:
+                result = run_estimate(model, method, **plan.options_for(method, progress))
+            except FecliError as exc:
+                batch.fail(f"{path} [{method}]: {exc}")
+                continue
+        if not quiet:
+            for text in result.warnings:
+                _warn(f"{path} [{method}]: {text}")
+        yield result
+
+
+@cli.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
+@method_selection
+@output_options()
+@method_options
+def estimate(models: tuple[Path, ...], methods: tuple[str, ...], beta: float, seed: int | None, fmt: str,
+             output: Path | None, quiet: bool, fail_fast: bool, **options: Any) -> None:
+    """Estimate ln Z and the free energy of MODELS with one or more methods."""
+    from . import report
+    from .errors import FecliError
     from .io import load_model
+    from .result import FIELDS
 
-    if "all" in methods:
-        methods = tuple(method_names())
-    methods = tuple(dict.fromkeys(methods))
-    _check_output_path(output)
-    given = {k: v for k, v in method_options.items() if v is not None}
-    common = {"beta": beta, "seed": seed}
-    accepted = {m: set(accepted_options(m)) for m in methods}
-    unused = sorted(k for k in given if not any(k in acc for acc in accepted.values()))
-    if unused:
-        names = ", ".join("--" + k.replace("_", "-") for k in unused)
-        raise InvalidOptionError(f"{names} does not apply to the selected method(s): {', '.join(methods)}.")
-
-    results = []
-    failed = False
-    stream = output is None and fmt in ("json", "csv")
-    if stream and fmt == "csv":
-        click.echo(report.csv_header())
-    for path in models:
-        try:
-            model = load_model(path)
-        except FecliError as exc:
-            _error(str(exc))
-            failed = True
-            continue
-        for method in methods:
-            options = {k: v for k, v in {**common, **given}.items() if k in accepted[method]}
-            if "seed" in options and options["seed"] is None:
-                del options["seed"]
-            with report.DelayedProgress(enabled=not quiet) as progress:
-                if "progress" in accepted[method]:
-                    options["progress"] = progress
-                try:
-                    result = run_estimate(model, method, **options)
-                except FecliError as exc:
-                    _error(f"{path} [{method}]: {exc}")
-                    failed = True
-                    continue
-            if not quiet:
-                for text in result.warnings:
-                    _warn(f"{path} [{method}]: {text}")
-            results.append(result)
-            if stream:
-                click.echo(report.json_line(result) if fmt == "json" else report.csv_line(result))
-    if output is not None:
-        from .atomic import write_text_atomically
-
-        write_text_atomically(output, report.render(results, fmt))
-    elif fmt == "table" and results:
-        report.make_console(sys.stdout).print(report.results_table(results))
-    sys.exit(EXIT_FAILURE if failed else EXIT_OK)
+    plan = MethodPlan(methods, beta, seed, options)
+    emitter = Emitter(fmt, output, FIELDS, report.results_table)
+    batch = Batch(fail_fast)
+    try:
+        for path in expand_models(models):
+            try:
+                model = load_model(path)
+            except FecliError as exc:
+                batch.fail(str(exc))
+                continue
+            for result in run_methods(plan, model, path, batch, quiet):
+                emitter.add(result)
+    except _StopBatch:
+        pass
+    emitter.close()
+    batch.exit()
 
 
 estimate.help = (estimate.help or "") + "\n\n" + _method_help()
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path))
+@method_selection
+@output_options()
+@click.option("--per-example", type=click.Path(path_type=Path), default=None,
+              help="Also save ln p(v) of every row to this .npy file.")
+@click.option("--key", default=None, help="Array name inside an .npz data file.")
+@click.option("--binarize", type=float, default=None, help="Threshold greyscale data: values > THRESHOLD become 1.")
+@click.option("--scale", type=float, default=None, help="Divide data by this first (e.g. 255 for 0..255 images).")
+@method_options
+def loglik(model: Path, data: Path, methods: tuple[str, ...], beta: float, seed: int | None, fmt: str,
+           output: Path | None, quiet: bool, fail_fast: bool, per_example: Path | None, key: str | None,
+           binarize: float | None, scale: float | None, **options: Any) -> None:
+    """Average log-likelihood of the rows of DATA under MODEL: mean of -F(v) minus ln Z.
+
+    ln Z comes from the chosen --method (exact by default) and its error carries through; a
+    bound on ln Z becomes the opposite bound on the log-likelihood. DATA may be .npy, .npz,
+    .csv or .txt, or '-' to read an .npy stream from stdin.
+    """
+    from . import report
+    from .data import check_width, load_data
+    from .io import load_model
+    from .loglik import FIELDS, from_log_z
+
+    from .errors import InvalidOptionError
+
+    plan = MethodPlan(methods, beta, seed, options)
+    if per_example is not None:
+        _check_output_path(per_example)
+        if len(plan.methods) > 1:
+            raise InvalidOptionError("--per-example saves one method's values: choose a single --method.")
+    emitter = Emitter(fmt, output, FIELDS, report.loglik_table)
+    batch = Batch(fail_fast)
+    rbm = load_model(model)
+    rows = load_data(data, key=key, binarize=binarize, scale=scale)
+    check_width(rows, rbm, str(data))
+    try:
+        for result in run_methods(plan, rbm, model, batch, quiet):
+            record = from_log_z(rbm, rows, result, str(data))
+            emitter.add(record)
+            if per_example is not None:
+                _save_array(per_example, record.per_example)
+    except _StopBatch:
+        pass
+    emitter.close()
+    batch.exit()
+
+
+def _save_array(path: Path, array: Any) -> None:
+    import numpy as np
+
+    from .atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array)
 
 
 def _check_output_path(output: Path | None) -> None:

@@ -140,18 +140,38 @@ def results_table(results: Iterable[Result]):
     return table
 
 
-def json_line(result: Result) -> str:
-    return json.dumps(result.to_dict(), allow_nan=False)
+def loglik_table(records: Iterable[Any]):
+    """Rich table for log-likelihood records (see fecli.loglik.LoglikResult)."""
+    from rich.table import Table
+
+    table = Table(title="mean log-likelihood per example (nats)", title_justify="left", header_style="bold")
+    table.add_column("model", overflow="fold")
+    table.add_column("data", overflow="fold")
+    table.add_column("method", overflow="fold")
+    for name in ("examples", "mean ln p(v)", "± stderr", "± data spread", "kind", "ln Z", "time"):
+        table.add_column(name, justify="left" if name == "kind" else "right", no_wrap=True)
+    for r in records:
+        table.add_row(
+            r.model, r.data, r.method, str(r.n_examples), format_number(r.mean_log_likelihood),
+            format_number(r.stderr, 4) if r.stderr is not None else "none",
+            format_number(r.data_spread_stderr, 4), KIND_LABELS.get(r.kind, r.kind),
+            format_number(r.log_z), format_seconds(r.wall_time_s),
+        )
+    return table
 
 
-def csv_header() -> str:
-    return _csv_row(FIELDS)
+def json_line(record: Any) -> str:
+    return json.dumps(record.to_dict(), allow_nan=False)
 
 
-def csv_line(result: Result) -> str:
-    row = result.to_dict()
+def csv_header(fields: Iterable[str] = FIELDS) -> str:
+    return _csv_row(fields)
+
+
+def csv_line(record: Any, fields: Iterable[str] = FIELDS) -> str:
+    row = record.to_dict()
     cells = []
-    for name in FIELDS:
+    for name in fields:
         value = row[name]
         if isinstance(value, (dict, list)):
             value = json.dumps(value, allow_nan=False)
@@ -169,15 +189,16 @@ def _csv_row(cells: Iterable[Any]) -> str:
     return buffer.getvalue().rstrip("\n")
 
 
-def render(results: list[Result], fmt: str) -> str:
-    """The whole rendering of ``results`` as text (used for --output files)."""
+def render(records: list[Any], fmt: str, fields: Iterable[str] = FIELDS, table: Any = None) -> str:
+    """The whole rendering of ``records`` as text (used for --output files)."""
+    fields = tuple(fields)
     if fmt == "json":
-        return "".join(json_line(r) + "\n" for r in results)
+        return "".join(json_line(r) + "\n" for r in records)
     if fmt == "csv":
-        return csv_header() + "\n" + "".join(csv_line(r) + "\n" for r in results)
+        return csv_header(fields) + "\n" + "".join(csv_line(r, fields) + "\n" for r in records)
     buffer = io.StringIO()
     console = make_console(buffer, force_plain=True)
-    console.print(results_table(results))
+    console.print((table or results_table)(records))
     return buffer.getvalue()
 
 

@@ -191,3 +191,21 @@ def test_help_lists_exactly_the_registered_methods():
     text = run("estimate", "--help").stdout
     for name in method_names():
         assert f"  {name} " in text
+
+
+def test_quoted_globs_expand_and_fail_fast_stops_the_batch(tmp_path):
+    pattern = str(SAMPLES / "*.h5")
+    expanded = run("estimate", pattern, "--format", "json")
+    assert expanded.exit_code == 0
+    assert len(expanded.stdout.splitlines()) == len(SAMPLE_MODELS)
+
+    keep_going = run("estimate", tmp_path / "absent.h5", pattern, "--format", "json")
+    assert keep_going.exit_code == 1 and len(keep_going.stdout.splitlines()) == len(SAMPLE_MODELS)
+    stop = run("estimate", tmp_path / "absent.h5", pattern, "--format", "json", "--fail-fast")
+    assert stop.exit_code == 1 and stop.stdout == ""
+
+
+def test_unmatched_glob_is_reported_as_missing(tmp_path):
+    result = run("estimate", tmp_path / "*.h5")
+    assert result.exit_code == 1
+    assert "does not exist" in result.stderr
