@@ -346,6 +346,48 @@ def _save_array(path: Path, array: Any) -> None:
             np.save(fh, array)
 
 
+@cli.group()
+def plot() -> None:
+    """Figures as PNG, PDF or SVG files (needs the extra: pip install 'fecli[plot]')."""
+
+
+@plot.command("training")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Figure file (.png, .pdf, .svg).")
+def plot_training(model: Path, output: Path) -> None:
+    """Training curves stored in MODEL's training group (one panel per metric)."""
+    from .io import load_model
+    from .plots import check_figure_path, plot_training as draw
+
+    check_figure_path(output)
+    click.echo(draw(load_model(model), output))
+
+
+@plot.command("filters")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Figure file (.png, .pdf, .svg).")
+@click.option("--shape", required=True, help="Image shape of the visible layer, e.g. 28x28.")
+@click.option("--max-filters", type=int, default=100, show_default=True, help="Show at most this many hidden units.")
+def plot_filters(model: Path, output: Path, shape: str, max_filters: int) -> None:
+    """Weights of each hidden unit as an image grid."""
+    from .io import load_model
+    from .plots import check_figure_path, plot_filters as draw
+
+    check_figure_path(output)
+    click.echo(draw(load_model(model), output, shape, max_filters))
+
+
+@plot.command("results")
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Figure file (.png, .pdf, .svg).")
+def plot_results(results: Path, output: Path) -> None:
+    """ln Z per method with 95% intervals, from JSON lines of 'fecli estimate --format json'."""
+    from .plots import check_figure_path, plot_results as draw, read_result_rows
+
+    check_figure_path(output)
+    click.echo(draw(read_result_rows(results), output))
+
+
 def _check_output_path(output: Path | None) -> None:
     from .errors import FecliError
 
