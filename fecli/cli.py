@@ -346,6 +346,89 @@ def _save_array(path: Path, array: Any) -> None:
             np.save(fh, array)
 
 
+class ComparedRow:
+    """A result with its difference to the comparison's reference (for JSON/CSV)."""
+
+    FIELDS = (*__import__("fecli.result", fromlist=["FIELDS"]).FIELDS, "reference", "difference")
+
+    def __init__(self, result: Any, reference: str, difference: float | None):
+        self.result, self.reference, self.difference = result, reference, difference
+
+    def to_dict(self) -> dict[str, Any]:
+        row = self.result.to_dict()
+        row.update(reference=self.reference, difference=self.difference)
+        return row
+
+
+@cli.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--methods", "method_list", default=None,
+              help="Comma-separated methods to run.  [default: every method; exact only when feasible]")
+@click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0).")
+@click.option("--seed", type=int, default=None, help="Seed of stochastic methods (same seed, same numbers).")
+@output_options()
+@method_options
+def compare(models: tuple[Path, ...], method_list: str | None, beta: float, seed: int | None, fmt: str,
+            output: Path | None, quiet: bool, fail_fast: bool, **options: Any) -> None:
+    """Run several estimators on each of MODELS and show them side by side.
+
+    Each model gets one table: ln Z, free energy, error, kind (exact, bound, estimate or
+    approximation), time, and the difference to exact ln Z when it is known, otherwise to
+    the tightest sandwich of lower and upper bounds, followed by a short verdict.
+    """
+    from . import report
+    from .compare import compare_results
+    from .errors import FecliError, InvalidOptionError
+    from .estimators import METHODS
+    from .io import load_model
+
+    if method_list is None:
+        names = tuple(method_names())
+        explicit = False
+    else:
+        names = tuple(n.strip() for n in method_list.split(",") if n.strip())
+        unknown = [n for n in names if n not in METHODS]
+        if unknown or not names:
+            raise InvalidOptionError(
+                f"unknown method(s) {', '.join(map(repr, unknown)) or '(none given)'} in --methods; "
+                f"valid methods are: {', '.join(METHODS)}."
+            )
+        explicit = True
+    emitter = Emitter(fmt, output, ComparedRow.FIELDS, None)
+    batch = Batch(fail_fast)
+    console = report.make_console(sys.stdout)
+    try:
+        for path in expand_models(models):
+            try:
+                model = load_model(path)
+            except FecliError as exc:
+                batch.fail(str(exc))
+                continue
+            chosen = names
+            if not explicit and not METHODS["exact"].feasibility(model).feasible:
+                chosen = tuple(n for n in names if n != "exact")
+                if not quiet:
+                    _warn(f"{path}: exact enumeration skipped ({METHODS['exact'].feasibility(model).note}).")
+            plan = MethodPlan(chosen, beta, seed, options)
+            results = list(run_methods(plan, model, path, batch, quiet))
+            if not results:
+                continue
+            comparison = compare_results(str(path), results)
+            if fmt == "table" and output is None:
+                console.print(report.comparison_table(comparison))
+                console.print()
+            else:
+                for i, r in enumerate(results):
+                    emitter.add(ComparedRow(r, comparison.reference.label, comparison.differences[i]))
+    except _StopBatch:
+        pass
+    if fmt != "table" or output is not None:
+        if fmt == "table":
+            emitter.table = lambda rows: report.results_table([row.result for row in rows])
+        emitter.close()
+    batch.exit()
+
+
 @cli.group()
 def plot() -> None:
     """Figures as PNG, PDF or SVG files (needs the extra: pip install 'fecli[plot]')."""

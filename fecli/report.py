@@ -240,3 +240,29 @@ def print_info(console, summary: dict[str, Any]) -> None:
         est.add_row(name, "yes" if f["feasible"] else "no", f["note"])
     console.print(est)
     console.print()
+
+
+def comparison_table(comparison: Any):
+    """One model's comparison: a row per method, the difference to the reference, a verdict caption."""
+    from rich.table import Table
+
+    ref = comparison.reference
+    table = Table(title=f"{comparison.model}  (reference: {ref.label}"
+                  + (f", ln Z = {ref.value:.6f})" if ref.value is not None and ref.label == "exact" else ")"),
+                  title_justify="left", header_style="bold", caption_justify="left")
+    table.add_column("method", overflow="fold")
+    for name in ("ln Z", "free energy", "± stderr", "kind", "Δ vs ref", "time"):
+        table.add_column(name, justify="left" if name == "kind" else "right", no_wrap=True)
+    for i, r in enumerate(comparison.results):
+        diff = comparison.differences.get(i)
+        table.add_row(
+            r.method + (f" ({r.params['order_label']})" if "order_label" in r.params else ""),
+            format_number(r.log_z),
+            format_number(r.free_energy),
+            format_number(r.stderr, 4) if r.stderr is not None else "none",
+            KIND_LABELS.get(r.kind, r.kind),
+            "-" if diff is None else f"{diff:+.4f}",
+            format_seconds(r.wall_time_s),
+        )
+    table.caption = "\n".join(comparison.verdict)
+    return table
