@@ -243,13 +243,15 @@ def print_info(console, summary: dict[str, Any]) -> None:
 
 
 def comparison_table(comparison: Any):
-    """One model's comparison: a row per method, the difference to the reference, a verdict caption."""
+    """One model's comparison: a heading, a row per method with its difference to the reference, a verdict."""
+    from rich.console import Group
     from rich.table import Table
+    from rich.text import Text
 
     ref = comparison.reference
-    table = Table(title=f"{comparison.model}  (reference: {ref.label}"
-                  + (f", ln Z = {ref.value:.6f})" if ref.value is not None and ref.label == "exact" else ")"),
-                  title_justify="left", header_style="bold", caption_justify="left")
+    heading = f"{comparison.model}  (reference: {ref.label}"
+    heading += f", ln Z = {ref.value:.6f})" if ref.value is not None and ref.label == "exact" else ")"
+    table = Table(header_style="bold")
     table.add_column("method", overflow="fold")
     for name in ("ln Z", "free energy", "± stderr", "kind", "Δ vs ref", "time"):
         table.add_column(name, justify="left" if name == "kind" else "right", no_wrap=True)
@@ -264,5 +266,4 @@ def comparison_table(comparison: Any):
             "-" if diff is None else f"{diff:+.4f}",
             format_seconds(r.wall_time_s),
         )
-    table.caption = "\n".join(comparison.verdict)
-    return table
+    return Group(Text(heading, style="bold"), table, *(Text(line) for line in comparison.verdict))
