@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -156,11 +157,14 @@ def test_info_on_a_bad_file_is_one_line_exit_1(tmp_path):
     assert result.stderr.strip() == f"fecli: error: model file '{tmp_path / 'absent.h5'}' does not exist."
 
 
+def fecli_command() -> list[str]:
+    """The installed `fecli` console script next to this Python, else the same entry point via -c."""
+    script = Path(sys.executable).with_name("fecli")
+    return [str(script)] if script.exists() else [sys.executable, "-c", "from fecli.cli import main; main()"]
+
+
 def fecli_subprocess(*args, **kwargs):
-    return subprocess.run(
-        [sys.executable, "-c", "from fecli.cli import main; main()", *map(str, args)],
-        capture_output=True, text=True, **kwargs,
-    )
+    return subprocess.run([*fecli_command(), *map(str, args)], capture_output=True, text=True, **kwargs)
 
 
 def test_real_subprocess_json_pipeline_and_bad_input(tmp_path):
