@@ -296,7 +296,8 @@ def estimate_cumulant(
                         f"the series is still valid around it, but the order-1 bound may be loose.")
     diagnostics: dict[str, Any] = {**info, "variant": variant, "order": order,
                                    "mean_x": float(np.mean(x)), "mean_y": float(np.mean(y))}
-    params: dict[str, Any] = {"order": order, "reference": reference, "variant": variant}
+    params: dict[str, Any] = {"order": order, "reference": reference, "variant": variant,
+                              "data": None if data is None else ("array" if isinstance(data, np.ndarray) else str(data))}
     if reference != "base-rate":
         params.update(tol=tol, max_iter=max_iter, damping=damping, starts=starts)
     stderr = ci_low = ci_high = None
