@@ -169,10 +169,19 @@ def output_options(formats=("table", "json", "csv")):
     return decorate
 
 
-class MethodPlan:
-    """Which options go to which method; checked once before any work starts."""
+#: In `compare`, a series method runs once per order so each partial sum keeps its own kind.
+SERIES_ORDERS = {"cumulant": (1, 2, 3)}
 
-    def __init__(self, methods: tuple[str, ...], beta: float, seed: int | None, options: dict[str, Any]):
+
+class MethodPlan:
+    """The runs to make (method + option overrides) and which options go to each.
+
+    Checked once, before any work starts: an option that no selected method takes is an
+    error. ``context`` holds values (e.g. loaded data) passed only to methods that take them.
+    """
+
+    def __init__(self, methods: tuple[str, ...], beta: float, seed: int | None, options: dict[str, Any],
+                 *, context: dict[str, Any] | None = None, expand_series: bool = False):
         from .api import method_options as accepted_options
         from .errors import InvalidOptionError
 
@@ -188,10 +197,14 @@ class MethodPlan:
                 f"{names} does not apply to the selected method(s): {', '.join(self.methods)}."
             )
         common = {"beta": beta} if seed is None else {"beta": beta, "seed": seed}
-        self.options = {**common, **given}
+        self.options = {**common, **(context or {}), **given}
+        self.runs: list[tuple[str, dict[str, Any]]] = []
+        for method in self.methods:
+            orders = SERIES_ORDERS.get(method, ()) if expand_series and "order" not in given else ()
+            self.runs.extend((method, {"order": k}) for k in orders) if orders else self.runs.append((method, {}))
 
-    def options_for(self, method: str, progress: Any) -> dict[str, Any]:
-        chosen = {k: v for k, v in self.options.items() if k in self.accepted[method]}
+    def options_for(self, method: str, overrides: dict[str, Any], progress: Any) -> dict[str, Any]:
+        chosen = {k: v for k, v in {**self.options, **overrides}.items() if k in self.accepted[method]}
         if "progress" in self.accepted[method]:
             chosen["progress"] = progress
         return chosen
@@ -270,16 +283,17 @@ def run_methods(plan: MethodPlan, model: Any, path: Path, batch: Batch, quiet: b
     from .api import estimate as run_estimate
     from .errors import FecliError
 
-    for method in plan.methods:
+    for method, overrides in plan.runs:
+        label = method + "".join(f" {k} {v}" for k, v in overrides.items())
         with report.DelayedProgress(enabled=not quiet) as progress:
             try:
-                result = run_estimate(model, method, **plan.options_for(method, progress))
+                result = run_estimate(model, method, **plan.options_for(method, overrides, progress))
             except FecliError as exc:
-                batch.fail(f"{path} [{method}]: {exc}")
+                batch.fail(f"{path} [{label}]: {exc}")
                 continue
         if not quiet:
             for text in result.warnings:
-                _warn(f"{path} [{method}]: {text}")
+                _warn(f"{path} [{label}]: {text}")
         yield result
 
 
@@ -345,16 +359,16 @@ def loglik(model: Path, data: Path, methods: tuple[str, ...], beta: float, seed:
 
     from .errors import InvalidOptionError
 
-    plan = MethodPlan(methods, beta, seed, options)
+    rbm = load_model(model)
+    rows = load_data(data, key=key, binarize=binarize, scale=scale)
+    check_width(rows, rbm, str(data))
+    plan = MethodPlan(methods, beta, seed, options, context={"data": rows})
     if per_example is not None:
         _check_output_path(per_example)
         if len(plan.methods) > 1:
             raise InvalidOptionError("--per-example saves one method's values: choose a single --method.")
     emitter = Emitter(fmt, output, FIELDS, report.loglik_table)
     batch = Batch(fail_fast)
-    rbm = load_model(model)
-    rows = load_data(data, key=key, binarize=binarize, scale=scale)
-    check_width(rows, rbm, str(data))
     try:
         for result in run_methods(plan, rbm, model, batch, quiet):
             record = from_log_z(rbm, rows, result, str(data))
@@ -441,7 +455,7 @@ def compare(models: tuple[Path, ...], method_list: str | None, beta: float, seed
                 chosen = tuple(n for n in names if n != "exact")
                 if not quiet:
                     _warn(f"{path}: exact enumeration skipped ({METHODS['exact'].feasibility(model).note}).")
-            plan = MethodPlan(chosen, beta, seed, options)
+            plan = MethodPlan(chosen, beta, seed, options, expand_series=True)
             results = list(run_methods(plan, model, path, batch, quiet))
             if not results:
                 continue

@@ -38,6 +38,12 @@ class Comparison:
     verdict: list[str] = field(default_factory=list)
 
 
+def label(result: Result) -> str:
+    """Method name, with the order for a series (e.g. 'cumulant (order 2)')."""
+    order = result.params.get("order")
+    return f"{result.method} (order {order})" if order is not None else result.method
+
+
 def reference_of(results: list[Result]) -> Reference:
     exact = [r for r in results if r.kind == "exact"]
     if exact:
@@ -73,17 +79,17 @@ def verdict(c: Comparison) -> list[str]:
         return ["No exact value or sandwich to compare against; compare the error bars."]
     others = [(r, c.differences[i]) for i, r in enumerate(c.results) if r.kind != "exact"]
     if ref.label == "exact":
-        agree = [r.method for r, d in others if r.stderr is not None and _agrees(r, d)]
+        agree = [label(r) for r, d in others if r.stderr is not None and _agrees(r, d)]
         disagree = [(r, d) for r, d in others if r.stderr is not None and not _agrees(r, d)]
         if agree:
             lines.append(f"Within {AGREEMENT_SIGMAS:g} standard errors of exact: {', '.join(agree)}.")
         for r, d in disagree:
-            lines.append(f"{r.method} is {abs(d):.3g} nats {'above' if d > 0 else 'below'} exact "
+            lines.append(f"{label(r)} is {abs(d):.3g} nats {'above' if d > 0 else 'below'} exact "
                          f"({abs(d) / r.stderr:.1f} standard errors)." if r.stderr else
-                         f"{r.method} is {abs(d):.3g} nats {'above' if d > 0 else 'below'} exact.")
-        broken = [r.method for r, d in others if (r.kind == "lower_bound" and d > 1e-9)
+                         f"{label(r)} is {abs(d):.3g} nats {'above' if d > 0 else 'below'} exact.")
+        broken = [label(r) for r, d in others if (r.kind == "lower_bound" and d > 1e-9)
                   or (r.kind == "upper_bound" and d < -1e-9)]
-        held = [r.method for r, d in others if r.kind in ("lower_bound", "upper_bound") and r.method not in broken]
+        held = [label(r) for r, d in others if r.kind in ("lower_bound", "upper_bound") and label(r) not in broken]
         if held:
             lines.append(f"Deterministic bounds hold: {', '.join(held)}.")
         if broken:
@@ -93,6 +99,6 @@ def verdict(c: Comparison) -> list[str]:
     approx = [(r, d) for r, d in others if r.stderr is None and r.kind not in ("lower_bound", "upper_bound")]
     if approx:
         worst, d = max(approx, key=lambda rd: abs(rd[1]))
-        lines.append(f"Furthest approximation: {worst.method}, {abs(d):.3g} nats {'above' if d > 0 else 'below'} "
+        lines.append(f"Furthest approximation: {label(worst)}, {abs(d):.3g} nats {'above' if d > 0 else 'below'} "
                      f"{'exact' if ref.label == 'exact' else 'the sandwich midpoint'}.")
     return lines

@@ -248,6 +248,8 @@ def comparison_table(comparison: Any):
     from rich.table import Table
     from rich.text import Text
 
+    from .compare import label
+
     ref = comparison.reference
     heading = f"{comparison.model}  (reference: {ref.label}"
     heading += f", ln Z = {ref.value:.6f})" if ref.value is not None and ref.label == "exact" else ")"
@@ -258,7 +260,7 @@ def comparison_table(comparison: Any):
     for i, r in enumerate(comparison.results):
         diff = comparison.differences.get(i)
         table.add_row(
-            r.method + (f" ({r.params['order_label']})" if "order_label" in r.params else ""),
+            label(r),
             format_number(r.log_z),
             format_number(r.free_energy),
             format_number(r.stderr, 4) if r.stderr is not None else "none",
