@@ -59,6 +59,14 @@ METHODS: dict[str, Method] = {
             "exact ln Z by Gray-code enumeration of the smaller layer",
             "fecli.estimators.exact:exact_feasibility",
         ),
+        Method("mf", "fecli.estimators.meanfield:estimate_mf",
+               "naive mean field: Gibbs variational lower bound, multi-start fixed points"),
+        Method("tap2", "fecli.estimators.meanfield:estimate_tap2",
+               "TAP/EMF 2nd order (Onsager term), damped fixed points to --tol"),
+        Method("tap3", "fecli.estimators.meanfield:estimate_tap3",
+               "TAP/EMF 3rd order (coefficient 2/3), damped fixed points to --tol"),
+        Method("cumulant", "fecli.estimators.cumulant:estimate_cumulant",
+               "cumulant series of U around a factorized q, orders 1-4 (joint analytic / marginal sampled)"),
     )
 }
 
