@@ -546,7 +546,7 @@ def plot_results(results: Path, output: Path) -> None:
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,
               help="Training arithmetic; the saved model is float64.  [default: float32]")
 @click.option("--monitor-every", type=int, default=None,
-              help="Compute metrics every N epochs (0: only after the last).  [default: 1]")
+              help="Compute metrics every N epochs and after the last (0: never).  [default: 1]")
 @click.option("--monitor-rows", type=int, default=None,
               help="Rows used for reconstruction error and pseudo-likelihood.  [default: 1000]")
 @click.option("--checkpoint-every", type=int, default=None,
@@ -604,8 +604,8 @@ def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | N
     where = outcome.output
     if outcome.interrupted:
         again = f"fecli train-rbm {data} --resume {where}" if where is not None else "(no output file)"
-        _error(f"interrupted after epoch {outcome.epochs_done} (+{outcome.batches_done}/{outcome.n_batches} "
-               f"batches) of {outcome.epochs}; checkpoint written to {where}. Continue with: {again}")
+        click.echo(f"fecli: interrupted after epoch {outcome.epochs_done} (+{outcome.batches_done}/{outcome.n_batches} "
+               f"batches) of {outcome.epochs}; checkpoint written to {where}. Continue with: {again}", err=True)
         sys.exit(130)
     title = (f"{where}: {outcome.model.n_visible}x{outcome.model.n_hidden} RBM, "
              f"{outcome.epochs_done} epochs in {outcome.wall_time_s:.1f} s")

@@ -35,7 +35,7 @@ class TrainSettings:
     seed : seeds initialisation, shuffling, sampling and the validation split.
     dtype : arithmetic of training ('float32' or 'float64'); the saved model is float64.
     validation : fraction of the rows held out for validation (0 = none).
-    monitor_every : compute metrics every N epochs (and after the last; 0 = only after the last).
+    monitor_every : compute metrics every N epochs and after the last (0 = never).
     monitor_rows : rows used for reconstruction error and pseudo-log-likelihood.
     checkpoint_every : write the output every N epochs (0 = only at the end or on interrupt).
     """

@@ -89,8 +89,13 @@ def generator(seed: int, *key: int) -> np.random.Generator:
 
 
 def array_digest(data: np.ndarray) -> str:
-    """SHA-256 of the data as C-ordered float64 values (independent of the file format)."""
-    return hashlib.sha256(np.ascontiguousarray(data, dtype=np.float64).tobytes()).hexdigest()
+    """SHA-256 of the 0/1 rows packed as bits (``numpy.packbits`` along rows, then the shape).
+
+    Independent of the file format and dtype, and cheap for large data sets.
+    """
+    digest = hashlib.sha256(np.packbits(np.asarray(data) != 0, axis=1).tobytes())
+    digest.update(repr(tuple(np.shape(data))).encode())
+    return digest.hexdigest()
 
 
 def check_training_data(data: np.ndarray, where: str) -> np.ndarray:
@@ -100,9 +105,9 @@ def check_training_data(data: np.ndarray, where: str) -> np.ndarray:
         raise DataFileError(f"{where} has shape {data.shape}; training needs a 2-D array with rows of examples.")
     if data.shape[0] < 2:
         raise DataFileError(f"{where} has only {data.shape[0]} row; training needs at least 2 examples.")
-    if not np.all(np.isfinite(data)):
-        raise DataFileError(f"{where} contains NaN or inf values.")
-    if not np.all((data == 0) | (data == 1)):
+    if data.dtype != np.bool_ and not ((data == 0) | (data == 1)).all():
+        if not np.isfinite(data).all():
+            raise DataFileError(f"{where} contains NaN or inf values.")
         raise DataFileError(f"{where} has values that are not binary 0/1.")
     return data
 
@@ -132,6 +137,9 @@ class Trainer:
         self.dtype = np.dtype(settings.dtype)
         self.data_digest = array_digest(data)
         train, validation = self._split(data, validation_data, data_name)
+        from ..data import base_rate_bias
+
+        self.base_rate = base_rate_bias(train)
         self.train_data = np.ascontiguousarray(train, dtype=self.dtype)
         self.validation_data = validation
         self.n_visible = data.shape[1]
@@ -189,13 +197,11 @@ class Trainer:
     # -- state ----------------------------------------------------------------------------------------
     def initial_state(self) -> TrainState:
         """Customary initialisation: W ~ N(0, 0.01^2), visible biases at the data's base rate, b = 0."""
-        from ..data import base_rate_bias
-
         s = self.settings
         rng = generator(s.seed, STREAM_INIT)
         params = Params(
             np.ascontiguousarray(rng.normal(0.0, 0.01, size=(self.n_visible, s.hidden)), dtype=self.dtype),
-            np.ascontiguousarray(base_rate_bias(self.train_data), dtype=self.dtype),
+            np.ascontiguousarray(self.base_rate, dtype=self.dtype),
             np.zeros(s.hidden, dtype=self.dtype),
         )
         state = TrainState(params=params, velocity=Params.zeros_like(params), negative={})
@@ -332,7 +338,7 @@ class Trainer:
                 state.epoch += 1
                 state.batch = 0
                 record: dict[str, Any] = {"epoch": state.epoch}
-                due = state.epoch == s.epochs or (s.monitor_every and state.epoch % s.monitor_every == 0)
+                due = s.monitor_every > 0 and (state.epoch == s.epochs or state.epoch % s.monitor_every == 0)
                 if due:
                     record.update(self.monitor(self.model(state)))
                 now = time.perf_counter()
