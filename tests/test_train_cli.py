@@ -256,3 +256,19 @@ def test_sigint_writes_a_valid_checkpoint_that_resumes(tmp_path):
                             str(done), "-q"], capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     assert load_model(out).training["epochs_done"] == done
+
+
+def test_same_model_whatever_the_thread_count(tmp_path):
+    """Cached kernels, another thread count, same bits (the generator is counter-based)."""
+    args = [str(DIGITS), "--hidden", "6", "--epochs", "2", "--seed", "9", "-q"]
+    here = tmp_path / "here.h5"
+    assert run(*args, "-o", here).exit_code == 0
+    env = {**os.environ, "NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    there = tmp_path / "there.h5"
+    proc = subprocess.run([*fecli_command(), "train-rbm", *args, "-o", str(there)], capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    a, b = load_model(here), load_model(there)
+    np.testing.assert_array_equal(a.weights, b.weights)
+    np.testing.assert_array_equal(a.visible_bias, b.visible_bias)
+    assert a.training["metrics"]["pll"].tolist() == b.training["metrics"]["pll"].tolist()
