@@ -140,10 +140,11 @@ def _tiny_problem():
     return data, (w, a, b), exact
 
 
-def _estimates(method, k, n_steps, burn_in):
+def _estimates(method, k, n_steps, burn_in, products="dense"):
     data, (w, a, b), exact = _tiny_problem()
     trainer = Trainer(data, TrainSettings(hidden=w.shape[1], method=method, k=k, batch_size=len(data),
-                                          seed=11, dtype="float64", monitor_every=0))
+                                          seed=11, dtype="float64", monitor_every=0), products=products)
+    assert trainer.products.sparse == (products == "sparse")
     trainer.initial_state()
     params = Params(w.copy(), a.copy(), b.copy())
     rows = np.arange(len(data))
@@ -160,9 +161,11 @@ def _estimates(method, k, n_steps, burn_in):
     return (mean - exact) / se
 
 
+@pytest.mark.parametrize("products", ["dense", "sparse"])
 @pytest.mark.parametrize("method, k", [("pcd", 1), ("pcd", 3), ("cd", 25)])
-def test_gradient_estimates_agree_with_exact_gradient(method, k):
-    z = _estimates(method, k, n_steps=2600 if method == "pcd" else 1000, burn_in=100 if method == "pcd" else 0)
+def test_gradient_estimates_agree_with_exact_gradient(method, k, products):
+    z = _estimates(method, k, n_steps=2600 if method == "pcd" else 1000, burn_in=100 if method == "pcd" else 0,
+                   products=products)
     assert np.max(np.abs(z)) < 4.5, z
 
 
@@ -170,3 +173,22 @@ def test_cd1_bias_is_detected():
     """The same check has the power to see CD-1's known bias on this model."""
     z = _estimates("cd", 1, n_steps=1000, burn_in=0)
     assert np.max(np.abs(z)) > 6
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_binary_products_match_blas(dtype):
+    from fecli.kernels.training import binary_matmul, binary_transpose_matmul
+
+    rng = np.random.default_rng(4)
+    v = (rng.random((37, 23)) < 0.2).astype(dtype)
+    v[3] = 0.0  # an empty row
+    v[:, 5] = 0.0  # an empty column
+    w = rng.normal(size=(23, 9)).astype(dtype)
+    h = rng.random((37, 9)).astype(dtype)
+    ptr, idx = np.empty(24, np.int64), np.empty(37 * 23, np.int64)
+    out = np.full((37, 9), np.nan, dtype=dtype)
+    binary_matmul(v, w, out, ptr, idx)
+    np.testing.assert_allclose(out, v @ w, rtol=1e-5, atol=1e-5)
+    grad = np.full((23, 9), np.nan, dtype=dtype)
+    binary_transpose_matmul(v, h, grad, ptr, idx)
+    np.testing.assert_allclose(grad, v.T @ h, rtol=1e-5, atol=1e-5)

@@ -82,10 +82,20 @@ def test_no_exact_log_likelihood_for_large_layers():
     assert "pll" in out.history and "recon_error" in out.history
 
 
+def sparse_data(n_rows=250, seed=0):
+    """Rows with ~10% ones: the trainer picks its sparse binary products."""
+    rng = np.random.default_rng(seed)
+    return (rng.random((n_rows, 12)) < np.linspace(0.02, 0.2, 12)).astype(float)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("method", ["pcd", "cd"])
-def test_resume_is_bit_for_bit(tmp_path, dtype, method):
-    data = prototypes_data(250)
+@pytest.mark.parametrize("sparse", [False, True])
+def test_resume_is_bit_for_bit(tmp_path, dtype, method, sparse):
+    from fecli.training import Trainer
+
+    data = sparse_data() if sparse else prototypes_data(250)
+    assert Trainer(data, TrainSettings(hidden=2, seed=0)).products.sparse == sparse
     opts = dict(hidden=5, epochs=4, seed=7, dtype=dtype, method=method, k=2, batch_size=32,
                 momentum=0.7, weight_decay=1e-3, lr_decay=0.3, validation=0.1)
     full = train(data, **opts)

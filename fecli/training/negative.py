@@ -7,9 +7,13 @@ contract::
 
     n_negative(n_pos)            -> rows of negative statistics for a batch of n_pos rows
     needs_positive_samples       -> True if run() wants h ~ p(h|v_data) (CD does)
-    run(params, h_pos_samples, v_neg, h_neg, keys)
+    binary_negative              -> True if v_neg holds 0/1 samples (then the trainer may use
+                                    its sparse products for the weight gradient)
+    run(params, h_pos_samples, v_neg, h_neg, keys, products)
                                  -> fill v_neg (n, nv) and h_neg (n, nh) in place:
-                                    h_neg holds hidden *probabilities* (or magnetisations)
+                                    h_neg holds hidden *probabilities* (or magnetisations);
+                                    products.hidden_field(v, W, out) computes out = v @ W for
+                                    a 0/1 block v (dense BLAS or sparse kernels)
     state_dict() / load_state_dict(d)
                                  -> whatever must survive a checkpoint (PCD's chains)
 
@@ -36,11 +40,12 @@ KeyFunction = Callable[[int], np.uint64]
 class NegativePhase(Protocol):
     name: str
     needs_positive_samples: bool
+    binary_negative: bool
 
     def n_negative(self, n_pos: int) -> int: ...
 
     def run(self, params: Any, h_pos_samples: np.ndarray, v_neg: np.ndarray, h_neg: np.ndarray,
-            keys: KeyFunction) -> None: ...
+            keys: KeyFunction, products: Any) -> None: ...
 
     def state_dict(self) -> dict[str, np.ndarray]: ...
 
@@ -54,6 +59,7 @@ class ContrastiveDivergence:
     """
 
     needs_positive_samples = True
+    binary_negative = True
 
     def __init__(self, k: int, n_visible: int, n_hidden: int, batch_size: int, dtype: np.dtype):
         self.name = "cd"
@@ -63,7 +69,7 @@ class ContrastiveDivergence:
     def n_negative(self, n_pos: int) -> int:
         return n_pos
 
-    def run(self, params, h_pos_samples, v_neg, h_neg, keys) -> None:
+    def run(self, params, h_pos_samples, v_neg, h_neg, keys, products) -> None:
         from ..kernels.training import sigmoid_sample
 
         h = h_pos_samples
@@ -71,7 +77,7 @@ class ContrastiveDivergence:
         for t in range(self.k):
             np.dot(h, params.weights.T, out=v_neg)
             sigmoid_sample(v_neg, params.visible_bias, keys(2 * t + 1), False, v_neg)
-            np.dot(v_neg, params.weights, out=h_neg)
+            products.hidden_field(v_neg, params.weights, h_neg)
             if t + 1 < self.k:
                 h = self._h[:n]
                 sigmoid_sample(h_neg, params.hidden_bias, keys(2 * t + 2), True, h)
@@ -95,6 +101,7 @@ class PersistentContrastiveDivergence:
     """
 
     needs_positive_samples = False
+    binary_negative = True
 
     def __init__(self, k: int, n_visible: int, n_hidden: int, batch_size: int, dtype: np.dtype):
         self.name = "pcd"
@@ -111,13 +118,13 @@ class PersistentContrastiveDivergence:
     def n_negative(self, n_pos: int) -> int:
         return self.chains.shape[0]
 
-    def run(self, params, h_pos_samples, v_neg, h_neg, keys) -> None:
+    def run(self, params, h_pos_samples, v_neg, h_neg, keys, products) -> None:
         from ..kernels.training import sigmoid_sample
 
         for t in range(self.k):
             np.dot(self.chains, params.weights.T, out=v_neg)
             sigmoid_sample(v_neg, params.visible_bias, keys(2 * t + 1), False, v_neg)
-            np.dot(v_neg, params.weights, out=h_neg)
+            products.hidden_field(v_neg, params.weights, h_neg)
             sigmoid_sample(h_neg, params.hidden_bias, keys(2 * t + 2), True, self.chains)
 
     def state_dict(self) -> dict[str, np.ndarray]:

@@ -33,6 +33,10 @@ from .monitor import Monitor
 from .negative import NEGATIVE_PHASES
 from .settings import TrainSettings
 
+#: "auto" products use the sparse binary kernels when the training data has at most this fraction of ones.
+SPARSE_MAX_DENSITY = 0.25
+PRODUCTS = ("auto", "dense", "sparse")
+
 #: Spawn keys of the independent random streams derived from the seed.
 STREAM_INIT, STREAM_SPLIT, STREAM_SHUFFLE, STREAM_MONITOR, STREAM_CHAINS, STREAM_SAMPLING = range(6)
 
@@ -48,6 +52,39 @@ class Params:
     @classmethod
     def zeros_like(cls, other: "Params") -> "Params":
         return cls(np.zeros_like(other.weights), np.zeros_like(other.visible_bias), np.zeros_like(other.hidden_bias))
+
+
+class Products:
+    """The two products of an update whose left operand is a 0/1 block: ``v @ W`` and ``v^T H``.
+
+    Dense: BLAS. Sparse: the binary kernels of :mod:`fecli.kernels.training`, which add rows
+    instead of multiplying by 0 and 1 (faster when most units are off, as in image data).
+    Both are exact; they differ only in the order of the floating-point additions.
+    """
+
+    def __init__(self, sparse: bool, max_rows: int, n_visible: int):
+        self.sparse = sparse
+        if sparse:
+            self._ptr = np.empty(n_visible + 1, dtype=np.int64)
+            self._idx = np.empty(max_rows * n_visible, dtype=np.int64)
+
+    def hidden_field(self, v: np.ndarray, weights: np.ndarray, out: np.ndarray) -> None:
+        """out = v @ weights."""
+        if self.sparse:
+            from ..kernels.training import binary_matmul
+
+            binary_matmul(v, weights, out, self._ptr, self._idx)
+        else:
+            np.dot(v, weights, out=out)
+
+    def weight_gradient(self, v: np.ndarray, h: np.ndarray, out: np.ndarray) -> None:
+        """out = v^T @ h."""
+        if self.sparse:
+            from ..kernels.training import binary_transpose_matmul
+
+            binary_transpose_matmul(v, h, out, self._ptr, self._idx)
+        else:
+            np.dot(v.T, h, out=out)
 
 
 @dataclass
@@ -122,8 +159,11 @@ class Trainer:
         *,
         validation_data: np.ndarray | None = None,
         data_name: str = "data",
+        products: str = "auto",
     ):
         data = check_training_data(data, data_name)
+        if products not in PRODUCTS:
+            raise ValueError(f"products must be one of {PRODUCTS}, got {products!r}")
         if validation_data is not None:
             validation_data = check_training_data(validation_data, "validation data")
             if validation_data.shape[1] != data.shape[1]:
@@ -140,6 +180,7 @@ class Trainer:
         from ..data import base_rate_bias
 
         self.base_rate = base_rate_bias(train)
+        self._density = 1.0 / (1.0 + np.exp(-self.base_rate))  # smoothed fraction of ones per unit
         self.train_data = np.ascontiguousarray(train, dtype=self.dtype)
         self.validation_data = validation
         self.n_visible = data.shape[1]
@@ -155,6 +196,12 @@ class Trainer:
         self.negative = NEGATIVE_PHASES[settings.method](
             settings.k, self.n_visible, settings.hidden, self.batch_size, self.dtype
         )
+        if products == "auto":
+            sparse = bool(self.base_rate.size) and float(np.mean(self._density)) <= SPARSE_MAX_DENSITY
+        else:
+            sparse = products == "sparse"
+        n_neg = self.negative.n_negative(self.batch_size)
+        self.products = Products(sparse, self.batch_size + n_neg, self.n_visible)
         self.base_key = int(seed_sequence(settings.seed, STREAM_SAMPLING).generate_state(1, np.uint64)[0])
         self._monitor: Monitor | None = None
         self._alloc()
@@ -238,12 +285,12 @@ class Trainer:
         sv, sh = self._sv, self._sh
         v_pos, h_pos = sv[B - m:B], sh[B - m:B]
         np.take(self.train_data, rows, axis=0, out=v_pos)
-        np.dot(v_pos, params.weights, out=h_pos)
+        self.products.hidden_field(v_pos, params.weights, h_pos)
         if self.negative.needs_positive_samples:
             sigmoid_sample(h_pos, params.hidden_bias, keys(0), True, self._hs[:m])
         else:
             sigmoid_sample(h_pos, params.hidden_bias, np.uint64(0), True, self._hs[:0])
-        self.negative.run(params, self._hs[:m], sv[B:B + n], sh[B:B + n], keys)
+        self.negative.run(params, self._hs[:m], sv[B:B + n], sh[B:B + n], keys, self.products)
         return slice(B - m, B + n), m
 
     def gradient(self, params: Params, rows: np.ndarray, keys: Callable[[int], np.uint64]) -> Params:
@@ -257,7 +304,10 @@ class Trainer:
         sv, sh, g = self._sv[span], self._sh[span], self._grad
         scale_stats_colsum(sh, m, g.hidden_bias)
         colsum_difference(sv, m, g.visible_bias)
-        np.dot(sv.T, sh, out=g.weights)
+        if self.products.sparse and self.negative.binary_negative:
+            self.products.weight_gradient(sv, sh, g.weights)
+        else:
+            np.dot(sv.T, sh, out=g.weights)
         return g
 
     def update(self, state: TrainState, rows: np.ndarray) -> None:
