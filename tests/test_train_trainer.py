@@ -198,3 +198,12 @@ def test_bad_data_in_memory():
 def test_batch_larger_than_data_warns():
     out = train(prototypes_data(30), hidden=2, epochs=1, batch_size=100, seed=0)
     assert any("larger than the 30 training rows" in w for w in out.warnings)
+
+
+def test_random_seed_is_stored_and_repeats_the_run():
+    data = prototypes_data(60)
+    first = train(data, hidden=3, epochs=2)
+    seed = first.model.training["seed"]
+    assert isinstance(seed, int) and seed >= 0
+    again = train(data, hidden=3, epochs=2, seed=seed)
+    np.testing.assert_array_equal(first.model.weights, again.model.weights)

@@ -77,8 +77,6 @@ def train(
         settings = make_settings(**options)
     elif options:
         raise InvalidOptionError("give either settings or keyword options, not both.")
-    if settings.seed is None:
-        settings.seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
     output_path = check_output(output, overwrite=overwrite)
     trainer = Trainer(data, settings, validation_data=validation_data,
                       data_name=_name(data_info, "data"))
@@ -133,7 +131,7 @@ def resume(
     settings = TrainSettings(**settings.to_dict())  # validate the changed values
     training = model.training or {}
     epochs_done = int(training["state"]["epoch"])
-    if int(training["state"]["batch"]) == 0 and epochs_done >= settings.epochs:
+    if epochs_done >= settings.epochs:
         raise InvalidOptionError(
             f"model file '{model.name}' is already trained for {epochs_done} epoch(s); "
             f"ask for more with --epochs (greater than {epochs_done})."

@@ -172,6 +172,8 @@ class Trainer:
                 )
             if settings.validation:
                 raise DataFileError("give either a validation fraction or validation data, not both.")
+        if settings.seed is None:  # a fresh random seed, stored with the model so the run can be repeated
+            settings.seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
         self.settings = settings
         self.warnings: list[str] = []
         self.dtype = np.dtype(settings.dtype)
