@@ -139,7 +139,7 @@ def metrics_table(history: dict[str, list], title: str):
 def print_metrics(history: dict[str, list], fmt: str, title: str, model: str) -> None:
     """Monitored metrics to stdout: a table, or one JSON object per monitored epoch."""
     if fmt == "json":
-        keys = list(history)
+        keys = [k for k in METRIC_TITLES if k in history] + [k for k in history if k not in METRIC_TITLES]
         for i in range(len(history.get("epoch", []))):
             row = {"model": model}
             row.update({k: history[k][i] for k in keys})
