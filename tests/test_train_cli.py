@@ -272,3 +272,10 @@ def test_same_model_whatever_the_thread_count(tmp_path):
     np.testing.assert_array_equal(a.weights, b.weights)
     np.testing.assert_array_equal(a.visible_bias, b.visible_bias)
     assert a.training["metrics"]["pll"].tolist() == b.training["metrics"]["pll"].tolist()
+
+
+def test_cli_methods_are_the_trainer_methods():
+    from fecli.training import METHODS, NEGATIVE_PHASES
+
+    option = next(p for p in cli.commands["train-rbm"].params if p.name == "method")
+    assert list(option.type.choices) == list(METHODS) == list(NEGATIVE_PHASES)
