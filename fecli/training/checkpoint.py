@@ -7,7 +7,7 @@ scalars attributes)::
                                      complete, wall_time_s, written_at, command
       settings/               attrs: every TrainSettings field (hidden, method, k, lr, ...)
       data/                   attrs: file, sha256 (of the file), key, binarize, scale, rows,
-                                     columns, array_sha256 (of the 0/1 values), training_rows,
+                                     columns, array_sha256 (of the 0/1 rows packed as bits), training_rows,
                                      validation_rows, validation_file, validation_sha256
       metrics/                datasets, one value per monitored epoch: epoch, recon_error,
                               pll, log_likelihood, log_z, val_* , lr, examples_per_s, wall_time_s
