@@ -532,9 +532,14 @@ def plot_results(results: Path, output: Path) -> None:
 @click.option("--validation-data", type=click.Path(path_type=Path), default=None,
               help="Held-out data file for validation metrics (same format options).")
 @click.option("--hidden", type=int, default=None, help="Number of hidden units.  [default: 64]")
-@click.option("--method", type=click.Choice(["cd", "pcd"]), default=None,
-              help="cd: chains start at the data; pcd: persistent chains.  [default: pcd]")
-@click.option("--k", type=int, default=None, help="Gibbs steps per update.  [default: 1]")
+@click.option("--method", type=click.Choice(["cd", "pcd", "tap2", "tap3"]), default=None,
+              help="cd: chains start at the data; pcd: persistent chains; tap2/tap3: EMF, persistent "
+                   "TAP magnetisations of order 2/3 (Gabrie et al. 2015).  [default: pcd]")
+@click.option("--k", type=int, default=None, help="Gibbs steps per update (cd, pcd).  [default: 1]")
+@click.option("--tap-tol", type=float, default=None,
+              help="tap2/tap3: TAP iteration stops when the stationarity residual is below this.  [default: 1e-05]")
+@click.option("--tap-max-iter", type=int, default=None,
+              help="tap2/tap3: at most this many TAP sweeps per update.  [default: 200]")
 @click.option("--epochs", type=int, default=None, help="Total passes over the training data.  [default: 10]")
 @click.option("--batch-size", type=int, default=None, help="Examples per update (and PCD chains).  [default: 20]")
 @click.option("--lr", type=float, default=None, help="Learning rate.  [default: 0.05]")
@@ -557,7 +562,7 @@ def plot_results(results: Path, output: Path) -> None:
 def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | None, key: str | None,
               binarize: float | None, scale: float | None, validation: float | None,
               validation_data: Path | None, fmt: str, quiet: bool, **options: Any) -> None:
-    """Train an RBM on DATA (rows of 0/1 values: .npy, .npz, .csv, .txt) with CD-k or PCD.
+    """Train an RBM on DATA (rows of 0/1 values: .npy, .npz, .csv, .txt) with CD-k, PCD or EMF (TAP).
 
     Metrics per epoch (reconstruction error, exact pseudo-log-likelihood and, when the
     smaller layer has <= 20 units, the exact log-likelihood) are stored in the model

@@ -24,8 +24,11 @@ statistics into the gradient
 
     dW = <v h^T>_data - <v h^T>_negative,  da = <v>_data - <v>_neg,  db = <h>_data - <h>_neg.
 
-A mean-field (TAP / EMF) negative phase plugs in the same way: it writes
-magnetisations into ``v_neg`` / ``h_neg`` and registers itself in :data:`NEGATIVE_PHASES`.
+Optional hooks (used by the TAP / EMF phase, which writes magnetisations into ``v_neg`` /
+``h_neg``): ``configure(settings)`` after construction; ``init_chains(params, rows, key)``
+to start persistent state at training rows; ``weight_statistics()`` -> the negative weight
+statistic (nv, nh), used instead of ``v_neg^T h_neg / n`` when it has extra (Onsager)
+terms; ``end_epoch()`` -> (metrics, warning or None) added to the epoch's record.
 """
 
 from __future__ import annotations
@@ -137,8 +140,125 @@ class PersistentContrastiveDivergence:
         self.chains[...] = chains
 
 
+class TapNegativePhase:
+    """EMF training (Gabrie, Tramel & Krzakala 2015): the negative phase of the TAP free energy.
+
+    ``batch_size`` persistent magnetisations (x, y), started at training rows, are iterated to
+    fixed points of the order-2 (tap2) or order-3 (tap3) TAP equations with the current
+    parameters at every update (:func:`fecli.estimators.meanfield.tap_fixed_points`, started
+    from the previous update's fixed points, up to ``max_iter`` sweeps, residual ``< tol``).
+    The negative statistics are the derivatives of -Gamma_TAP at those points
+    (:func:`fecli.estimators.meanfield.tap_gradients`; by stationarity the partial derivative
+    is the total one): ``<x>``, ``<y>`` for the biases, and for the weights
+
+        <x y^T> + W * <c(x) c(y)^T> [+ 2 W^2 * <d(x) d(y)^T> for tap3]   (Onsager terms),
+
+    which the trainer takes from :meth:`weight_statistics` instead of its stacked product.
+    Deterministic (no random numbers); the magnetisations are the checkpointed state.
+    Magnetisations that do not converge within ``max_iter`` sweeps are counted per epoch
+    (:meth:`end_epoch`: metric ``tap_unconverged`` and a warning), never dropped silently.
+    """
+
+    needs_positive_samples = False
+    binary_negative = False
+
+    def __init__(self, k: int, n_visible: int, n_hidden: int, batch_size: int, dtype: np.dtype, *,
+                 order: int = 2, tol: float = 1e-5, max_iter: int = 200):
+        self.name = f"tap{order}"
+        self.order = order
+        self.tol = tol
+        self.max_iter = max_iter
+        self.x = np.zeros((batch_size, n_visible), dtype=np.float64)
+        self.y = np.zeros((batch_size, n_hidden), dtype=np.float64)
+        # per-epoch counters: [unconverged magnetisations, magnetisations solved, sweeps, largest residual]
+        self.counts = np.zeros(4, dtype=np.float64)
+        self._stats: dict[str, np.ndarray] | None = None
+
+    def configure(self, settings: Any) -> None:
+        self.tol = float(settings.tap_tol)
+        self.max_iter = int(settings.tap_max_iter)
+
+    @staticmethod
+    def _model(params):
+        from ..model import RBM
+
+        return RBM(params.weights, params.visible_bias, params.hidden_bias, name="<training>")
+
+    def init_chains(self, params, data_rows: np.ndarray, key: np.uint64) -> None:
+        """Start the magnetisations at training rows: x = v, y = sigmoid(b + v W)."""
+        from ..model import sigmoid
+
+        model = self._model(params)
+        self.x[...] = data_rows
+        self.y[...] = sigmoid(model.hidden_bias + self.x @ model.weights)
+
+    def n_negative(self, n_pos: int) -> int:
+        return self.x.shape[0]
+
+    def run(self, params, h_pos_samples, v_neg, h_neg, keys, products) -> None:
+        from ..estimators.meanfield import DEFAULT_DAMPING, tap_fixed_points, tap_gradients
+
+        model = self._model(params)
+        fp = tap_fixed_points(model, self.x, self.y, order=self.order, tol=self.tol, max_iter=self.max_iter,
+                              damping=DEFAULT_DAMPING)
+        self.x[...] = fp.x
+        self.y[...] = fp.y
+        n = fp.x.shape[0]
+        unconverged = ~fp.converged
+        self.counts[0] += int(unconverged.sum())
+        self.counts[1] += n
+        self.counts[2] += float(fp.iterations.sum())
+        if unconverged.any():
+            r = fp.residual[unconverged]
+            self.counts[3] = max(self.counts[3], float(np.max(np.where(np.isfinite(r), r, np.inf))))
+        v_neg[...] = fp.x
+        h_neg[...] = fp.y
+        self._stats = tap_gradients(model, fp.x, fp.y, order=self.order)
+
+    def weight_statistics(self) -> np.ndarray:
+        """d(-Gamma_TAP)/dW at the fixed points of the last :meth:`run` (mean over magnetisations)."""
+        assert self._stats is not None, "run() first"
+        return self._stats["weights"]
+
+    def end_epoch(self) -> tuple[dict[str, float], str | None]:
+        """Metrics of the epoch just finished (and a warning if some iterations did not converge)."""
+        bad, total, sweeps, worst = self.counts
+        self.counts[:] = 0.0
+        if total == 0:
+            return {}, None
+        metrics = {"tap_unconverged": float(bad / total), "tap_sweeps": float(sweeps / total)}
+        warning = None
+        if bad:
+            warning = (f"the {self.name.upper()} iteration did not converge for {int(bad)} of {int(total)} "
+                       f"magnetisation updates within --tap-max-iter {self.max_iter} sweeps (largest residual "
+                       f"{worst:.3g} > --tap-tol {self.tol:g}); their gradients are not exact TAP gradients. "
+                       f"Raise --tap-max-iter or --tap-tol, or lower --lr.")
+        return metrics, warning
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {"x": self.x.copy(), "y": self.y.copy(), "counts": self.counts.copy()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name in ("x", "y", "counts"):
+            value = np.asarray(state[name], dtype=np.float64)
+            target = getattr(self, name)
+            if value.shape != target.shape:
+                raise ValueError(f"stored magnetisations '{name}' have shape {value.shape}, expected {target.shape}")
+            target[...] = value
+
+
+def _tap(order: int):
+    def make(k: int, n_visible: int, n_hidden: int, batch_size: int, dtype: np.dtype) -> TapNegativePhase:
+        return TapNegativePhase(k, n_visible, n_hidden, batch_size, dtype, order=order)
+
+    make.__doc__ = f"TAP{order} (EMF) negative phase."
+    return make
+
+
 #: Registry of negative phases by method name (one line per method).
-NEGATIVE_PHASES: dict[str, type] = {
+NEGATIVE_PHASES: dict[str, Callable[..., Any]] = {
     "cd": ContrastiveDivergence,
     "pcd": PersistentContrastiveDivergence,
+    "tap2": _tap(2),
+    "tap3": _tap(3),
 }

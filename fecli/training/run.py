@@ -66,7 +66,7 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     **options: Any,
 ) -> TrainingOutcome:
-    """Train a new RBM on 0/1 ``data`` (rows = examples) with CD-k or PCD.
+    """Train a new RBM on 0/1 ``data`` (rows = examples) with CD-k, PCD or EMF (tap2, tap3).
 
     ``options`` are :class:`TrainSettings` fields (hidden, method, k, epochs, batch_size,
     lr, lr_decay, momentum, weight_decay, seed, dtype, validation, monitor_every,

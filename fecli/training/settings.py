@@ -14,7 +14,12 @@ from ..errors import InvalidOptionError
 
 DTYPES = ("float32", "float64")
 #: Negative-phase methods this trainer implements (see :mod:`fecli.training.negative`).
-METHODS = ("cd", "pcd")
+METHODS = ("cd", "pcd", "tap2", "tap3")
+#: The EMF (TAP) methods: their negative phase is deterministic mean field, not Gibbs sampling.
+TAP_METHODS = ("tap2", "tap3")
+#: Defaults of the TAP fixed-point iteration of EMF training (used when the method is tap2/tap3).
+DEFAULT_TAP_TOL = 1e-5
+DEFAULT_TAP_MAX_ITER = 200
 #: Exact log-likelihood is monitored when the smaller layer has at most this many units.
 EXACT_MONITOR_MAX_UNITS = 20
 
@@ -24,9 +29,13 @@ class TrainSettings:
     """Everything that determines a training run (with the data and the seed).
 
     hidden : number of hidden units.
-    method : 'cd' (contrastive divergence, chains start at the data) or 'pcd'
-        (persistent chains, one per example of a batch, kept across batches).
-    k : Gibbs steps per parameter update.
+    method : 'cd' (contrastive divergence, chains start at the data), 'pcd'
+        (persistent chains, one per example of a batch, kept across batches), or 'tap2' /
+        'tap3' (EMF: persistent TAP magnetisations, Gabrie, Tramel & Krzakala 2015).
+    k : Gibbs steps per parameter update (cd/pcd only).
+    tap_tol, tap_max_iter : the TAP fixed-point iteration of tap2/tap3 at each update: stop
+        when the stationarity residual is below tap_tol, at most tap_max_iter sweeps
+        (None for cd/pcd; tap2/tap3 fill in DEFAULT_TAP_TOL, DEFAULT_TAP_MAX_ITER).
     epochs : passes over the training data (the total, also when resuming).
     batch_size : examples per update (and persistent chains for PCD).
     lr : learning rate; lr_decay : epoch e (from 0) uses lr / (1 + lr_decay * e).
@@ -55,12 +64,32 @@ class TrainSettings:
     monitor_every: int = 1
     monitor_rows: int = 1000
     checkpoint_every: int = 0
+    tap_tol: float | None = None
+    tap_max_iter: int | None = None
 
     def __post_init__(self) -> None:
         _int_at_least(self, "hidden", 1)
         if self.method not in METHODS:
             raise InvalidOptionError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}.")
         _int_at_least(self, "k", 1)
+        if self.method in TAP_METHODS:
+            if self.k != 1:
+                raise InvalidOptionError(
+                    f"--k (Gibbs steps) applies to cd and pcd; --method {self.method} iterates TAP "
+                    f"equations instead (see --tap-max-iter), got --k {self.k}."
+                )
+            if self.tap_tol is None:
+                self.tap_tol = DEFAULT_TAP_TOL
+            if self.tap_max_iter is None:
+                self.tap_max_iter = DEFAULT_TAP_MAX_ITER
+            _number(self, "tap_tol", low=0.0, low_open=True)
+            _int_at_least(self, "tap_max_iter", 1)
+        else:
+            given = [_flag(n) for n in ("tap_tol", "tap_max_iter") if getattr(self, n) is not None]
+            if given:
+                raise InvalidOptionError(
+                    f"{' and '.join(given)} apply to --method tap2 and tap3, not {self.method}."
+                )
         _int_at_least(self, "epochs", 1)
         _int_at_least(self, "batch_size", 1)
         _number(self, "lr", low=0.0, low_open=True)

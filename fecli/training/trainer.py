@@ -1,4 +1,4 @@
-"""CD-k / PCD training loop with momentum, weight decay, monitoring and exact resume.
+"""CD-k / PCD / EMF (TAP) training loop with momentum, weight decay, monitoring and exact resume.
 
 One update on a batch of m data rows (positive phase) and n negative rows:
 
@@ -198,6 +198,8 @@ class Trainer:
         self.negative = NEGATIVE_PHASES[settings.method](
             settings.k, self.n_visible, settings.hidden, self.batch_size, self.dtype
         )
+        if hasattr(self.negative, "configure"):
+            self.negative.configure(settings)
         if products == "auto":
             sparse = bool(self.base_rate.size) and float(np.mean(self._density)) <= SPARSE_MAX_DENSITY
         else:
@@ -306,7 +308,16 @@ class Trainer:
         sv, sh, g = self._sv[span], self._sh[span], self._grad
         scale_stats_colsum(sh, m, g.hidden_bias)
         colsum_difference(sv, m, g.visible_bias)
-        if self.products.sparse and self.negative.binary_negative:
+        weight_statistics = getattr(self.negative, "weight_statistics", None)
+        if weight_statistics is not None:
+            # The negative weight statistic has more than <v h^T> (TAP's Onsager terms): the
+            # positive rows (0/1 data) go through the products, the negative part is subtracted.
+            if self.products.sparse:
+                self.products.weight_gradient(sv[:m], sh[:m], g.weights)
+            else:
+                np.dot(sv[:m].T, sh[:m], out=g.weights)
+            g.weights -= weight_statistics()
+        elif self.products.sparse and self.negative.binary_negative:
             self.products.weight_gradient(sv, sh, g.weights)
         else:
             np.dot(sv.T, sh, out=g.weights)
@@ -390,6 +401,12 @@ class Trainer:
                 state.epoch += 1
                 state.batch = 0
                 record: dict[str, Any] = {"epoch": state.epoch}
+                end_epoch = getattr(self.negative, "end_epoch", None)
+                if end_epoch is not None:
+                    extra, warning = end_epoch()
+                    record.update(extra)
+                    if warning:
+                        self.warnings.append(f"epoch {state.epoch}: {warning}")
                 due = s.monitor_every > 0 and (state.epoch == s.epochs or state.epoch % s.monitor_every == 0)
                 if due:
                     record.update(self.monitor(self.model(state)))
