@@ -539,7 +539,7 @@ def plot_results(results: Path, output: Path) -> None:
 @click.option("--tap-tol", type=float, default=None,
               help="tap2/tap3: TAP iteration stops when the stationarity residual is below this.  [default: 1e-05]")
 @click.option("--tap-max-iter", type=int, default=None,
-              help="tap2/tap3: at most this many TAP sweeps per update.  [default: 200]")
+              help="tap2/tap3: at most this many TAP sweeps per update.  [default: 500]")
 @click.option("--epochs", type=int, default=None, help="Total passes over the training data.  [default: 10]")
 @click.option("--batch-size", type=int, default=None, help="Examples per update (and PCD chains).  [default: 20]")
 @click.option("--lr", type=float, default=None, help="Learning rate.  [default: 0.05]")

@@ -19,7 +19,7 @@ METHODS = ("cd", "pcd", "tap2", "tap3")
 TAP_METHODS = ("tap2", "tap3")
 #: Defaults of the TAP fixed-point iteration of EMF training (used when the method is tap2/tap3).
 DEFAULT_TAP_TOL = 1e-5
-DEFAULT_TAP_MAX_ITER = 200
+DEFAULT_TAP_MAX_ITER = 500
 #: Exact log-likelihood is monitored when the smaller layer has at most this many units.
 EXACT_MONITOR_MAX_UNITS = 20
 
