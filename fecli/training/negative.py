@@ -28,7 +28,8 @@ Optional hooks (used by the TAP / EMF phase, which writes magnetisations into ``
 ``h_neg``): ``configure(settings)`` after construction; ``init_chains(params, rows, key)``
 to start persistent state at training rows; ``weight_statistics()`` -> the negative weight
 statistic (nv, nh), used instead of ``v_neg^T h_neg / n`` when it has extra (Onsager)
-terms; ``end_epoch()`` -> (metrics, warning or None) added to the epoch's record.
+terms; ``end_epoch()`` -> metrics added to the epoch's record; ``warnings()`` -> lines added to
+the run's warnings when it ends.
 """
 
 from __future__ import annotations
@@ -162,7 +163,8 @@ class TapNegativePhase:
     which the trainer takes from :meth:`weight_statistics` instead of its stacked product.
     Deterministic (no random numbers); the magnetisations are the checkpointed state.
     Magnetisations that do not converge within ``max_iter`` sweeps are counted per epoch
-    (:meth:`end_epoch`: metric ``tap_unconverged`` and a warning), never dropped silently.
+    (:meth:`end_epoch`: metric ``tap_unconverged``) and summed up in one warning at the end of
+    the run (:meth:`warnings`), never dropped silently.
     """
 
     needs_positive_samples = False
@@ -179,6 +181,7 @@ class TapNegativePhase:
         # per-epoch counters: [unconverged magnetisations, magnetisations solved, sweeps, largest residual]
         self.counts = np.zeros(4, dtype=np.float64)
         self._stats: dict[str, np.ndarray] | None = None
+        self._run_bad: list[tuple[int, int, float]] = []  # (unconverged, updates, largest residual) per epoch
 
     def configure(self, settings: Any) -> None:
         self.tol = float(settings.tap_tol)
@@ -226,20 +229,27 @@ class TapNegativePhase:
         assert self._stats is not None, "run() first"
         return self._stats["weights"]
 
-    def end_epoch(self) -> tuple[dict[str, float], str | None]:
-        """Metrics of the epoch just finished (and a warning if some iterations did not converge)."""
+    def end_epoch(self) -> dict[str, float]:
+        """Metrics of the epoch just finished: fraction of unconverged magnetisation updates, mean sweeps."""
         bad, total, sweeps, worst = self.counts
         self.counts[:] = 0.0
         if total == 0:
-            return {}, None
-        metrics = {"tap_unconverged": float(bad / total), "tap_sweeps": float(sweeps / total)}
-        warning = None
+            return {}
         if bad:
-            warning = (f"the {self.name.upper()} iteration did not converge for {int(bad)} of {int(total)} "
-                       f"magnetisation updates within --tap-max-iter {self.max_iter} sweeps (largest residual "
-                       f"{worst:.3g} > --tap-tol {self.tol:g}); their gradients are not exact TAP gradients. "
-                       f"Raise --tap-max-iter or --tap-tol, or lower --lr.")
-        return metrics, warning
+            self._run_bad.append((int(bad), int(total), float(worst)))
+        return {"tap_unconverged": float(bad / total), "tap_sweeps": float(sweeps / total)}
+
+    def warnings(self) -> list[str]:
+        """One line summing up the epochs (of this run) in which some iterations did not converge."""
+        if not self._run_bad:
+            return []
+        bad = sum(b for b, _, _ in self._run_bad)
+        total = sum(t for _, t, _ in self._run_bad)
+        worst = max(w for _, _, w in self._run_bad)
+        return [f"the {self.name.upper()} iteration did not converge within --tap-max-iter {self.max_iter} sweeps "
+                f"for {bad} of {total} magnetisation updates in {len(self._run_bad)} epoch(s) (largest residual "
+                f"{worst:.3g} > --tap-tol {self.tol:g}; per epoch: metric tap_unconverged); those gradients "
+                f"are not exact TAP gradients. Raise --tap-max-iter or --tap-tol, or lower --lr."]
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return {"x": self.x.copy(), "y": self.y.copy(), "counts": self.counts.copy()}

@@ -403,10 +403,7 @@ class Trainer:
                 record: dict[str, Any] = {"epoch": state.epoch}
                 end_epoch = getattr(self.negative, "end_epoch", None)
                 if end_epoch is not None:
-                    extra, warning = end_epoch()
-                    record.update(extra)
-                    if warning:
-                        self.warnings.append(f"epoch {state.epoch}: {warning}")
+                    record.update(end_epoch())
                 due = s.monitor_every > 0 and (state.epoch == s.epochs or state.epoch % s.monitor_every == 0)
                 if due:
                     record.update(self.monitor(self.model(state)))
@@ -430,6 +427,8 @@ class Trainer:
                     checkpoint(state, False)
         finally:
             errstate.__exit__(None, None, None)
+            if hasattr(self.negative, "warnings"):
+                self.warnings.extend(self.negative.warnings())
             state.negative = self.negative.state_dict()
             state.wall_time_s += time.perf_counter() - last
         return False
