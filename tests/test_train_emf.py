@@ -185,3 +185,17 @@ def test_non_convergence_is_reported_in_metrics_and_warnings(tmp_path):
     assert result.exit_code == 0, result.output
     assert "fecli: warning: the TAP2 iteration did not converge" in result.output
     assert '"tap_unconverged": 1.0' in result.output
+
+
+def test_help_states_the_library_defaults():
+    import re
+
+    from fecli.training.settings import DEFAULT_TAP_MAX_ITER, DEFAULT_TAP_TOL
+
+    text = re.sub(r"\s+", " ", CliRunner().invoke(cli, ["train-rbm", "--help"], terminal_width=200).output)
+    assert re.search(r"--tap-tol .*?\[default: ([^\]]+)\]", text).group(1) == f"{DEFAULT_TAP_TOL:g}"
+    assert re.search(r"--tap-max-iter .*?\[default: ([^\]]+)\]", text).group(1) == str(DEFAULT_TAP_MAX_ITER)
+    assert "tap2/tap3: EMF" in text
+    settings = TrainSettings(method="tap3")
+    assert (settings.tap_tol, settings.tap_max_iter) == (DEFAULT_TAP_TOL, DEFAULT_TAP_MAX_ITER)
+    assert TrainSettings(method="pcd").tap_tol is None
