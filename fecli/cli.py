@@ -32,7 +32,22 @@ def _method_help() -> str:
     return "\b\nMethods:\n" + "\n".join(lines)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class FecliGroup(click.Group):
+    """Reports expected failures (FecliError) as one line and their exit status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from .errors import FecliError
+
+        try:
+            return super().invoke(ctx)
+        except FecliError as exc:
+            if ctx.params.get("debug") or os.environ.get("FECLI_DEBUG"):
+                raise
+            _error(str(exc))
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=FecliGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="fecli")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 def cli(debug: bool) -> None:
@@ -77,106 +92,262 @@ def report_json(summary: dict[str, Any]) -> str:
     return json.dumps(_jsonable(summary), allow_nan=False)
 
 
-@cli.command()
-@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-m", "--method", "methods", multiple=True, type=click.Choice(METHOD_CHOICES),
-              default=("exact",), show_default=True,
-              help="Estimator; repeat for several, 'all' for every method.")
-@click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0).")
-@click.option("--seed", type=int, default=None, help="Seed of stochastic methods (same seed, same numbers).")
-@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True,
-              help="table for people; json (one object per line) or csv for pipelines.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Write results to this file instead of stdout.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings on stderr.")
-@click.option("--max-units", type=int, default=None,
-              help="exact: largest layer to enumerate.  [default: 30]")
-@click.option("--layer", type=click.Choice(["auto", "hidden", "visible"]), default=None,
-              help="exact: layer to enumerate.  [default: auto, the smaller]")
-@click.option("--chains", type=int, default=None,
-              help="ais, reverse-ais, ti: independent chains; umbrella: replica ladders.  "
-                   "[default: 100; umbrella: 8]")
-@click.option("--steps", type=int, default=None,
-              help="ais, reverse-ais: transitions between base model and target; ti: grid intervals.  "
-                   "[default: 3000; ti: 200]")
-@click.option("--schedule", type=str, default=None,
-              help="ais, reverse-ais, ti, umbrella: spacing of the path, linear|sigmoid|sm08 "
-                   "(Salakhutdinov & Murray's three pieces).  [default: sm08; ti, umbrella: sigmoid]")
-@click.option("--sweeps", type=int, default=None,
-              help="ais, reverse-ais: Gibbs sweeps per intermediate distribution; ti: per grid point.  "
-                   "[default: 1; ti: 20]")
-@click.option("--data", type=click.Path(path_type=Path), default=None,
-              help="ais, reverse-ais, importance, ti, umbrella: training examples (.npy/.npz/.csv/.txt, "
-                   "0/1 rows); the base model (proposal) becomes their base rate.  "
-                   "[default: none, naive mean-field base model]")
-@click.option("--burn-in", type=int, default=None,
-              help="reverse-ais: Gibbs sweeps at the target when exact samples are not available; "
-                   "umbrella: rounds before recording.  [default: 2000; umbrella: 200]")
-@click.option("--samples", type=int, default=None,
-              help="importance: proposal samples; umbrella: recorded rounds.  [default: 10000; umbrella: 300]")
-@click.option("--windows", type=int, default=None,
-              help="umbrella: windows from base model to target.  [default: 32]")
-@click.pass_context
-def estimate(ctx: click.Context, models: tuple[Path, ...], methods: tuple[str, ...], beta: float,
-             seed: int | None, fmt: str, output: Path | None, quiet: bool, **method_options: Any) -> None:
-    """Estimate ln Z and the free energy of MODELS with one or more methods."""
+def method_selection(func):
+    """--method (repeatable), --beta and --seed: shared by every command that runs estimators."""
+    for option in reversed([
+        click.option("-m", "--method", "methods", multiple=True, type=click.Choice(METHOD_CHOICES),
+                     default=("exact",), show_default=True,
+                     help="Estimator; repeat for several, 'all' for every method."),
+        click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0)."),
+        click.option("--seed", type=int, default=None,
+                     help="Seed of stochastic methods (same seed, same numbers)."),
+    ]):
+        func = option(func)
+    return func
+
+
+#: Method-specific options, one list for every command that runs estimators. Each has
+#: default=None (the library signature holds the default, repeated in the help text)
+#: and is passed only to the selected methods that take it.
+METHOD_OPTIONS = [
+    click.option("--max-units", type=int, default=None,
+                 help="exact: largest layer to enumerate.  [default: 30]"),
+    click.option("--layer", type=click.Choice(["auto", "hidden", "visible"]), default=None,
+                 help="exact: layer to enumerate.  [default: auto, the smaller]"),
+    click.option("--tol", type=float, default=None,
+                 help="mf/tap2/tap3/cumulant: stop when the stationarity residual of the magnetisations is "
+                      "below this (> 0).  [default: 1e-07]"),
+    click.option("--max-iter", type=int, default=None,
+                 help="mf/tap2/tap3/cumulant: most fixed-point sweeps per start.  [default: 2000]"),
+    click.option("--damping", type=float, default=None,
+                 help="mf/tap2/tap3/cumulant: fraction of the old magnetisation kept per step, in (0, 1); "
+                      "raised automatically for starts that oscillate.  [default: 0.3]"),
+    click.option("--starts", type=int, default=None,
+                 help="mf/tap2/tap3/cumulant: starting points (base rate and data rows with --data, else "
+                      "sigma(a); the rest random).  [default: 8]"),
+    click.option("--combine", type=click.Choice(["best", "logsumexp"]), default=None,
+                 help="mf/tap2/tap3: the best fixed point, or the log-sum-exp over distinct ones.  "
+                      "[default: best]"),
+    click.option("--order", type=int, default=None,
+                 help="cumulant: highest order of the series, 1 to 4 (1 = variational bound).  [default: 2]"),
+    click.option("--reference", type=click.Choice(["mf", "tap", "base-rate"]), default=None,
+                 help="cumulant: factorized reference q: mean-field or TAP3 fixed point, or the data's base "
+                      "rate (needs --data).  [default: mf]"),
+    click.option("--variant", type=click.Choice(["joint", "marginal"]), default=None,
+                 help="cumulant: q over (v, h) with analytic cumulants, or q over v with hidden units summed "
+                      "and sampled k-statistics.  [default: joint]"),
+    click.option("--samples", type=int, default=None,
+                 help="cumulant --variant marginal: exact samples of q; importance: proposal samples; "
+                      "umbrella: recorded rounds.  [default: 10000; umbrella: 300]"),
+    click.option("--chains", type=int, default=None,
+                 help="ais, reverse-ais, ti: independent chains; umbrella: replica ladders.  "
+                      "[default: 100; umbrella: 8]"),
+    click.option("--steps", type=int, default=None,
+                 help="ais, reverse-ais: transitions between base model and target; ti: grid intervals.  "
+                      "[default: 3000; ti: 200]"),
+    click.option("--schedule", type=str, default=None,
+                 help="ais, reverse-ais, ti, umbrella: spacing of the path, linear|sigmoid|sm08 "
+                      "(Salakhutdinov & Murray's three pieces).  [default: sm08; ti, umbrella: sigmoid]"),
+    click.option("--sweeps", type=int, default=None,
+                 help="ais, reverse-ais: Gibbs sweeps per intermediate distribution; ti: per grid point.  "
+                      "[default: 1; ti: 20]"),
+    click.option("--burn-in", type=int, default=None,
+                 help="reverse-ais: Gibbs sweeps at the target when exact samples are not available; "
+                      "umbrella: rounds before recording.  [default: 2000; umbrella: 200]"),
+    click.option("--windows", type=int, default=None,
+                 help="umbrella: windows from base model to target.  [default: 32]"),
+]
+
+#: --data for the methods that take data (starts, base rates); not on loglik, whose DATA is an argument.
+DATA_OPTION = click.option(
+    "--data", type=click.Path(path_type=Path), default=None,
+    help="mf/tap2/tap3/cumulant: data file (.npy/.npz/.csv/.txt of 0/1 rows) for the base-rate and data-row "
+         "starts and --reference base-rate; ais, reverse-ais, importance, ti, umbrella: the base model "
+         "(proposal) becomes the data's base rate.  [default: none, naive mean-field base model]")
+
+
+def method_options(func):
+    for option in reversed(METHOD_OPTIONS):
+        func = option(func)
+    return func
+
+
+def output_options(formats=("table", "json", "csv")):
+    def decorate(func):
+        for option in reversed([
+            click.option("--format", "fmt", type=click.Choice(list(formats)), default="table", show_default=True,
+                         help="table for people; json (one object per line) or csv for pipelines."),
+            click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+                         help="Write results to this file (atomically) instead of stdout."),
+            click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings on stderr."),
+            click.option("--fail-fast", is_flag=True, help="Stop at the first model or method that fails."),
+        ]):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+#: In `compare`, a series method runs once per order so each partial sum keeps its own kind.
+SERIES_ORDERS = {"cumulant": (1, 2, 3)}
+
+
+class MethodPlan:
+    """The runs to make (method + option overrides) and which options go to each.
+
+    Checked once, before any work starts: an option that no selected method takes is an
+    error. ``context`` holds values (e.g. loaded data) passed only to methods that take them.
+    """
+
+    def __init__(self, methods: tuple[str, ...], beta: float, seed: int | None, options: dict[str, Any],
+                 *, context: dict[str, Any] | None = None, expand_series: bool = False):
+        from .api import method_options as accepted_options
+        from .errors import InvalidOptionError
+
+        if "all" in methods:
+            methods = tuple(method_names())
+        self.methods = tuple(dict.fromkeys(methods))
+        given = {k: v for k, v in options.items() if v is not None}
+        self.accepted = {m: set(accepted_options(m)) for m in self.methods}
+        unused = sorted(k for k in given if not any(k in acc for acc in self.accepted.values()))
+        if unused:
+            names = ", ".join("--" + k.replace("_", "-") for k in unused)
+            raise InvalidOptionError(
+                f"{names} does not apply to the selected method(s): {', '.join(self.methods)}."
+            )
+        common = {"beta": beta} if seed is None else {"beta": beta, "seed": seed}
+        self.options = {**common, **(context or {}), **given}
+        self.runs: list[tuple[str, dict[str, Any]]] = []
+        for method in self.methods:
+            orders = SERIES_ORDERS.get(method, ()) if expand_series and "order" not in given else ()
+            self.runs.extend((method, {"order": k}) for k in orders) if orders else self.runs.append((method, {}))
+
+    def options_for(self, method: str, overrides: dict[str, Any], progress: Any) -> dict[str, Any]:
+        chosen = {k: v for k, v in {**self.options, **overrides}.items() if k in self.accepted[method]}
+        if "progress" in self.accepted[method]:
+            chosen["progress"] = progress
+        return chosen
+
+
+class Emitter:
+    """Streams JSON/CSV rows to stdout as they come; tables and --output files at the end."""
+
+    def __init__(self, fmt: str, output: Path | None, fields: tuple[str, ...], table: Any):
+        from . import report
+
+        _check_output_path(output)
+        self.fmt, self.output, self.fields, self.table = fmt, output, fields, table
+        self.records: list[Any] = []
+        self.stream = output is None and fmt in ("json", "csv")
+        if self.stream and fmt == "csv":
+            click.echo(report.csv_header(fields))
+
+    def add(self, record: Any) -> None:
+        from . import report
+
+        self.records.append(record)
+        if self.stream:
+            click.echo(report.json_line(record) if self.fmt == "json" else report.csv_line(record, self.fields))
+
+    def close(self) -> None:
+        from . import report
+
+        if self.output is not None:
+            from .atomic import write_text_atomically
+
+            write_text_atomically(self.output, report.render(self.records, self.fmt, self.fields, self.table))
+        elif self.fmt == "table" and self.records:
+            report.make_console(sys.stdout).print(self.table(self.records))
+
+
+class Batch:
+    """Failure bookkeeping for many models: report, go on (or stop with --fail-fast), exit 1 at the end."""
+
+    def __init__(self, fail_fast: bool):
+        self.fail_fast = fail_fast
+        self.failed = False
+
+    def fail(self, message: str) -> None:
+        _error(message)
+        self.failed = True
+        if self.fail_fast:
+            raise _StopBatch
+
+    def exit(self) -> None:
+        sys.exit(EXIT_FAILURE if self.failed else EXIT_OK)
+
+
+class _StopBatch(Exception):
+    pass
+
+
+def expand_models(paths: tuple[Path, ...]) -> list[Path]:
+    """Paths as given, with quoted glob patterns (e.g. 'models/*.h5') expanded in sorted order."""
+    import glob
+
+    out: list[Path] = []
+    for path in paths:
+        text = str(path)
+        if not path.exists() and any(c in text for c in "*?["):
+            matches = sorted(glob.glob(text))
+            out.extend(Path(m) for m in matches) if matches else out.append(path)
+        else:
+            out.append(path)
+    return out
+
+
+def run_methods(plan: MethodPlan, model: Any, path: Path, batch: Batch, quiet: bool):
+    """Yield each method's Result for ``model``; failures are reported through ``batch``."""
     from . import report
     from .api import estimate as run_estimate
-    from .api import method_options as accepted_options
-    from .errors import FecliError, InvalidOptionError
+    from .errors import FecliError
+
+    for method, overrides in plan.runs:
+        label = method + "".join(f" {k} {v}" for k, v in overrides.items())
+        with report.DelayedProgress(enabled=not quiet) as progress:
+            try:
+                result = run_estimate(model, method, **plan.options_for(method, overrides, progress))
+            except FecliError as exc:
+                batch.fail(f"{path} [{label}]: {exc}")
+                continue
+        if not quiet:
+            for text in result.warnings:
+                _warn(f"{path} [{label}]: {text}")
+        yield result
+
+
+@cli.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
+@method_selection
+@output_options()
+@method_options
+@DATA_OPTION
+def estimate(models: tuple[Path, ...], methods: tuple[str, ...], beta: float, seed: int | None, fmt: str,
+             output: Path | None, quiet: bool, fail_fast: bool, **options: Any) -> None:
+    """Estimate ln Z and the free energy of MODELS with one or more methods."""
+    from . import report
+    from .errors import FecliError
     from .io import load_model
+    from .result import FIELDS
 
-    if "all" in methods:
-        methods = tuple(method_names())
-    methods = tuple(dict.fromkeys(methods))
-    _check_output_path(output)
-    given = {k: v for k, v in method_options.items() if v is not None}
-    common = {"beta": beta, "seed": seed}
-    accepted = {m: set(accepted_options(m)) for m in methods}
-    unused = sorted(k for k in given if not any(k in acc for acc in accepted.values()))
-    if unused:
-        names = ", ".join("--" + k.replace("_", "-") for k in unused)
-        raise InvalidOptionError(f"{names} does not apply to the selected method(s): {', '.join(methods)}.")
-
-    results = []
-    failed = False
-    stream = output is None and fmt in ("json", "csv")
-    if stream and fmt == "csv":
-        click.echo(report.csv_header())
-    for path in models:
-        try:
-            model = load_model(path)
-        except FecliError as exc:
-            _error(str(exc))
-            failed = True
-            continue
-        for method in methods:
-            options = {k: v for k, v in {**common, **given}.items() if k in accepted[method]}
-            if "seed" in options and options["seed"] is None:
-                del options["seed"]
-            with report.DelayedProgress(enabled=not quiet) as progress:
-                if "progress" in accepted[method]:
-                    options["progress"] = progress
-                try:
-                    result = run_estimate(model, method, **options)
-                except FecliError as exc:
-                    _error(f"{path} [{method}]: {exc}")
-                    failed = True
-                    continue
-            if not quiet:
-                for text in result.warnings:
-                    _warn(f"{path} [{method}]: {text}")
-            results.append(result)
-            if stream:
-                click.echo(report.json_line(result) if fmt == "json" else report.csv_line(result))
-    if output is not None:
-        from .atomic import write_text_atomically
-
-        write_text_atomically(output, report.render(results, fmt))
-    elif fmt == "table" and results:
-        report.make_console(sys.stdout).print(report.results_table(results))
-        _print_sandwiches(results)
-    sys.exit(EXIT_FAILURE if failed else EXIT_OK)
+    plan = MethodPlan(methods, beta, seed, options)
+    emitter = Emitter(fmt, output, FIELDS, report.results_table)
+    batch = Batch(fail_fast)
+    try:
+        for path in expand_models(models):
+            try:
+                model = load_model(path)
+            except FecliError as exc:
+                batch.fail(str(exc))
+                continue
+            for result in run_methods(plan, model, path, batch, quiet):
+                emitter.add(result)
+    except _StopBatch:
+        pass
+    emitter.close()
+    if fmt == "table" and output is None:
+        _print_sandwiches(emitter.records)
+    batch.exit()
 
 
 def _print_sandwiches(results: list) -> None:
@@ -191,6 +362,292 @@ def _print_sandwiches(results: list) -> None:
 
 
 estimate.help = (estimate.help or "") + "\n\n" + _method_help()
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path))
+@method_selection
+@output_options()
+@click.option("--per-example", type=click.Path(path_type=Path), default=None,
+              help="Also save ln p(v) of every row to this .npy file.")
+@click.option("--key", default=None, help="Array name inside an .npz data file.")
+@click.option("--binarize", type=float, default=None, help="Threshold greyscale data: values > THRESHOLD become 1.")
+@click.option("--scale", type=float, default=None, help="Divide data by this first (e.g. 255 for 0..255 images).")
+@method_options
+def loglik(model: Path, data: Path, methods: tuple[str, ...], beta: float, seed: int | None, fmt: str,
+           output: Path | None, quiet: bool, fail_fast: bool, per_example: Path | None, key: str | None,
+           binarize: float | None, scale: float | None, **options: Any) -> None:
+    """Average log-likelihood of the rows of DATA under MODEL: mean of -F(v) minus ln Z.
+
+    ln Z comes from the chosen --method (exact by default) and its error carries through; a
+    bound on ln Z becomes the opposite bound on the log-likelihood. DATA may be .npy, .npz,
+    .csv or .txt, or '-' to read an .npy stream from stdin.
+    """
+    from . import report
+    from .data import check_width, load_data
+    from .io import load_model
+    from .loglik import FIELDS, from_log_z
+
+    from .errors import InvalidOptionError
+
+    rbm = load_model(model)
+    rows = load_data(data, key=key, binarize=binarize, scale=scale)
+    check_width(rows, rbm, str(data))
+    plan = MethodPlan(methods, beta, seed, options, context={"data": rows})
+    if per_example is not None:
+        _check_output_path(per_example)
+        if len(plan.methods) > 1:
+            raise InvalidOptionError("--per-example saves one method's values: choose a single --method.")
+    emitter = Emitter(fmt, output, FIELDS, report.loglik_table)
+    batch = Batch(fail_fast)
+    try:
+        for result in run_methods(plan, rbm, model, batch, quiet):
+            record = from_log_z(rbm, rows, result, str(data))
+            emitter.add(record)
+            if per_example is not None:
+                _save_array(per_example, record.per_example)
+    except _StopBatch:
+        pass
+    emitter.close()
+    batch.exit()
+
+
+def _save_array(path: Path, array: Any) -> None:
+    import numpy as np
+
+    from .atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array)
+
+
+class ComparedRow:
+    """A result with its difference to the comparison's reference (for JSON/CSV)."""
+
+    FIELDS = (*__import__("fecli.result", fromlist=["FIELDS"]).FIELDS, "reference", "difference")
+
+    def __init__(self, result: Any, reference: str, difference: float | None):
+        self.result, self.reference, self.difference = result, reference, difference
+
+    def to_dict(self) -> dict[str, Any]:
+        row = self.result.to_dict()
+        row.update(reference=self.reference, difference=self.difference)
+        return row
+
+
+@cli.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--methods", "method_list", default=None,
+              help="Comma-separated methods to run.  [default: every method; exact only when feasible]")
+@click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0).")
+@click.option("--seed", type=int, default=None, help="Seed of stochastic methods (same seed, same numbers).")
+@output_options()
+@method_options
+@DATA_OPTION
+def compare(models: tuple[Path, ...], method_list: str | None, beta: float, seed: int | None, fmt: str,
+            output: Path | None, quiet: bool, fail_fast: bool, **options: Any) -> None:
+    """Run several estimators on each of MODELS and show them side by side.
+
+    Each model gets one table: ln Z, free energy, error, kind (exact, bound, estimate or
+    approximation), time, and the difference to exact ln Z when it is known, otherwise to
+    the tightest sandwich of lower and upper bounds, followed by a short verdict.
+    """
+    from . import report
+    from .compare import compare_results
+    from .errors import FecliError, InvalidOptionError
+    from .estimators import METHODS
+    from .io import load_model
+
+    if method_list is None:
+        names = tuple(method_names())
+        explicit = False
+    else:
+        names = tuple(n.strip() for n in method_list.split(",") if n.strip())
+        unknown = [n for n in names if n not in METHODS]
+        if unknown or not names:
+            raise InvalidOptionError(
+                f"unknown method(s) {', '.join(map(repr, unknown)) or '(none given)'} in --methods; "
+                f"valid methods are: {', '.join(METHODS)}."
+            )
+        explicit = True
+    emitter = Emitter(fmt, output, ComparedRow.FIELDS, None)
+    batch = Batch(fail_fast)
+    console = report.make_console(sys.stdout)
+    try:
+        for path in expand_models(models):
+            try:
+                model = load_model(path)
+            except FecliError as exc:
+                batch.fail(str(exc))
+                continue
+            chosen = names
+            if not explicit and not METHODS["exact"].feasibility(model).feasible:
+                chosen = tuple(n for n in names if n != "exact")
+                if not quiet:
+                    _warn(f"{path}: exact enumeration skipped ({METHODS['exact'].feasibility(model).note}).")
+            plan = MethodPlan(chosen, beta, seed, options, expand_series=True)
+            results = list(run_methods(plan, model, path, batch, quiet))
+            if not results:
+                continue
+            comparison = compare_results(str(path), results)
+            if fmt == "table" and output is None:
+                console.print(report.comparison_table(comparison))
+                console.print()
+            else:
+                for i, r in enumerate(results):
+                    emitter.add(ComparedRow(r, comparison.reference.label, comparison.differences[i]))
+    except _StopBatch:
+        pass
+    if fmt != "table" or output is not None:
+        if fmt == "table":
+            emitter.table = lambda rows: report.results_table([row.result for row in rows])
+        emitter.close()
+    batch.exit()
+
+
+@cli.group()
+def plot() -> None:
+    """Figures as PNG, PDF or SVG files (needs the extra: pip install 'fecli[plot]')."""
+
+
+@plot.command("training")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Figure file (.png, .pdf, .svg).")
+def plot_training(model: Path, output: Path) -> None:
+    """Training curves stored in MODEL's training group (one panel per metric)."""
+    from .io import load_model
+    from .plots import check_figure_path, plot_training as draw
+
+    check_figure_path(output)
+    click.echo(draw(load_model(model), output))
+
+
+@plot.command("filters")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Figure file (.png, .pdf, .svg).")
+@click.option("--shape", required=True, help="Image shape of the visible layer, e.g. 28x28.")
+@click.option("--max-filters", type=int, default=100, show_default=True, help="Show at most this many hidden units.")
+def plot_filters(model: Path, output: Path, shape: str, max_filters: int) -> None:
+    """Weights of each hidden unit as an image grid."""
+    from .io import load_model
+    from .plots import check_figure_path, plot_filters as draw
+
+    check_figure_path(output)
+    click.echo(draw(load_model(model), output, shape, max_filters))
+
+
+@plot.command("results")
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Figure file (.png, .pdf, .svg).")
+def plot_results(results: Path, output: Path) -> None:
+    """ln Z per method with 95% intervals, from JSON lines of 'fecli estimate --format json'."""
+    from .plots import check_figure_path, plot_results as draw, read_result_rows
+
+    check_figure_path(output)
+    click.echo(draw(read_result_rows(results), output))
+
+
+@cli.command("train-rbm")
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Model file to write (at checkpoints and at the end). With --resume: defaults to that file.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("--resume", type=click.Path(path_type=Path), default=None,
+              help="Continue training from this model file (a checkpoint written by train-rbm).")
+@click.option("--key", default=None, help="Array name inside an .npz data file.")
+@click.option("--binarize", type=float, default=None, help="Threshold: values > THRESHOLD become 1 (greyscale data).")
+@click.option("--scale", type=float, default=None, help="Divide the data by this first (e.g. 255), then --binarize.")
+@click.option("--validation", type=float, default=None,
+              help="Fraction of the rows held out for validation metrics.  [default: 0, none]")
+@click.option("--validation-data", type=click.Path(path_type=Path), default=None,
+              help="Held-out data file for validation metrics (same format options).")
+@click.option("--hidden", type=int, default=None, help="Number of hidden units.  [default: 64]")
+@click.option("--method", type=click.Choice(["cd", "pcd", "tap2", "tap3"]), default=None,
+              help="cd: chains start at the data; pcd: persistent chains; tap2/tap3: EMF, persistent "
+                   "TAP magnetisations of order 2/3 (Gabrie et al. 2015).  [default: pcd]")
+@click.option("--k", type=int, default=None, help="Gibbs steps per update (cd, pcd).  [default: 1]")
+@click.option("--tap-tol", type=float, default=None,
+              help="tap2/tap3: TAP iteration stops when the stationarity residual is below this.  [default: 1e-05]")
+@click.option("--tap-max-iter", type=int, default=None,
+              help="tap2/tap3: at most this many TAP sweeps per update.  [default: 500]")
+@click.option("--epochs", type=int, default=None, help="Total passes over the training data.  [default: 10]")
+@click.option("--batch-size", type=int, default=None, help="Examples per update (and PCD chains).  [default: 20]")
+@click.option("--lr", type=float, default=None, help="Learning rate.  [default: 0.05]")
+@click.option("--lr-decay", type=float, default=None,
+              help="Epoch e (from 0) uses lr / (1 + lr_decay * e).  [default: 0.1]")
+@click.option("--momentum", type=float, default=None, help="Momentum in [0, 1).  [default: 0.5]")
+@click.option("--weight-decay", type=float, default=None, help="L2 penalty on the weights.  [default: 0]")
+@click.option("--seed", type=int, default=None, help="Seed (same seed, same model).  [default: random, stored]")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,
+              help="Training arithmetic; the saved model is float64.  [default: float32]")
+@click.option("--monitor-every", type=int, default=None,
+              help="Compute metrics every N epochs and after the last (0: never).  [default: 1]")
+@click.option("--monitor-rows", type=int, default=None,
+              help="Rows used for reconstruction error and pseudo-likelihood.  [default: 1000]")
+@click.option("--checkpoint-every", type=int, default=None,
+              help="Write the output every N epochs (0: only at the end or on Ctrl-C).  [default: 0]")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="Metrics at the end on stdout: a table, or one JSON object per monitored epoch.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar, epoch lines or warnings on stderr.")
+def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | None, key: str | None,
+              binarize: float | None, scale: float | None, validation: float | None,
+              validation_data: Path | None, fmt: str, quiet: bool, **options: Any) -> None:
+    """Train an RBM on DATA (rows of 0/1 values: .npy, .npz, .csv, .txt) with CD-k, PCD or EMF (TAP).
+
+    Metrics per epoch (reconstruction error, exact pseudo-log-likelihood and, when the
+    smaller layer has <= 20 units, the exact log-likelihood) are stored in the model
+    file's 'training' group and printed at the end. Ctrl-C finishes the current batch,
+    writes a checkpoint to the output and exits with status 130; --resume continues it
+    exactly. Exit status: 0 done, 1 error, 2 usage error, 130 interrupted (checkpoint written).
+    """
+    from . import training
+    from .data import load_data
+    from .report_train import TrainingProgress, print_metrics
+
+    if output is None and resume is None:
+        raise click.UsageError("give the model file to write with -o/--output.")
+    if validation is not None and validation_data is not None:
+        raise click.UsageError("give either --validation or --validation-data, not both.")
+    options["validation"] = validation
+    given = {k: v for k, v in options.items() if v is not None}
+    if resume is None:
+        settings = training.make_settings(**given)
+        training.check_output(output, overwrite=overwrite)
+    fmt_options = {"key": key, "binarize": binarize, "scale": scale}
+    rows = load_data(data, **fmt_options)
+    valid = load_data(validation_data, **fmt_options) if validation_data is not None else None
+    from_stdin = str(data) == "-"
+    data_info = {"file": "<stdin>" if from_stdin else str(data),
+                 "sha256": None if from_stdin else training.file_digest(data), **fmt_options}
+    if validation_data is not None:
+        data_info.update(validation_file=str(validation_data), validation_sha256=training.file_digest(validation_data))
+    command = "fecli " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("fecli") else None
+
+    def notify() -> None:
+        _warn("interrupt: finishing the current batch and writing a checkpoint (Ctrl-C again to abort).")
+
+    with training.StopOnSigint(notify) as stop, TrainingProgress(enabled=not quiet) as bar:
+        common = dict(validation_data=valid, output=output, overwrite=overwrite, data_info=data_info,
+                      command=command, progress=bar, on_epoch=bar.on_epoch, should_stop=stop)
+        if resume is None:
+            outcome = training.train(rows, settings, **common)
+        else:
+            outcome = training.resume(resume, rows, **common, **given)
+    if not quiet:
+        for text in outcome.warnings:
+            _warn(text)
+    where = outcome.output
+    if outcome.interrupted:
+        again = f"fecli train-rbm {data} --resume {where}" if where is not None else "(no output file)"
+        click.echo(f"fecli: interrupted after epoch {outcome.epochs_done} (+{outcome.batches_done}/{outcome.n_batches} "
+               f"batches) of {outcome.epochs}; checkpoint written to {where}. Continue with: {again}", err=True)
+        sys.exit(130)
+    title = (f"{where}: {outcome.model.n_visible}x{outcome.model.n_hidden} RBM, "
+             f"{outcome.epochs_done} epochs in {outcome.wall_time_s:.1f} s")
+    print_metrics(outcome.history, fmt, title, str(where))
+    sys.exit(EXIT_OK)
 
 
 def _check_output_path(output: Path | None) -> None:
@@ -216,23 +673,16 @@ def _warn(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: one clear line for expected errors, tracebacks only with --debug."""
-    from .errors import FecliError
-
+    """Console entry point: one line for any error, tracebacks only with --debug."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or bool(os.environ.get("FECLI_DEBUG"))
     try:
-        cli.main(args=args, prog_name="fecli", standalone_mode=False)
+        code = cli.main(args=args, prog_name="fecli", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("fecli: interrupted.", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
-    except FecliError as exc:
-        if debug:
-            raise
-        _error(str(exc))
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("fecli: interrupted.", err=True)
@@ -242,7 +692,7 @@ def main(argv: list[str] | None = None) -> None:
             raise
         _error(f"internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback.")
         sys.exit(EXIT_FAILURE)
-    sys.exit(EXIT_OK)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
 if __name__ == "__main__":  # pragma: no cover

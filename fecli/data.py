@@ -9,6 +9,7 @@ become 1), after optional division by ``scale`` (e.g. 255 for 0..255 images).
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +28,14 @@ def load_data(
     binarize: float | None = None,
     scale: float | None = None,
 ) -> np.ndarray:
-    """Load a 2-D array of binary examples (rows) as float64 0/1 values.
+    """Load a 2-D array of binary examples (rows) as float64 0/1 values; ``"-"`` reads .npy from stdin.
 
     Raises :class:`DataFileError` with one sentence naming the file and the problem
     (missing file, unknown format, ragged text, not 2-D, empty, NaN/inf, values that
     are not 0/1 without ``binarize``).
     """
+    if str(path) == "-":
+        return prepare(_read_stdin_npy(), "data from stdin", binarize=binarize, scale=scale)
     path = Path(path)
     where = f"data file '{path}'"
     if not path.exists():
@@ -71,6 +74,20 @@ def prepare(raw: np.ndarray, where: str, *, binarize: float | None = None, scale
     return data
 
 
+def _read_stdin_npy() -> np.ndarray:
+    """An .npy stream on stdin (e.g. ``python make.py | fecli loglik model.h5 -``)."""
+    import io
+    import sys
+
+    raw = sys.stdin.buffer.read()
+    if not raw:
+        raise DataFileError("no data arrived on stdin (expected an .npy stream).")
+    try:
+        return np.load(io.BytesIO(raw), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataFileError(f"stdin does not hold an .npy array ({str(exc).splitlines()[0]}).") from exc
+
+
 def _read_array(path: Path, suffix: str, key: str | None, where: str) -> np.ndarray:
     try:
         if suffix == ".npy":
@@ -86,7 +103,9 @@ def _read_array(path: Path, suffix: str, key: str | None, where: str) -> np.ndar
                     raise DataFileError(f"{where} has no array {key!r} (found: {', '.join(names)}).")
                 return archive[key]
         delimiter = "," if suffix == ".csv" else None
-        return np.loadtxt(path, delimiter=delimiter, ndmin=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below as empty
+            return np.loadtxt(path, delimiter=delimiter, ndmin=2)
     except DataFileError:
         raise
     except ValueError as exc:

@@ -106,47 +106,72 @@ def format_seconds(seconds: float) -> str:
 
 
 def results_table(results: Iterable[Result]):
-    """One Rich table, a row per (model, method)."""
+    """One Rich table, a row per (model, method). Numbers are never truncated or wrapped."""
     from rich.table import Table
 
-    table = Table(title="ln Z estimates", title_justify="left", header_style="bold")
-    table.add_column("model", overflow="fold")
-    table.add_column("method")
-    table.add_column("beta", justify="right")
-    table.add_column("ln Z", justify="right")
-    table.add_column("free energy", justify="right")
-    table.add_column("± stderr", justify="right")
-    table.add_column("95% interval", justify="right")
-    table.add_column("kind")
-    table.add_column("time", justify="right")
+    results = list(results)
+    show_interval = any(r.ci_low is not None and r.ci_high != r.ci_low for r in results)
+    rows = []
     for r in results:
-        interval = "-" if r.ci_low is None else f"[{format_number(r.ci_low, 4)}, {format_number(r.ci_high, 4)}]"
+        row = {
+            "model": r.model,
+            "method": r.method,
+            "beta": f"{r.beta:g}",
+            "ln Z": format_number(r.log_z),
+            "free energy": format_number(r.free_energy),
+            "± stderr": format_number(r.stderr, 4) if r.stderr is not None else "none",
+        }
+        if show_interval:
+            row["95% interval"] = (
+                "-" if r.ci_low is None else f"[{format_number(r.ci_low, 4)}, {format_number(r.ci_high, 4)}]"
+            )
+        row["kind"] = KIND_LABELS.get(r.kind, r.kind)
+        row["time"] = format_seconds(r.wall_time_s)
+        rows.append(row)
+    table = Table(title="ln Z estimates", title_justify="left", header_style="bold")
+    for name in rows[0] if rows else ("model", "method", "ln Z"):
+        if name in ("model", "method"):
+            table.add_column(name, overflow="fold")
+        else:
+            width = max([len(name)] + [len(row[name]) for row in rows])
+            table.add_column(name, justify="right" if name != "kind" else "left", no_wrap=True, min_width=width)
+    for row in rows:
+        table.add_row(*row.values())
+    return table
+
+
+def loglik_table(records: Iterable[Any]):
+    """Rich table for log-likelihood records (see fecli.loglik.LoglikResult)."""
+    from rich.table import Table
+
+    table = Table(title="mean log-likelihood per example (nats)", title_justify="left", header_style="bold")
+    table.add_column("model", overflow="fold")
+    table.add_column("data", overflow="fold")
+    table.add_column("method", overflow="fold")
+    for name in ("examples", "mean ln p(v)", "± stderr", "± data spread", "kind", "ln Z", "time"):
+        table.add_column(name, justify="left" if name == "kind" else "right", no_wrap=True)
+    for r in records:
         table.add_row(
-            r.model,
-            r.method,
-            f"{r.beta:g}",
-            format_number(r.log_z),
-            format_number(r.free_energy),
+            r.model, r.data, r.method, str(r.n_examples), format_number(r.mean_log_likelihood),
             format_number(r.stderr, 4) if r.stderr is not None else "none",
-            interval,
-            KIND_LABELS.get(r.kind, r.kind),
-            format_seconds(r.wall_time_s),
+            format_number(r.data_spread_stderr, 4), KIND_LABELS.get(r.kind, r.kind),
+            format_number(r.log_z), format_seconds(r.wall_time_s),
         )
     return table
 
 
-def json_line(result: Result) -> str:
-    return json.dumps(result.to_dict(), allow_nan=False)
+def json_line(record: Any) -> str:
+    return json.dumps(record.to_dict(), allow_nan=False)
 
 
-def csv_header() -> str:
-    return _csv_row(FIELDS)
+def csv_header(fields: Iterable[str] = FIELDS) -> str:
+    return _csv_row(fields)
 
 
-def csv_line(result: Result) -> str:
-    row = result.to_dict()
+def csv_line(record: Any, fields: Iterable[str] = FIELDS) -> str:
+    row = record.to_dict()
     cells = []
-    for name in FIELDS:
+    for name in fields:
         value = row[name]
         if isinstance(value, (dict, list)):
             value = json.dumps(value, allow_nan=False)
@@ -164,15 +189,16 @@ def _csv_row(cells: Iterable[Any]) -> str:
     return buffer.getvalue().rstrip("\n")
 
 
-def render(results: list[Result], fmt: str) -> str:
-    """The whole rendering of ``results`` as text (used for --output files)."""
+def render(records: list[Any], fmt: str, fields: Iterable[str] = FIELDS, table: Any = None) -> str:
+    """The whole rendering of ``records`` as text (used for --output files)."""
+    fields = tuple(fields)
     if fmt == "json":
-        return "".join(json_line(r) + "\n" for r in results)
+        return "".join(json_line(r) + "\n" for r in records)
     if fmt == "csv":
-        return csv_header() + "\n" + "".join(csv_line(r) + "\n" for r in results)
+        return csv_header(fields) + "\n" + "".join(csv_line(r, fields) + "\n" for r in records)
     buffer = io.StringIO()
     console = make_console(buffer, force_plain=True)
-    console.print(results_table(results))
+    console.print((table or results_table)(records))
     return buffer.getvalue()
 
 
@@ -214,3 +240,32 @@ def print_info(console, summary: dict[str, Any]) -> None:
         est.add_row(name, "yes" if f["feasible"] else "no", f["note"])
     console.print(est)
     console.print()
+
+
+def comparison_table(comparison: Any):
+    """One model's comparison: a heading, a row per method with its difference to the reference, a verdict."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    from .compare import label
+
+    ref = comparison.reference
+    heading = f"{comparison.model}  (reference: {ref.label}"
+    heading += f", ln Z = {ref.value:.6f})" if ref.value is not None and ref.label == "exact" else ")"
+    table = Table(header_style="bold")
+    table.add_column("method", overflow="fold")
+    for name in ("ln Z", "free energy", "± stderr", "kind", "Δ vs ref", "time"):
+        table.add_column(name, justify="left" if name == "kind" else "right", no_wrap=True)
+    for i, r in enumerate(comparison.results):
+        diff = comparison.differences.get(i)
+        table.add_row(
+            label(r),
+            format_number(r.log_z),
+            format_number(r.free_energy),
+            format_number(r.stderr, 4) if r.stderr is not None else "none",
+            KIND_LABELS.get(r.kind, r.kind),
+            "-" if diff is None else f"{diff:+.4f}",
+            format_seconds(r.wall_time_s),
+        )
+    return Group(Text(heading, style="bold"), table, *(Text(line) for line in comparison.verdict))

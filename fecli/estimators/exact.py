@@ -26,8 +26,9 @@ DEFAULT_MAX_UNITS = 30
 ABSOLUTE_MAX_UNITS = 62
 #: States per independent chunk (drift bound and unit of parallel work).
 CHUNK_BITS = 12
-#: Target number of chunks per kernel call, so progress is reported a few times a second.
-CHUNKS_PER_CALL = 512
+#: Bounds on chunks per kernel call: enough to keep all threads busy, few enough that
+#: progress is reported about 200 times per run.
+MIN_CHUNKS_PER_CALL, MAX_CHUNKS_PER_CALL = 16, 512
 
 LAYERS = ("auto", "hidden", "visible")
 
@@ -74,7 +75,7 @@ def log_partition(model: RBM, beta: float = 1.0, layer: str = "auto", progress=N
 
     chunk_bits = min(k, CHUNK_BITS)
     n_chunks = 1 << (k - chunk_bits)
-    per_call = min(n_chunks, CHUNKS_PER_CALL)
+    per_call = min(max(n_chunks // 200, MIN_CHUNKS_PER_CALL), MAX_CHUNKS_PER_CALL)
     out_m = np.empty(n_chunks)
     out_s = np.empty(n_chunks)
     for first in range(0, n_chunks, per_call):

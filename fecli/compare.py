@@ -1,0 +1,104 @@
+"""Side-by-side comparison of estimators on one model: the reference, differences and a verdict.
+
+The reference is exact ln Z when it was computed; otherwise the tightest sandwich
+between the largest lower bound and the smallest upper bound among the results
+(stochastic bounds included, each taken at its value). Differences are
+``log_z - reference`` (for a sandwich, to its midpoint).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .result import Result
+
+LOWER = ("lower_bound", "stochastic_lower_bound")
+UPPER = ("upper_bound", "stochastic_upper_bound")
+#: A row "agrees" with the reference when within this many standard errors (or 1e-6 nats).
+AGREEMENT_SIGMAS = 3.0
+
+
+@dataclass
+class Reference:
+    """What differences are measured against."""
+
+    label: str
+    value: float | None
+    low: float | None = None
+    high: float | None = None
+
+
+@dataclass
+class Comparison:
+    model: str
+    results: list[Result]
+    reference: Reference
+    differences: dict[int, float | None] = field(default_factory=dict)
+    verdict: list[str] = field(default_factory=list)
+
+
+def label(result: Result) -> str:
+    """Method name, with the order for a series (e.g. 'cumulant (order 2)')."""
+    order = result.params.get("order")
+    return f"{result.method} (order {order})" if order is not None else result.method
+
+
+def reference_of(results: list[Result]) -> Reference:
+    exact = [r for r in results if r.kind == "exact"]
+    if exact:
+        return Reference("exact", exact[0].log_z, exact[0].log_z, exact[0].log_z)
+    lows = [r.log_z for r in results if r.kind in LOWER and math.isfinite(r.log_z)]
+    highs = [r.log_z for r in results if r.kind in UPPER and math.isfinite(r.log_z)]
+    if lows and highs:
+        low, high = max(lows), min(highs)
+        return Reference(f"sandwich [{low:.4f}, {high:.4f}]", 0.5 * (low + high), low, high)
+    return Reference("none (no exact value or sandwich)", None)
+
+
+def compare_results(model: str, results: list[Result]) -> Comparison:
+    """Differences to the reference and a short verdict for ``results`` of one model."""
+    reference = reference_of(results)
+    comparison = Comparison(model, results, reference)
+    for i, r in enumerate(results):
+        comparison.differences[i] = None if reference.value is None else r.log_z - reference.value
+    comparison.verdict = verdict(comparison)
+    return comparison
+
+
+def _agrees(result: Result, diff: float) -> bool:
+    tolerance = max(AGREEMENT_SIGMAS * (result.stderr or 0.0), 1e-6)
+    return abs(diff) <= tolerance
+
+
+def verdict(c: Comparison) -> list[str]:
+    """Sentences a person can act on: who agrees, which bounds hold, who is furthest off."""
+    ref = c.reference
+    lines: list[str] = []
+    if ref.value is None:
+        return ["No exact value or sandwich to compare against; compare the error bars."]
+    others = [(r, c.differences[i]) for i, r in enumerate(c.results) if r.kind != "exact"]
+    if ref.label == "exact":
+        agree = [label(r) for r, d in others if r.stderr is not None and _agrees(r, d)]
+        disagree = [(r, d) for r, d in others if r.stderr is not None and not _agrees(r, d)]
+        if agree:
+            lines.append(f"Within {AGREEMENT_SIGMAS:g} standard errors of exact: {', '.join(agree)}.")
+        for r, d in disagree:
+            lines.append(f"{label(r)} is {abs(d):.3g} nats {'above' if d > 0 else 'below'} exact "
+                         f"({abs(d) / r.stderr:.1f} standard errors)." if r.stderr else
+                         f"{label(r)} is {abs(d):.3g} nats {'above' if d > 0 else 'below'} exact.")
+        broken = [label(r) for r, d in others if (r.kind == "lower_bound" and d > 1e-9)
+                  or (r.kind == "upper_bound" and d < -1e-9)]
+        held = [label(r) for r, d in others if r.kind in ("lower_bound", "upper_bound") and label(r) not in broken]
+        if held:
+            lines.append(f"Deterministic bounds hold: {', '.join(held)}.")
+        if broken:
+            lines.append(f"BOUND VIOLATED (a bug or a failed solve): {', '.join(broken)}.")
+    else:
+        lines.append(f"ln Z lies in the {ref.label} (gap {ref.high - ref.low:.3g} nats).")
+    approx = [(r, d) for r, d in others if r.stderr is None and r.kind not in ("lower_bound", "upper_bound")]
+    if approx:
+        worst, d = max(approx, key=lambda rd: abs(rd[1]))
+        lines.append(f"Furthest approximation: {label(worst)}, {abs(d):.3g} nats {'above' if d > 0 else 'below'} "
+                     f"{'exact' if ref.label == 'exact' else 'the sandwich midpoint'}.")
+    return lines

@@ -1,0 +1,179 @@
+"""Figures (optional extra ``fecli[plot]``, matplotlib): training curves, filters, results.
+
+Each function writes one file whose format follows its extension (.png, .pdf, .svg)
+and returns the path. Nothing is shown on screen (the Agg backend is used).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import FecliError, InvalidOptionError
+
+FIGURE_FORMATS = (".png", ".pdf", ".svg")
+X_AXIS_KEYS = ("epoch", "step", "iteration")
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise FecliError("plotting needs matplotlib: install it with  pip install 'fecli[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def check_figure_path(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if path.suffix.lower() not in FIGURE_FORMATS:
+        raise InvalidOptionError(
+            f"cannot write figure '{path}': use one of the extensions {', '.join(FIGURE_FORMATS)}."
+        )
+    if not path.parent.is_dir():
+        raise FecliError(f"cannot write figure '{path}': folder '{path.parent}' does not exist.")
+    return path
+
+
+def _save(fig: Any, path: Path) -> Path:
+    from .atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lower().lstrip("."), bbox_inches="tight", dpi=120)
+    _pyplot().close(fig)
+    return path
+
+
+def training_series(training: dict[str, Any] | None) -> tuple[str, np.ndarray | None, dict[str, np.ndarray]]:
+    """Per-epoch curves stored in a model's ``training/metrics`` group: (x label, x, {name: y})."""
+    metrics = (training or {}).get("metrics")
+    if not isinstance(metrics, dict):
+        return "", None, {}
+    series = {k: np.asarray(v, dtype=float) for k, v in metrics.items()
+              if isinstance(v, np.ndarray) and v.ndim == 1 and v.dtype.kind in "biuf" and v.size > 0}
+    for key in X_AXIS_KEYS:
+        if key in series:
+            return key, series.pop(key), series
+    return "record", None, series
+
+
+def plot_training(model: Any, path: str | os.PathLike) -> Path:
+    """One panel per metric in ``training/metrics``, against epoch (or step)."""
+    path = check_figure_path(path)
+    label, x, series = training_series(model.training)
+    if not series:
+        raise FecliError(f"model {model.name} holds no training curves (no 'training/metrics' datasets).")
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(series), 1, figsize=(6, 2.4 * len(series)), sharex=True, squeeze=False)
+    for ax, (name, y) in zip(axes[:, 0], series.items()):
+        xs = x if x is not None and len(x) == len(y) else np.arange(1, len(y) + 1)
+        ax.plot(xs, y, marker="o", markersize=3)
+        ax.set_ylabel(name.replace("_", " "))
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel(label)
+    axes[0, 0].set_title(f"training curves: {Path(model.name).name}")
+    return _save(fig, path)
+
+
+def parse_shape(text: str, n_visible: int) -> tuple[int, int]:
+    """'28x28' -> (28, 28), checked against the number of visible units."""
+    try:
+        rows, cols = (int(p) for p in text.lower().split("x"))
+    except ValueError:
+        raise InvalidOptionError(f"--shape must look like 28x28, got {text!r}.") from None
+    if rows * cols != n_visible:
+        raise InvalidOptionError(
+            f"--shape {rows}x{cols} has {rows * cols} pixels, but the model has {n_visible} visible units."
+        )
+    return rows, cols
+
+
+def plot_filters(model: Any, path: str | os.PathLike, shape: str, max_filters: int = 100) -> Path:
+    """Each hidden unit's weight vector as an image, in a grid (blue negative, red positive)."""
+    path = check_figure_path(path)
+    rows, cols = parse_shape(shape, model.n_visible)
+    if max_filters < 1:
+        raise InvalidOptionError(f"--max-filters must be >= 1, got {max_filters}.")
+    n = min(model.n_hidden, max_filters)
+    grid = int(np.ceil(np.sqrt(n)))
+    plt = _pyplot()
+    fig, axes = plt.subplots(grid, grid, figsize=(1.2 * grid, 1.2 * grid), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < n:
+            w = model.weights[:, k].reshape(rows, cols)
+            limit = float(np.abs(w).max()) or 1.0
+            ax.imshow(w, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+    fig.suptitle(f"weights of {n} hidden units: {Path(model.name).name}")
+    return _save(fig, path)
+
+
+def read_result_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """JSON lines written by ``fecli estimate/compare --format json``."""
+    path = Path(path)
+    if not path.exists():
+        raise FecliError(f"results file '{path}' does not exist.")
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            raise FecliError(f"results file '{path}' line {number} is not JSON (write it with --format json).") from None
+        if not isinstance(row, dict) or "log_z" not in row or "method" not in row:
+            raise FecliError(f"results file '{path}' line {number} is not an ln Z record.")
+        rows.append(row)
+    if not rows:
+        raise FecliError(f"results file '{path}' holds no results.")
+    return rows
+
+
+def plot_results(rows: list[dict[str, Any]], path: str | os.PathLike) -> Path:
+    """ln Z per method with 95% intervals, one panel per model; exact values as a vertical line."""
+    path = check_figure_path(path)
+    by_model: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row.get("log_z") is not None:
+            by_model.setdefault(row["model"], []).append(row)
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(by_model), 1, figsize=(7, 0.5 + 0.45 * max(map(len, by_model.values())) * len(by_model)),
+                             squeeze=False)
+    markers = {"exact": "D", "lower_bound": ">", "stochastic_lower_bound": ">", "upper_bound": "<",
+               "stochastic_upper_bound": "<", "estimate": "o", "approximation": "s"}
+    for ax, (model, group) in zip(axes[:, 0], by_model.items()):
+        for i, row in enumerate(group):
+            lo, hi = row.get("ci_low"), row.get("ci_high")
+            err = None if lo is None or hi is None else [[row["log_z"] - lo], [hi - row["log_z"]]]
+            ax.errorbar(row["log_z"], i, xerr=err, fmt=markers.get(row.get("kind"), "o"), capsize=3)
+            if row.get("kind") == "exact":
+                ax.axvline(row["log_z"], color="grey", lw=0.8, ls="--")
+        ax.set_yticks(range(len(group)), [f"{r['method']} ({r.get('kind', '?')})" for r in group])
+        ax.set_title(Path(model).name, fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    axes[-1, 0].set_xlabel("ln Z  (> lower bound, < upper bound, D exact)")
+    return _save(fig, path)
+
+
+def plot_log_weights(rows: list[dict[str, Any]], path: str | os.PathLike, bins: int = 30) -> Path:
+    """Histograms of annealing log-weights stored in results' ``diagnostics.log_weights``."""
+    path = check_figure_path(path)
+    chosen = [r for r in rows if isinstance(r.get("diagnostics", {}).get("log_weights"), list)]
+    if not chosen:
+        raise FecliError("no result holds log-weights (diagnostics.log_weights); run an annealing method with --format json.")
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(chosen), 1, figsize=(6, 2.6 * len(chosen)), squeeze=False)
+    for ax, row in zip(axes[:, 0], chosen):
+        w = np.asarray(row["diagnostics"]["log_weights"], dtype=float)
+        ax.hist(w - w.max(), bins=bins)
+        ess = row["diagnostics"].get("ess")
+        title = f"{Path(row['model']).name}: {row['method']}"
+        ax.set_title(title + (f" (ESS {ess:.1f} of {len(w)})" if isinstance(ess, (int, float)) else ""), fontsize=10)
+        ax.set_xlabel("log-weight - max")
+    return _save(fig, path)

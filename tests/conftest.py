@@ -1,0 +1,50 @@
+"""Shared test helpers: brute-force ln Z over both layers, random models, sample model paths."""
+
+from __future__ import annotations
+
+import json
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fecli.model import RBM
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "sample_models"
+SAMPLE_MODELS = sorted(SAMPLES.glob("*.h5"))
+REFERENCE = json.loads((SAMPLES / "reference.json").read_text())
+
+
+def all_states(n: int) -> np.ndarray:
+    """All 2^n binary vectors of length n as rows (float64)."""
+    return np.array(list(product((0.0, 1.0), repeat=n))).reshape(2**n, n)
+
+
+def brute_force_log_z(model: RBM, beta: float = 1.0) -> float:
+    """ln sum_{v,h} exp(-beta E(v,h)) over both layers, straight from the energy definition."""
+    v = all_states(model.n_visible)
+    h = all_states(model.n_hidden)
+    neg_energy = (v @ model.visible_bias)[:, None] + (h @ model.hidden_bias)[None, :] + v @ model.weights @ h.T
+    x = beta * neg_energy
+    top = x.max()
+    return float(top + np.log(np.exp(x - top).sum()))
+
+
+def random_rbm(rng: np.random.Generator, nv: int, nh: int, scale: float = 1.0, name: str = "<random>") -> RBM:
+    return RBM(scale * rng.normal(size=(nv, nh)), rng.normal(size=nv), rng.normal(size=nh), name=name)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def small_model_file(tmp_path, rng) -> Path:
+    from fecli.io import save_model
+
+    path = tmp_path / "small.h5"
+    save_model(random_rbm(rng, 7, 5, 0.5), path)
+    return path
