@@ -138,7 +138,7 @@ METHOD_OPTIONS = [
                       "and sampled k-statistics.  [default: joint]"),
     click.option("--samples", type=int, default=None,
                  help="cumulant --variant marginal: exact samples of q; importance: proposal samples; "
-                      "umbrella: recorded rounds.  [default: 10000; umbrella: 300]"),
+                      "umbrella: recorded rounds (umbrella default: 300).  [default: 10000]"),
     click.option("--chains", type=int, default=None,
                  help="ais, reverse-ais, ti: independent chains; umbrella: replica ladders.  "
                       "[default: 100; umbrella: 8]"),

@@ -105,5 +105,5 @@ def test_help_lists_the_methods_and_defaults():
     from fecli.estimators import ais, importance, ti, umbrella
 
     assert f"[default: {ais.DEFAULT_STEPS}; ti: {ti.DEFAULT_STEPS}]" in text
-    assert f"[default: {importance.DEFAULT_SAMPLES}; umbrella: {umbrella.DEFAULT_SAMPLES}]" in text
+    assert f"(umbrella default: {umbrella.DEFAULT_SAMPLES}). [default: {importance.DEFAULT_SAMPLES}]" in text
     assert f"[default: {umbrella.DEFAULT_WINDOWS}]" in text
