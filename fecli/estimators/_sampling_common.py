@@ -121,30 +121,6 @@ def make_schedule(name: str, steps: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- base model
-def mean_field_visible(model: RBM, beta: float = 1.0, damping: float = 0.5, tol: float = 1e-9,
-                       max_iter: int = 2000) -> np.ndarray:
-    """Naive mean-field visible magnetisation x of the RBM at beta (damped fixed point).
-
-    y = sigmoid(beta (b + x W)), x <- damping x + (1 - damping) sigmoid(beta (a + W y)),
-    started from the independent-unit point x = sigmoid(beta a). A small private
-    helper: only the base model of the samplers depends on it.
-    """
-    x = sigmoid(beta * model.visible_bias)
-    with np.errstate(over="ignore", invalid="ignore"):
-        return _mean_field_loop(model, beta, x, damping, tol, max_iter)
-
-
-def _mean_field_loop(model, beta, x, damping, tol, max_iter):
-    for _ in range(max_iter):
-        y = sigmoid(beta * (model.hidden_bias + x @ model.weights))
-        new = sigmoid(beta * (model.visible_bias + model.weights @ y))
-        step = float(np.max(np.abs(new - x)))
-        x = damping * x + (1.0 - damping) * new
-        if step < tol:
-            break
-    return x
-
-
 #: Magnetisations of a mean-field base model are kept in [MF_CLIP, 1 - MF_CLIP].
 MF_CLIP = 1e-3
 
@@ -155,7 +131,10 @@ def base_model(model: RBM, beta: float, data: np.ndarray | None) -> tuple[np.nda
         from ..data import DEFAULT_PSEUDOCOUNT, base_rate_bias
 
         return base_rate_bias(data), f"data base rate (pseudocount {DEFAULT_PSEUDOCOUNT:g})"
-    x = np.clip(mean_field_visible(model, beta), MF_CLIP, 1.0 - MF_CLIP)
+    from .meanfield import naive_mean_field
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = np.clip(naive_mean_field(model, beta).x, MF_CLIP, 1.0 - MF_CLIP)
     return np.log(x) - np.log1p(-x), "naive mean-field visible magnetisation"
 
 

@@ -7,7 +7,8 @@ Path (hidden units summed out; see :mod:`fecli.estimators._sampling_common`):
 
 for 0 = t_0 < t_1 < ... < t_K = 1. The base model's visible bias a_A is the data's
 smoothed base rate when data is given (Salakhutdinov & Murray 2008), otherwise the
-logit of a naive mean-field visible magnetisation of the target at beta (clipped to
+logit of the naive mean-field visible magnetisation of the target at beta
+(fecli.estimators.meanfield.naive_mean_field, clipped to
 [1e-3, 1 - 1e-3] so that the base stays broad).
 
 Forward AIS (Neal 2001): v ~ p_A exactly; for k = 1..K: w += ln f_k(v) - ln f_{k-1}(v),
