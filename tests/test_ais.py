@@ -336,3 +336,17 @@ def test_raise_approaches_log_likelihood_with_long_schedules():
     exact_ll = -m.free_energy(data) - exact("digits_64x16.h5")
     assert abs(res.mean - exact_ll.mean()) < 0.15
     assert res.log_p.shape == (20,)
+
+
+def test_exact_samples_refuse_layers_too_large_to_tabulate():
+    from fecli.errors import RefusedError
+
+    with pytest.raises(RefusedError, match="limit is 24 units"):
+        ExactSampler(RBM(np.zeros((30, 30)), np.zeros(30), np.zeros(30)))
+
+
+def test_raise_needs_data_and_checks_its_width():
+    with pytest.raises(InvalidOptionError, match="RAISE needs data"):
+        raise_log_likelihood(model("weak_24x12.h5"), None)
+    with pytest.raises(DataFileError, match="64 columns"):
+        raise_log_likelihood(model("weak_24x12.h5"), DIGITS_DATA)
