@@ -357,8 +357,7 @@ def _print_sandwiches(results: list) -> None:
     from .estimators.ais import sandwich
 
     for s in sandwich(results):
-        note = "" if s.exact_start else " (approximate: reverse AIS did not start from exact samples)"
-        click.echo(f"sandwich {s.model}: {s.lower:.4f} <= ln Z <= {s.upper:.4f}, gap {s.gap:.4f} nats{note}")
+        click.echo(s.describe())
 
 
 estimate.help = (estimate.help or "") + "\n\n" + _method_help()

@@ -97,6 +97,16 @@ def format_number(value: float | None, digits: int = 6) -> str:
     return f"{value:.{digits}f}"
 
 
+def format_interval(low: float | None, high: float | None) -> str:
+    """'[a, b]', with an open end written as -inf / +inf (one-sided intervals)."""
+    if low is None and high is None:
+        return "-"
+    finite = lambda x: x is not None and math.isfinite(x)  # noqa: E731
+    left = f"[{format_number(low, 4)}" if finite(low) else "(-inf"
+    right = f"{format_number(high, 4)}]" if finite(high) else "+inf)"
+    return f"{left}, {right}"
+
+
 def format_seconds(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds * 1000:.1f} ms"
@@ -110,7 +120,7 @@ def results_table(results: Iterable[Result]):
     from rich.table import Table
 
     results = list(results)
-    show_interval = any(r.ci_low is not None and r.ci_high != r.ci_low for r in results)
+    show_interval = any(r.ci_low is not None or r.ci_high is not None for r in results if r.kind != "exact")
     rows = []
     for r in results:
         row = {
@@ -122,9 +132,7 @@ def results_table(results: Iterable[Result]):
             "± stderr": format_number(r.stderr, 4) if r.stderr is not None else "none",
         }
         if show_interval:
-            row["95% interval"] = (
-                "-" if r.ci_low is None else f"[{format_number(r.ci_low, 4)}, {format_number(r.ci_high, 4)}]"
-            )
+            row["95% interval"] = format_interval(r.ci_low, r.ci_high)
         row["kind"] = KIND_LABELS.get(r.kind, r.kind)
         row["time"] = format_seconds(r.wall_time_s)
         rows.append(row)

@@ -38,6 +38,8 @@ SKEWED_ESS_FRACTION = 0.5
 #: ESS below this fraction (or below LOW_ESS_ABSOLUTE) triggers a warning.
 LOW_ESS_FRACTION = 0.1
 LOW_ESS_ABSOLUTE = 10.0
+#: Markov's inequality for an unbiased Z_hat: P(Z_hat >= Z / MARKOV_LEVEL) <= MARKOV_LEVEL.
+MARKOV_LEVEL = 0.025
 BOOTSTRAP_REPLICATES = 2000
 #: Cap on replicates x samples drawn by the bootstrap (keeps it well under a second).
 BOOTSTRAP_MAX_DRAWS = 4_000_000
@@ -318,6 +320,12 @@ def summarize_log_weights(logw: np.ndarray, entropy: int, what: str = "log weigh
     When the weights are skewed (ESS < SKEWED_ESS_FRACTION * M) the interval is a
     percentile bootstrap over chains and stderr the bootstrap standard deviation
     (when larger than the delta one). ``sign = -1`` serves the reverse estimators.
+
+    When ESS is too low to trust any of that (the low-ESS warning), the interval becomes
+    one-sided: mean(e^w) is unbiased, so by Markov's inequality
+    P(ln mean e^w >= ln E[e^w] + ln 40) <= 1/40, which bounds the far side whatever the
+    weights look like; the near side (where missed heavy-tail weights would move the
+    estimate) is left unbounded.
     """
     logw = np.asarray(logw, dtype=np.float64)
     check_log_weights(logw, what)
@@ -342,8 +350,11 @@ def summarize_log_weights(logw: np.ndarray, entropy: int, what: str = "log weigh
     if ess < max(LOW_ESS_ABSOLUTE, LOW_ESS_FRACTION * n):
         warnings.append(
             f"low effective sample size: ESS {ess:.1f} of {n} {unit}; "
-            f"a few samples dominate, so the error bar is unreliable ({advice})."
+            f"a few samples dominate, so the error bar is unreliable and the 95% interval is "
+            f"one-sided ({advice})."
         )
+        lo, hi = min(lo, lme + math.log(MARKOV_LEVEL)), math.inf
+        interval = "one-sided (Markov, low ESS)"
     if sign < 0:
         lme, lo, hi = -lme, -hi, -lo
     return WeightSummary(lme, se, lo, hi, ess, n, interval, warnings)

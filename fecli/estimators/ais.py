@@ -221,10 +221,22 @@ class Sandwich:
     lower: float
     upper: float
     exact_start: bool
+    lower_stderr: float | None = None
+    upper_stderr: float | None = None
 
     @property
     def gap(self) -> float:
         return self.upper - self.lower
+
+    def describe(self) -> str:
+        """One sentence for people; crossed bounds (noise) are called what they are."""
+        note = "" if self.exact_start else " (approximate: reverse AIS did not start from exact samples)"
+        if self.gap >= 0:
+            return f"sandwich {self.model}: {self.lower:.4f} <= ln Z <= {self.upper:.4f}, gap {self.gap:.4f} nats{note}"
+        combined = math.hypot(self.lower_stderr or 0.0, self.upper_stderr or 0.0)
+        agree = f"within {-self.gap / combined:.1f} combined standard errors, so they agree" if combined > 0 else "beyond their errors"
+        return (f"sandwich {self.model}: forward AIS {self.lower:.4f} and reverse AIS {self.upper:.4f} cross by "
+                f"{-self.gap:.4f} nats ({agree}); no sandwich at this precision{note}")
 
 
 def sandwich(results: list[Result]) -> list[Sandwich]:
@@ -234,7 +246,7 @@ def sandwich(results: list[Result]) -> list[Sandwich]:
     for r in results:
         f = forward.get((r.model, r.beta)) if r.method == "reverse-ais" else None
         if f is not None:
-            out.append(Sandwich(r.model, f.log_z, r.log_z, r.kind == "stochastic_upper_bound"))
+            out.append(Sandwich(r.model, f.log_z, r.log_z, r.kind == "stochastic_upper_bound", f.stderr, r.stderr))
     return out
 
 
