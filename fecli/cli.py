@@ -200,7 +200,8 @@ class MethodPlan:
     """
 
     def __init__(self, methods: tuple[str, ...], beta: float, seed: int | None, options: dict[str, Any],
-                 *, context: dict[str, Any] | None = None, expand_series: bool = False):
+                 *, context: dict[str, Any] | None = None, expand_series: bool = False,
+                 budget: float | None = None):
         from .api import method_options as accepted_options
         from .errors import InvalidOptionError
 
@@ -217,6 +218,13 @@ class MethodPlan:
             )
         common = {"beta": beta} if seed is None else {"beta": beta, "seed": seed}
         self.options = {**common, **(context or {}), **given}
+        self.budget_share: dict[str, float] = {}
+        if budget is not None:
+            from .budget import budgeted_methods, check_budget
+
+            check_budget(budget, self.methods, given)
+            sampling = budgeted_methods(self.methods)
+            self.budget_share = {m: budget / len(sampling) for m in sampling}
         self.runs: list[tuple[str, dict[str, Any]]] = []
         for method in self.methods:
             orders = SERIES_ORDERS.get(method, ()) if expand_series and "order" not in given else ()
@@ -306,7 +314,13 @@ def run_methods(plan: MethodPlan, model: Any, path: Path, batch: Batch, quiet: b
         label = method + "".join(f" {k} {v}" for k, v in overrides.items())
         with report.DelayedProgress(enabled=not quiet) as progress:
             try:
-                result = run_estimate(model, method, **plan.options_for(method, overrides, progress))
+                options = plan.options_for(method, overrides, progress)
+                if method in plan.budget_share:
+                    from .budget import run_within
+
+                    result = run_within(model, method, plan.budget_share[method], options)
+                else:
+                    result = run_estimate(model, method, **options)
             except FecliError as exc:
                 batch.fail(f"{path} [{label}]: {exc}")
                 continue
@@ -442,11 +456,13 @@ class ComparedRow:
               help="Comma-separated methods to run.  [default: every method; exact only when feasible]")
 @click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0).")
 @click.option("--seed", type=int, default=None, help="Seed of stochastic methods (same seed, same numbers).")
+@click.option("--budget", type=float, default=None,
+              help="Seconds to spread evenly over the sampling methods (each sized by a short pilot run).")
 @output_options()
 @method_options
 @DATA_OPTION
-def compare(models: tuple[Path, ...], method_list: str | None, beta: float, seed: int | None, fmt: str,
-            output: Path | None, quiet: bool, fail_fast: bool, **options: Any) -> None:
+def compare(models: tuple[Path, ...], method_list: str | None, beta: float, seed: int | None, budget: float | None,
+            fmt: str, output: Path | None, quiet: bool, fail_fast: bool, **options: Any) -> None:
     """Run several estimators on each of MODELS and show them side by side.
 
     Each model gets one table: ln Z, free energy, error, kind (exact, bound, estimate or
@@ -486,7 +502,7 @@ def compare(models: tuple[Path, ...], method_list: str | None, beta: float, seed
                 chosen = tuple(n for n in names if n != "exact")
                 if not quiet:
                     _warn(f"{path}: exact enumeration skipped ({METHODS['exact'].feasibility(model).note}).")
-            plan = MethodPlan(chosen, beta, seed, options, expand_series=True)
+            plan = MethodPlan(chosen, beta, seed, options, expand_series=True, budget=budget)
             results = list(run_methods(plan, model, path, batch, quiet))
             if not results:
                 continue

@@ -15,7 +15,7 @@ from .result import Result
 
 LOWER = ("lower_bound", "stochastic_lower_bound")
 UPPER = ("upper_bound", "stochastic_upper_bound")
-#: A row "agrees" with the reference when within this many standard errors (or 1e-6 nats).
+#: Without an interval, a row "agrees" with the reference within this many standard errors.
 AGREEMENT_SIGMAS = 3.0
 
 
@@ -67,8 +67,19 @@ def compare_results(model: str, results: list[Result]) -> Comparison:
 
 
 def _agrees(result: Result, diff: float) -> bool:
+    """Inside the row's own 95% interval when it reports one (one-sided ones included),
+    otherwise within AGREEMENT_SIGMAS standard errors."""
+    if result.ci_low is not None or result.ci_high is not None:
+        truth = result.log_z - diff
+        low = -math.inf if result.ci_low is None else result.ci_low
+        high = math.inf if result.ci_high is None else result.ci_high
+        return low - 1e-9 <= truth <= high + 1e-9
     tolerance = max(AGREEMENT_SIGMAS * (result.stderr or 0.0), 1e-6)
     return abs(diff) <= tolerance
+
+
+def _one_sided(result: Result) -> bool:
+    return any(x is not None and math.isinf(x) for x in (result.ci_low, result.ci_high))
 
 
 def verdict(c: Comparison) -> list[str]:
@@ -79,10 +90,11 @@ def verdict(c: Comparison) -> list[str]:
         return ["No exact value or sandwich to compare against; compare the error bars."]
     others = [(r, c.differences[i]) for i, r in enumerate(c.results) if r.kind != "exact"]
     if ref.label == "exact":
-        agree = [label(r) for r, d in others if r.stderr is not None and _agrees(r, d)]
+        agree = [label(r) + (" (one-sided interval: low ESS)" if _one_sided(r) else "")
+                 for r, d in others if r.stderr is not None and _agrees(r, d)]
         disagree = [(r, d) for r, d in others if r.stderr is not None and not _agrees(r, d)]
         if agree:
-            lines.append(f"Within {AGREEMENT_SIGMAS:g} standard errors of exact: {', '.join(agree)}.")
+            lines.append(f"Exact ln Z lies within the error bars of: {', '.join(agree)}.")
         for r, d in disagree:
             lines.append(f"{label(r)} is {abs(d):.3g} nats {'above' if d > 0 else 'below'} exact "
                          f"({abs(d) / r.stderr:.1f} standard errors)." if r.stderr else

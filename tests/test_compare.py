@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -24,8 +25,8 @@ def test_exact_is_the_reference_and_differences_are_signed():
     assert c.reference.value == 10.0
     assert [round(c.differences[i], 6) for i in range(4)] == [0.0, -0.1, -1.0, 0.8]
     text = " ".join(c.verdict)
-    assert "ais is 0.1 nats below exact (2.0 standard errors)" not in text  # 2 sigma is agreement at 3 sigma
-    assert "Within 3 standard errors of exact: ais." in text
+    assert "ais is 0.1 nats below exact" not in text  # 2 sigma is agreement at 3 sigma
+    assert "Exact ln Z lies within the error bars of: ais." in text
     assert "Deterministic bounds hold: mf." in text
     assert "Furthest approximation: tap3, 0.8 nats above exact." in text
 
@@ -45,10 +46,39 @@ def test_without_exact_the_tightest_sandwich_is_the_reference():
 
 
 def test_cli_compare_tables_one_per_model():
-    result = CliRunner().invoke(cli, ["compare", *map(str, SAMPLE_MODELS)])
+    result = CliRunner().invoke(cli, ["compare", *map(str, SAMPLE_MODELS), "--methods", "exact,mf,cumulant"])
     assert result.exit_code == 0, result.output
     for path in SAMPLE_MODELS:
         assert f"{path}  (reference: exact, ln Z = {REFERENCE[path.name]['1.0']:.6f})" in result.stdout
+    assert "cumulant (order 3)" in result.stdout and "Deterministic bounds hold: mf" in result.stdout
+
+
+def test_compare_on_every_shipped_model_every_row_exact_row_exact_each_within_error_or_marked():
+    from fecli.estimators import method_names
+
+    result = CliRunner().invoke(cli, ["compare", *map(str, SAMPLE_MODELS), "--seed", "3", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    for path in SAMPLE_MODELS:
+        mine = [r for r in rows if r["model"] == str(path)]
+        labels = [r["method"] + (f" {r['params']['order']}" if r["method"] == "cumulant" else "") for r in mine]
+        expected = [m for m in method_names() if m != "cumulant"] + ["cumulant 1", "cumulant 2", "cumulant 3"]
+        assert sorted(labels) == sorted(expected)
+        truth = REFERENCE[path.name]["1.0"]
+        exact = next(r for r in mine if r["method"] == "exact")
+        assert exact["kind"] == "exact" and exact["log_z"] == pytest.approx(truth, rel=1e-12)
+        for r in mine:
+            assert r["reference"] == "exact" and r["difference"] == pytest.approx(r["log_z"] - truth)
+            if r["kind"] == "exact":
+                continue
+            if r["kind"] == "lower_bound":
+                assert r["log_z"] <= truth + 1e-9, r["method"]
+            elif r["stderr"] is not None:
+                low = -np.inf if r["ci_low"] is None else r["ci_low"]
+                high = np.inf if r["ci_high"] is None else r["ci_high"]
+                assert low <= truth <= high or r["warnings"], (path.name, r["method"], r["log_z"], low, high)
+            else:
+                assert r["kind"] == "approximation" and r["stderr"] is None  # marked: no error bar claimed
 
 
 def test_cli_compare_json_has_reference_and_difference():
@@ -62,3 +92,29 @@ def test_unknown_method_names_are_listed():
     result = CliRunner().invoke(cli, ["compare", str(SAMPLES / "weak_24x12.h5"), "--methods", "exact,nope"])
     assert result.exit_code == 1
     assert "unknown method(s) 'nope'" in result.stderr and "valid methods are: exact" in result.stderr
+
+
+def test_agreement_uses_the_reported_interval_even_when_one_sided():
+    inside = Result("m.h5", "importance", 1.0, 72.8, "stochastic_lower_bound", 4, 3, stderr=0.13,
+                    ci_low=69.1, ci_high=float("inf"))
+    outside = Result("m.h5", "ti", 1.0, 77.0, "estimate", 4, 3, stderr=0.1, ci_low=76.8, ci_high=77.2)
+    c = compare_results("m.h5", [row("exact", 77.8, "exact", 0.0), inside, outside])
+    text = " ".join(c.verdict)
+    assert "within the error bars of: importance (one-sided interval: low ESS)" in text
+    assert "ti is 0.8 nats below exact (8.0 standard errors)" in text
+
+
+def test_budget_is_spread_over_sampling_methods_and_checked():
+    result = CliRunner().invoke(cli, ["compare", str(SAMPLES / "weak_24x12.h5"), "--methods", "exact,ais,importance",
+                                      "--budget", "2", "--seed", "1", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["method"]: r for r in map(json.loads, result.stdout.splitlines())}
+    for name, knob in (("ais", "steps"), ("importance", "samples")):
+        budget = rows[name]["diagnostics"]["budget"]
+        assert budget["share_s"] == pytest.approx(1.0) and budget["option"] == knob
+        assert rows[name]["params"][knob] == budget["chosen_amount"] >= budget["pilot_amount"]
+    assert "budget" not in rows["exact"]["diagnostics"]
+    for args, message in ((["--budget", "0"], "--budget must be a number of seconds > 0"),
+                          (["--budget", "2", "--steps", "10"], "--steps and --budget both set how much")):
+        bad = CliRunner().invoke(cli, ["compare", str(SAMPLES / "weak_24x12.h5"), *args])
+        assert bad.exit_code == 1 and message in bad.stderr

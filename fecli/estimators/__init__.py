@@ -26,6 +26,10 @@ class Method:
     target: str
     summary: str
     feasibility_target: str | None = None
+    #: For sampling methods: the option whose value the cost grows linearly with (used to
+    #: fit a time budget) and the smallest value worth running.
+    budget_option: str | None = None
+    budget_minimum: int = 1
 
     def load(self) -> Callable[..., Any]:
         return _resolve(self.target)
@@ -68,15 +72,20 @@ METHODS: dict[str, Method] = {
         Method("cumulant", "fecli.estimators.cumulant:estimate_cumulant",
                "cumulant series of U around a factorized q, orders 1-4 (joint analytic / marginal sampled)"),
         Method("ais", "fecli.estimators.ais:ais",
-               "annealed importance sampling (stochastic lower bound)"),
+               "annealed importance sampling (stochastic lower bound)",
+               budget_option="steps", budget_minimum=50),
         Method("reverse-ais", "fecli.estimators.ais:reverse_ais",
-               "reverse AIS from target samples (stochastic upper bound when exact samples exist)"),
+               "reverse AIS from target samples (stochastic upper bound when exact samples exist)",
+               budget_option="steps", budget_minimum=50),
         Method("importance", "fecli.estimators.importance:importance",
-               "importance sampling with a factorised proposal (stochastic lower bound)"),
+               "importance sampling with a factorised proposal (stochastic lower bound)",
+               budget_option="samples", budget_minimum=200),
         Method("umbrella", "fecli.estimators.umbrella:umbrella",
-               "umbrella sampling in windows with replica exchange, combined by MBAR"),
+               "umbrella sampling in windows with replica exchange, combined by MBAR",
+               budget_option="samples", budget_minimum=20),
         Method("ti", "fecli.estimators.ti:ti",
-               "thermodynamic integration along the annealing path"),
+               "thermodynamic integration along the annealing path",
+               budget_option="steps", budget_minimum=10),
     )
 }
 
