@@ -665,6 +665,17 @@ def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | N
     sys.exit(EXIT_OK)
 
 
+@plot.command("ais-weights")
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Figure file (.png, .pdf, .svg).")
+def plot_ais_weights(results: Path, output: Path) -> None:
+    """Histograms of AIS / reverse-AIS log-weights, from JSON lines of 'fecli estimate --format json'."""
+    from .plots import check_figure_path, plot_log_weights, read_result_rows
+
+    check_figure_path(output)
+    click.echo(plot_log_weights(read_result_rows(results), output))
+
+
 def _check_output_path(output: Path | None) -> None:
     from .errors import FecliError
 

@@ -44,6 +44,7 @@ def check_figure_path(path: str | os.PathLike) -> Path:
 def _save(fig: Any, path: Path) -> Path:
     from .atomic import atomic_path
 
+    fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lower().lstrip("."), bbox_inches="tight", dpi=120)
     _pyplot().close(fig)
@@ -150,11 +151,17 @@ def plot_results(rows: list[dict[str, Any]], path: str | os.PathLike) -> Path:
     for ax, (model, group) in zip(axes[:, 0], by_model.items()):
         for i, row in enumerate(group):
             lo, hi = row.get("ci_low"), row.get("ci_high")
-            err = None if lo is None or hi is None else [[row["log_z"] - lo], [hi - row["log_z"]]]
+            err = None
+            if lo is not None or hi is not None:  # a one-sided interval draws its closed side only
+                err = [[0.0 if lo is None else row["log_z"] - lo], [0.0 if hi is None else hi - row["log_z"]]]
             ax.errorbar(row["log_z"], i, xerr=err, fmt=markers.get(row.get("kind"), "o"), capsize=3)
             if row.get("kind") == "exact":
                 ax.axvline(row["log_z"], color="grey", lw=0.8, ls="--")
-        ax.set_yticks(range(len(group)), [f"{r['method']} ({r.get('kind', '?')})" for r in group])
+        ax.set_yticks(range(len(group)), [
+            f"{r['method']} ({r.get('kind', '?')}"
+            + (", open above" if r.get("ci_low") is not None and r.get("ci_high") is None else "")
+            + (", open below" if r.get("ci_high") is not None and r.get("ci_low") is None else "") + ")"
+            for r in group])
         ax.set_title(Path(model).name, fontsize=10)
         ax.grid(axis="x", alpha=0.3)
     axes[-1, 0].set_xlabel("ln Z  (> lower bound, < upper bound, D exact)")

@@ -90,3 +90,22 @@ def test_missing_matplotlib_names_the_extra(tmp_path, monkeypatch):
     result = run("plot", "filters", MODEL, "--shape", "8x8", "-o", tmp_path / "f.png")
     assert result.exit_code == 1
     assert "pip install 'fecli[plot]'" in result.stderr
+
+
+def test_ais_weight_histograms_from_json_lines(tmp_path):
+    rows = tmp_path / "r.jsonl"
+    done = run("estimate", SAMPLES / "weak_24x12.h5", "-m", "ais", "-m", "reverse-ais", "-m", "importance",
+               "--steps", "100", "--seed", "1", "--format", "json", "-o", rows)
+    assert done.exit_code == 0, done.output
+    records = [json.loads(line) for line in rows.read_text().splitlines()]
+    assert len(records[0]["diagnostics"]["log_weights"]) == records[0]["params"]["chains"]
+    out = tmp_path / "w.png"
+    result = run("plot", "ais-weights", rows, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes().startswith(PNG)
+    chart = tmp_path / "c.png"
+    assert run("plot", "results", rows, "-o", chart).exit_code == 0  # one-sided intervals draw too
+    exact_only = tmp_path / "e.jsonl"
+    run("estimate", SAMPLES / "weak_24x12.h5", "--format", "json", "-o", exact_only)
+    missing = run("plot", "ais-weights", exact_only, "-o", tmp_path / "x.png")
+    assert missing.exit_code == 1 and "no result holds log-weights" in missing.stderr

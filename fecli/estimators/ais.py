@@ -120,7 +120,7 @@ def ais(
         params={"chains": chains, "steps": steps, "schedule": schedule, "sweeps": sweeps,
                 "data": data_label, "seed": entropy},
         diagnostics={**summary.diagnostics(), "base_model": base_note, "log_z_base": log_z0,
-                     "log_weight_sd": float(np.std(logw))},
+                     "log_weight_sd": float(np.std(logw)), "log_weights": logw.tolist()},
         warnings=list(summary.warnings),
     )
 
@@ -208,7 +208,7 @@ def reverse_ais(
                 "burn_in": None if exact_start else burn_in, "exact_max_units": int(exact_max_units),
                 "seed": entropy},
         diagnostics={**summary.diagnostics(), "base_model": base_note, "log_z_base": log_z0,
-                     "start": start_note, "log_weight_sd": float(np.std(logr))},
+                     "start": start_note, "log_weight_sd": float(np.std(logr)), "log_weights": logr.tolist()},
         warnings=warnings + list(summary.warnings),
     )
 
