@@ -144,8 +144,8 @@ def plot_results(rows: list[dict[str, Any]], path: str | os.PathLike) -> Path:
         if row.get("log_z") is not None:
             by_model.setdefault(row["model"], []).append(row)
     plt = _pyplot()
-    fig, axes = plt.subplots(len(by_model), 1, figsize=(7, 0.5 + 0.45 * max(map(len, by_model.values())) * len(by_model)),
-                             squeeze=False)
+    height = sum(1.0 + 0.4 * len(group) for group in by_model.values())
+    fig, axes = plt.subplots(len(by_model), 1, figsize=(7, height), squeeze=False)
     markers = {"exact": "D", "lower_bound": ">", "stochastic_lower_bound": ">", "upper_bound": "<",
                "stochastic_upper_bound": "<", "estimate": "o", "approximation": "s"}
     for ax, (model, group) in zip(axes[:, 0], by_model.items()):
