@@ -263,7 +263,7 @@ def comparison_table(comparison: Any):
     heading += f", ln Z = {ref.value:.6f})" if ref.value is not None and ref.label == "exact" else ")"
     table = Table(header_style="bold")
     table.add_column("method", overflow="fold")
-    for name in ("ln Z", "free energy", "± stderr", "kind", "Δ vs ref", "time"):
+    for name in ("ln Z", "free energy", "± stderr", "95% interval", "kind", "Δ vs ref", "time"):
         table.add_column(name, justify="left" if name == "kind" else "right", no_wrap=True)
     for i, r in enumerate(comparison.results):
         diff = comparison.differences.get(i)
@@ -272,6 +272,7 @@ def comparison_table(comparison: Any):
             format_number(r.log_z),
             format_number(r.free_energy),
             format_number(r.stderr, 4) if r.stderr is not None else "none",
+            format_interval(r.ci_low, r.ci_high) if r.kind != "exact" else "-",
             KIND_LABELS.get(r.kind, r.kind),
             "-" if diff is None else f"{diff:+.4f}",
             format_seconds(r.wall_time_s),
