@@ -422,6 +422,56 @@ def _save_array(path: Path, array: Any) -> None:
             np.save(fh, array)
 
 
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("-n", "n", type=int, required=True, help="Number of samples (rows of the output).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Visible samples: .npy file, uint8 0/1 of shape (N, n_visible).")
+@click.option("--method", type=click.Choice(["auto", "exact", "gibbs"]), default="auto", show_default=True,
+              help="exact: i.i.d. samples (smaller layer <= 24 units); gibbs: block Gibbs chains; "
+                   "auto: exact when the smaller layer has <= 20 units, else gibbs.")
+@click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0).")
+@click.option("--seed", type=int, default=None, help="Seed (same seed, same samples).  [default: random, printed]")
+@click.option("--chains", type=int, default=None, help="gibbs: independent chains.  [default: 10]")
+@click.option("--burn-in", type=int, default=None, help="gibbs: sweeps before the first kept sample.  [default: 1000]")
+@click.option("--thin", type=int, default=None, help="gibbs: sweeps between kept samples of a chain.  [default: 10]")
+@click.option("--hidden", type=click.Path(path_type=Path), default=None,
+              help="Also save the hidden states to this .npy file (uint8, (N, n_hidden); row i pairs with row i "
+                   "of the output).")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary on stderr.")
+def sample(model: Path, n: int, output: Path, method: str, beta: float, seed: int | None, hidden: Path | None,
+           overwrite: bool, quiet: bool, **options: Any) -> None:
+    """Draw N samples of the visible layer of MODEL and save them to an .npy file.
+
+    Prints the output path on stdout and a summary (method, shape, time, seed) on stderr.
+    Gibbs row r is round r // chains of chain r % chains.
+    """
+    from . import report
+    from .errors import InvalidOptionError
+    from .io import load_model
+    from .sampling import check_output, sample as draw, save_array
+
+    given = {k: v for k, v in options.items() if v is not None}
+    if given and method == "exact":
+        names = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise InvalidOptionError(f"{names} applies to --method gibbs only.")
+    for path in (output, hidden):
+        if path is not None:
+            check_output(path, overwrite)
+    if hidden is not None and hidden.resolve() == output.resolve():
+        raise InvalidOptionError("--hidden must name a different file from --output.")
+    rbm = load_model(model)
+    with report.DelayedProgress(enabled=not quiet) as progress:
+        result = draw(rbm, n, method=method, beta=beta, seed=seed, progress=progress, **given)
+    save_array(output, result.v)
+    if hidden is not None:
+        save_array(hidden, result.h)
+    if not quiet:
+        click.echo(f"fecli: {model}: {result.summary()}", err=True)
+    click.echo(str(output))
+
+
 class ComparedRow:
     """A result with its difference to the comparison's reference (for JSON/CSV)."""
 
