@@ -529,6 +529,9 @@ def sample(model: Path, n: int, output: Path, method: str, beta: float, seed: in
     if hidden is not None:
         save_array(hidden, result.h)
     if not quiet:
+        if given and result.method == "exact":
+            names = ", ".join("--" + k.replace("_", "-") for k in given)
+            _warn(f"{names} ignored: --method auto chose exact sampling (use --method gibbs for Gibbs chains).")
         click.echo(f"fecli: {model}: {result.summary()}", err=True)
     click.echo(str(output))
 

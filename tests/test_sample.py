@@ -202,3 +202,9 @@ def test_subprocess_bad_input_one_line(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == ["fecli: error: n must be an integer >= 1, got -3."]
     assert proc.stdout == "" and not (tmp_path / "s.npy").exists()
+
+
+def test_cli_auto_warns_when_gibbs_options_are_ignored(tmp_path):
+    res = CliRunner().invoke(cli, ["sample", str(WEAK), "-n", "5", "-o", str(tmp_path / "s.npy"), "--thin", "3"])
+    assert res.exit_code == 0
+    assert "--thin ignored: --method auto chose exact sampling" in res.output
