@@ -92,12 +92,18 @@ def report_json(summary: dict[str, Any]) -> str:
     return json.dumps(_jsonable(summary), allow_nan=False)
 
 
-def method_selection(func):
-    """--method (repeatable), --beta and --seed: shared by every command that runs estimators."""
+def method_selection(func=None, *, extra: tuple[str, ...] = (), extra_help: str = ""):
+    """--method (repeatable), --beta and --seed: shared by every command that runs estimators.
+
+    ``extra``: choices beyond the registry's ln Z methods (loglik's 'raise'), handled by the command.
+    """
+    if func is None:
+        return lambda f: method_selection(f, extra=extra, extra_help=extra_help)
+    choices = [*METHOD_CHOICES[:-1], *extra, METHOD_CHOICES[-1]]
     for option in reversed([
-        click.option("-m", "--method", "methods", multiple=True, type=click.Choice(METHOD_CHOICES),
+        click.option("-m", "--method", "methods", multiple=True, type=click.Choice(choices),
                      default=("exact",), show_default=True,
-                     help="Estimator; repeat for several, 'all' for every method."),
+                     help="Estimator; repeat for several, 'all' for every ln Z method." + extra_help),
         click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0)."),
         click.option("--seed", type=int, default=None,
                      help="Seed of stochastic methods (same seed, same numbers)."),
@@ -140,16 +146,16 @@ METHOD_OPTIONS = [
                  help="cumulant --variant marginal: exact samples of q; importance: proposal samples; "
                       "umbrella: recorded rounds (umbrella default: 300).  [default: 10000]"),
     click.option("--chains", type=int, default=None,
-                 help="ais, reverse-ais, ti: independent chains; umbrella: replica ladders.  "
-                      "[default: 100; umbrella: 8]"),
+                 help="ais, reverse-ais, ti: independent chains; umbrella: replica ladders; loglik raise: "
+                      "reverse chains per example.  [default: 100; umbrella: 8; raise: 10]"),
     click.option("--steps", type=int, default=None,
-                 help="ais, reverse-ais: transitions between base model and target; ti: grid intervals.  "
+                 help="ais, reverse-ais, raise: transitions between base model and target; ti: grid intervals.  "
                       "[default: 3000; ti: 200]"),
     click.option("--schedule", type=str, default=None,
-                 help="ais, reverse-ais, ti, umbrella: spacing of the path, linear|sigmoid|sm08 "
+                 help="ais, reverse-ais, raise, ti, umbrella: spacing of the path, linear|sigmoid|sm08 "
                       "(Salakhutdinov & Murray's three pieces).  [default: sm08; ti, umbrella: sigmoid]"),
     click.option("--sweeps", type=int, default=None,
-                 help="ais, reverse-ais: Gibbs sweeps per intermediate distribution; ti: per grid point.  "
+                 help="ais, reverse-ais, raise: Gibbs sweeps per intermediate distribution; ti: per grid point.  "
                       "[default: 1; ti: 20]"),
     click.option("--burn-in", type=int, default=None,
                  help="reverse-ais: Gibbs sweeps at the target when exact samples are not available; "
@@ -380,7 +386,8 @@ estimate.help = (estimate.help or "") + "\n\n" + _method_help()
 @cli.command()
 @click.argument("model", type=click.Path(path_type=Path))
 @click.argument("data", type=click.Path(path_type=Path))
-@method_selection
+@method_selection(extra=("raise",), extra_help=" 'raise': per-example stochastic lower bounds on ln p(v) "
+                                                "by RAISE (no ln Z; takes --chains, --steps, --schedule, --sweeps).")
 @output_options()
 @click.option("--per-example", type=click.Path(path_type=Path), default=None,
               help="Also save ln p(v) of every row to this .npy file.")
@@ -394,8 +401,9 @@ def loglik(model: Path, data: Path, methods: tuple[str, ...], beta: float, seed:
     """Average log-likelihood of the rows of DATA under MODEL: mean of -F(v) minus ln Z.
 
     ln Z comes from the chosen --method (exact by default) and its error carries through; a
-    bound on ln Z becomes the opposite bound on the log-likelihood. DATA may be .npy, .npz,
-    .csv or .txt, or '-' to read an .npy stream from stdin.
+    bound on ln Z becomes the opposite bound on the log-likelihood. --method raise instead
+    estimates each row's ln p(v) by RAISE (a stochastic lower bound, no ln Z needed). DATA may
+    be .npy, .npz, .csv or .txt, or '-' to read an .npy stream from stdin.
     """
     from . import report
     from .data import check_width, load_data
@@ -407,16 +415,26 @@ def loglik(model: Path, data: Path, methods: tuple[str, ...], beta: float, seed:
     rbm = load_model(model)
     rows = load_data(data, key=key, binarize=binarize, scale=scale)
     check_width(rows, rbm, str(data))
-    plan = MethodPlan(methods, beta, seed, options, context={"data": rows})
+    raise_options, options = _split_raise(methods, options)
+    methods = tuple(m for m in methods if m != "raise")
+    plan = MethodPlan(methods, beta, seed, options, context={"data": rows}) if methods else None
     if per_example is not None:
         _check_output_path(per_example)
-        if len(plan.methods) > 1:
+        if len(plan.methods if plan else ()) + (raise_options is not None) > 1:
             raise InvalidOptionError("--per-example saves one method's values: choose a single --method.")
     emitter = Emitter(fmt, output, FIELDS, report.loglik_table)
     batch = Batch(fail_fast)
+
+    def records():
+        for result in run_methods(plan, rbm, model, batch, quiet) if plan else ():
+            yield from_log_z(rbm, rows, result, str(data))
+        if raise_options is not None:
+            record = _run_raise(rbm, rows, str(data), model, beta, seed, raise_options, batch, quiet)
+            if record is not None:
+                yield record
+
     try:
-        for result in run_methods(plan, rbm, model, batch, quiet):
-            record = from_log_z(rbm, rows, result, str(data))
+        for record in records():
             emitter.add(record)
             if per_example is not None:
                 _save_array(per_example, record.per_example)
@@ -424,6 +442,49 @@ def loglik(model: Path, data: Path, methods: tuple[str, ...], beta: float, seed:
         pass
     emitter.close()
     batch.exit()
+
+
+def _split_raise(methods: tuple[str, ...], options: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """For loglik: (RAISE's options or None when raise is not selected, the options left for the others).
+
+    --chains/--steps/--schedule/--sweeps go to RAISE (--chains as its repeats per example) and
+    also stay with the other methods that take them; any other option with raise alone is an error.
+    """
+    from .api import method_options as accepted_options
+    from .errors import InvalidOptionError
+
+    if "raise" not in methods:
+        return None, options
+    cli_names = {"chains": "repeats", "steps": "steps", "schedule": "schedule", "sweeps": "sweeps"}
+    given = {k: v for k, v in options.items() if v is not None}
+    raise_options = {cli_names[k]: v for k, v in given.items() if k in cli_names}
+    others = [m for m in methods if m != "raise"]
+    others = method_names() if "all" in others else others
+    if not others and set(given) - set(cli_names):
+        names = ", ".join("--" + k.replace("_", "-") for k in sorted(set(given) - set(cli_names)))
+        raise InvalidOptionError(f"{names} does not apply to the selected method(s): raise.")
+    left = {k: v for k, v in options.items()
+            if k not in cli_names or any(k in accepted_options(m) for m in others)}
+    return raise_options, left
+
+
+def _run_raise(rbm: Any, rows: Any, data_name: str, path: Path, beta: float, seed: int | None,
+               options: dict[str, Any], batch: Batch, quiet: bool) -> Any:
+    """loglik --method raise: the RAISE record, or None when it failed (reported through ``batch``)."""
+    from . import report
+    from .errors import FecliError
+    from .loglik import raise_loglik
+
+    with report.DelayedProgress(enabled=not quiet) as progress:
+        try:
+            record = raise_loglik(rbm, rows, data_name, beta=beta, seed=seed, progress=progress, **options)
+        except FecliError as exc:
+            batch.fail(f"{path} [raise]: {exc}")
+            return None
+    if not quiet:
+        for text in record.warnings:
+            _warn(f"{path} [raise]: {text}")
+    return record
 
 
 def _save_array(path: Path, array: Any) -> None:
@@ -434,6 +495,59 @@ def _save_array(path: Path, array: Any) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, array)
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("-n", "n", type=int, required=True, help="Number of samples (rows of the output).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Visible samples: .npy file, uint8 0/1 of shape (N, n_visible).")
+@click.option("--method", type=click.Choice(["auto", "exact", "gibbs"]), default="auto", show_default=True,
+              help="exact: i.i.d. samples (smaller layer <= 24 units); gibbs: block Gibbs chains; "
+                   "auto: exact when the smaller layer has <= 20 units, else gibbs.")
+@click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0).")
+@click.option("--seed", type=int, default=None, help="Seed (same seed, same samples).  [default: random, printed]")
+@click.option("--chains", type=int, default=None, help="gibbs: independent chains.  [default: 10]")
+@click.option("--burn-in", type=int, default=None, help="gibbs: sweeps before the first kept sample.  [default: 1000]")
+@click.option("--thin", type=int, default=None, help="gibbs: sweeps between kept samples of a chain.  [default: 10]")
+@click.option("--hidden", type=click.Path(path_type=Path), default=None,
+              help="Also save the hidden states to this .npy file (uint8, (N, n_hidden); row i pairs with row i "
+                   "of the output).")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary on stderr.")
+def sample(model: Path, n: int, output: Path, method: str, beta: float, seed: int | None, hidden: Path | None,
+           overwrite: bool, quiet: bool, **options: Any) -> None:
+    """Draw N samples of the visible layer of MODEL and save them to an .npy file.
+
+    Prints the output path on stdout and a summary (method, shape, time, seed) on stderr.
+    Gibbs row r is round r // chains of chain r % chains.
+    """
+    from . import report
+    from .errors import InvalidOptionError
+    from .io import load_model
+    from .sampling import check_output, sample as draw, save_array
+
+    given = {k: v for k, v in options.items() if v is not None}
+    if given and method == "exact":
+        names = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise InvalidOptionError(f"{names} applies to --method gibbs only.")
+    for path in (output, hidden):
+        if path is not None:
+            check_output(path, overwrite)
+    if hidden is not None and hidden.resolve() == output.resolve():
+        raise InvalidOptionError("--hidden must name a different file from --output.")
+    rbm = load_model(model)
+    with report.DelayedProgress(enabled=not quiet) as progress:
+        result = draw(rbm, n, method=method, beta=beta, seed=seed, progress=progress, **given)
+    save_array(output, result.v)
+    if hidden is not None:
+        save_array(hidden, result.h)
+    if not quiet:
+        if given and result.method == "exact":
+            names = ", ".join("--" + k.replace("_", "-") for k in given)
+            _warn(f"{names} ignored: --method auto chose exact sampling (use --method gibbs for Gibbs chains).")
+        click.echo(f"fecli: {model}: {result.summary()}", err=True)
+    click.echo(str(output))
 
 
 class ComparedRow:
