@@ -16,12 +16,8 @@ import click
 from . import __version__
 from .estimators import method_names
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-FORMAT_CHOICE = click.Choice(["table", "json", "csv"])
+EXIT_OK, EXIT_FAILURE = 0, 1
 METHOD_CHOICES = [*method_names(), "all"]
-
-#: Options passed to every selected method that accepts them (no error when one does not).
-COMMON_OPTIONS = ("beta", "seed")
 
 
 def _method_help() -> str:
@@ -70,7 +66,7 @@ def info(models: tuple[Path, ...], fmt: str) -> None:
 
     failed = False
     out = report.make_console(sys.stdout)
-    for path in models:
+    for path in expand_models(models):
         try:
             summary = describe(path)
         except FecliError as exc:
@@ -550,20 +546,6 @@ def sample(model: Path, n: int, output: Path, method: str, beta: float, seed: in
     click.echo(str(output))
 
 
-class ComparedRow:
-    """A result with its difference to the comparison's reference (for JSON/CSV)."""
-
-    FIELDS = (*__import__("fecli.result", fromlist=["FIELDS"]).FIELDS, "reference", "difference")
-
-    def __init__(self, result: Any, reference: str, difference: float | None):
-        self.result, self.reference, self.difference = result, reference, difference
-
-    def to_dict(self) -> dict[str, Any]:
-        row = self.result.to_dict()
-        row.update(reference=self.reference, difference=self.difference)
-        return row
-
-
 @cli.command()
 @click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--methods", "method_list", default=None,
@@ -584,7 +566,7 @@ def compare(models: tuple[Path, ...], method_list: str | None, beta: float, seed
     the tightest sandwich of lower and upper bounds, followed by a short verdict.
     """
     from . import report
-    from .compare import compare_results
+    from .compare import ComparedRow, compare_results
     from .errors import FecliError, InvalidOptionError
     from .estimators import METHODS
     from .io import load_model
@@ -601,9 +583,12 @@ def compare(models: tuple[Path, ...], method_list: str | None, beta: float, seed
                 f"valid methods are: {', '.join(METHODS)}."
             )
         explicit = True
-    emitter = Emitter(fmt, output, ComparedRow.FIELDS, None)
+    tables = fmt == "table"
+    emitter = None if tables else Emitter(fmt, output, ComparedRow.FIELDS, None)
+    if tables:
+        _check_output_path(output)
     batch = Batch(fail_fast)
-    console = report.make_console(sys.stdout)
+    rendered = []
     try:
         for path in expand_models(models):
             try:
@@ -612,26 +597,32 @@ def compare(models: tuple[Path, ...], method_list: str | None, beta: float, seed
                 batch.fail(str(exc))
                 continue
             chosen = names
-            if not explicit and not METHODS["exact"].feasibility(model).feasible:
+            exact = METHODS["exact"].feasibility(model)
+            if not explicit and not exact.feasible:
                 chosen = tuple(n for n in names if n != "exact")
                 if not quiet:
-                    _warn(f"{path}: exact enumeration skipped ({METHODS['exact'].feasibility(model).note}).")
+                    _warn(f"{path}: exact enumeration skipped ({exact.note}).")
             plan = MethodPlan(chosen, beta, seed, options, expand_series=True, budget=budget)
             results = list(run_methods(plan, model, path, batch, quiet))
             if not results:
                 continue
             comparison = compare_results(str(path), results)
-            if fmt == "table" and output is None:
-                console.print(report.comparison_table(comparison))
-                console.print()
+            if tables:
+                rendered.append(report.comparison_table(comparison))
+                if output is None:
+                    console = report.make_console(sys.stdout)
+                    console.print(rendered[-1])
+                    console.print()
             else:
                 for i, r in enumerate(results):
                     emitter.add(ComparedRow(r, comparison.reference.label, comparison.differences[i]))
     except _StopBatch:
         pass
-    if fmt != "table" or output is not None:
-        if fmt == "table":
-            emitter.table = lambda rows: report.results_table([row.result for row in rows])
+    if tables and output is not None:
+        from .atomic import write_text_atomically
+
+        write_text_atomically(output, report.render_plain(rendered))
+    elif emitter is not None:
         emitter.close()
     batch.exit()
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .result import Result
+from typing import Any
+
+from .result import FIELDS, Result
 
 LOWER = ("lower_bound", "stochastic_lower_bound")
 UPPER = ("upper_bound", "stochastic_upper_bound")
@@ -114,3 +116,17 @@ def verdict(c: Comparison) -> list[str]:
         lines.append(f"Furthest approximation: {label(worst)}, {abs(d):.3g} nats {'above' if d > 0 else 'below'} "
                      f"{'exact' if ref.label == 'exact' else 'the sandwich midpoint'}.")
     return lines
+
+
+class ComparedRow:
+    """A result with its difference to the comparison's reference (a JSON/CSV record)."""
+
+    FIELDS = (*FIELDS, "reference", "difference")
+
+    def __init__(self, result: Result, reference: str, difference: float | None):
+        self.result, self.reference, self.difference = result, reference, difference
+
+    def to_dict(self) -> dict[str, Any]:
+        row = self.result.to_dict()
+        row.update(reference=self.reference, difference=self.difference)
+        return row

@@ -197,6 +197,16 @@ def _csv_row(cells: Iterable[Any]) -> str:
     return buffer.getvalue().rstrip("\n")
 
 
+def render_plain(renderables: list[Any]) -> str:
+    """Rich renderables as plain text (no colour), e.g. for --output files."""
+    buffer = io.StringIO()
+    console = make_console(buffer, force_plain=True)
+    for item in renderables:
+        console.print(item)
+        console.print()
+    return buffer.getvalue()
+
+
 def render(records: list[Any], fmt: str, fields: Iterable[str] = FIELDS, table: Any = None) -> str:
     """The whole rendering of ``records`` as text (used for --output files)."""
     fields = tuple(fields)

@@ -82,7 +82,8 @@ def test_compare_on_every_shipped_model_every_row_exact_row_exact_each_within_er
 
 
 def test_cli_compare_json_has_reference_and_difference():
-    result = CliRunner().invoke(cli, ["compare", str(SAMPLES / "weak_24x12.h5"), "--format", "json"])
+    result = CliRunner().invoke(cli, ["compare", str(SAMPLES / "weak_24x12.h5"), "--methods", "exact,mf,ais",
+                                      "--steps", "200", "--format", "json"])
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert rows and all(r["reference"] == "exact" for r in rows)
     assert rows[0]["method"] == "exact" and rows[0]["difference"] == 0.0
@@ -118,3 +119,13 @@ def test_budget_is_spread_over_sampling_methods_and_checked():
                           (["--budget", "2", "--steps", "10"], "--steps and --budget both set how much")):
         bad = CliRunner().invoke(cli, ["compare", str(SAMPLES / "weak_24x12.h5"), *args])
         assert bad.exit_code == 1 and message in bad.stderr
+
+
+def test_table_output_file_holds_the_comparison_and_verdict(tmp_path):
+    out = tmp_path / "cmp.txt"
+    result = CliRunner().invoke(cli, ["compare", str(SAMPLES / "weak_24x12.h5"), "--methods", "exact,mf", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    text = out.read_text()
+    assert "(reference: exact, ln Z = 25.724841)" in text and "Deterministic bounds hold: mf." in text
+    assert "\x1b[" not in text
