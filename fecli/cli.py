@@ -154,8 +154,9 @@ METHOD_OPTIONS = [
                  help="ais, reverse-ais, raise: Gibbs sweeps per intermediate distribution; ti: per grid point.  "
                       "[default: 1; ti: 20]"),
     click.option("--burn-in", type=int, default=None,
-                 help="reverse-ais: Gibbs sweeps at the target when exact samples are not available; "
-                      "umbrella: rounds before recording.  [default: 2000; umbrella: 200]"),
+                 help="reverse-ais, ti: Gibbs sweeps at the target when exact samples are not available "
+                      "(ti: for its downward chains); umbrella: rounds before recording.  "
+                      "[default: 2000; umbrella: 200]"),
     click.option("--windows", type=int, default=None,
                  help="umbrella: windows from base model to target.  [default: 32]"),
 ]

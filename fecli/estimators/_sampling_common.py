@@ -358,3 +358,40 @@ def summarize_log_weights(logw: np.ndarray, entropy: int, what: str = "log weigh
     if sign < 0:
         lme, lo, hi = -lme, -hi, -lo
     return WeightSummary(lme, se, lo, hi, ess, n, interval, warnings)
+
+
+@dataclass
+class TargetStart:
+    """Chains placed at the target (t = 1), and how: exact samples or a Gibbs burn-in."""
+
+    walkers: "Chains"
+    exact: bool
+    note: str
+
+
+def start_at_target(path: AnnealingPath, seqs: list, states: np.ndarray, data: np.ndarray | None,
+                    burn_in: int, exact_max_units: int, progress=None, label: str = "burn-in") -> TargetStart:
+    """Chains at the target: exact i.i.d. samples when the smaller layer has at most
+    ``exact_max_units`` units, otherwise ``burn_in`` Gibbs sweeps at t = 1 started from data
+    rows (when given) or base-model samples."""
+    model = path.model
+    if min(model.n_visible, model.n_hidden) <= exact_max_units:
+        from .exact import ExactSampler
+
+        sampler = ExactSampler(model, path.beta)
+        v0 = np.concatenate([sampler.sample(stop - begin, numpy_rng(seq))[0] for begin, stop, seq in seqs])
+        return TargetStart(Chains(path, v0, states), True, "exact samples of the target")
+    if data is not None:
+        rows = np.concatenate([numpy_rng(seq).integers(0, data.shape[0], stop - begin) for begin, stop, seq in seqs])
+        v0 = data[rows]
+        note = f"{burn_in} Gibbs sweeps at the target from data rows"
+    else:
+        v0 = base_samples(path, states)
+        note = f"{burn_in} Gibbs sweeps at the target from base-model samples"
+    walkers = Chains(path, v0, states)
+    every = max(1, burn_in // 100)
+    for done in range(0, burn_in, every):
+        walkers.sweep(1.0, min(every, burn_in - done))
+        if progress is not None:
+            progress(label, min(done + every, burn_in), burn_in)
+    return TargetStart(walkers, False, note)

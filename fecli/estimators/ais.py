@@ -45,9 +45,9 @@ from ._sampling_common import (
     kernel_states,
     log_mean_exp,
     make_schedule,
-    numpy_rng,
     resolve_data,
     resolve_seed,
+    start_at_target,
     summarize_log_weights,
 )
 from .exact import check_beta
@@ -162,33 +162,13 @@ def reverse_ais(
     seqs = chain_states(entropy, chains)
     states = kernel_states(seqs)
     warnings = []
-    exact_start = min(model.n_visible, model.n_hidden) <= exact_max_units
-    if exact_start:
-        from .exact import ExactSampler
-
-        sampler = ExactSampler(model, beta)
-        v0 = np.concatenate([sampler.sample(stop - begin, numpy_rng(seq))[0] for begin, stop, seq in seqs])
-        start_note = "exact samples of the target"
-    else:
-        if data_arr is not None:
-            rows = np.concatenate([numpy_rng(seq).integers(0, data_arr.shape[0], stop - begin)
-                                   for begin, stop, seq in seqs])
-            v0 = data_arr[rows]
-            start_note = f"{burn_in} Gibbs sweeps at the target from data rows"
-        else:
-            v0 = base_samples(path, states)
-            start_note = f"{burn_in} Gibbs sweeps at the target from base-model samples"
+    target = start_at_target(path, seqs, states, data_arr, burn_in, exact_max_units, progress, "reverse-ais burn-in")
+    walkers, exact_start, start_note = target.walkers, target.exact, target.note
+    if not exact_start:
         warnings.append(
             f"the starting states are not exact target samples ({start_note}); "
             "the result is an approximate upper bound only, reported as an estimate."
         )
-    walkers = Chains(path, v0, states)
-    if not exact_start:
-        every = max(1, burn_in // 100)
-        for done in range(0, burn_in, every):
-            walkers.sweep(1.0, min(every, burn_in - done))
-            if progress is not None:
-                progress("reverse-ais burn-in", min(done + every, burn_in), burn_in)
     logr = walkers.anneal(ts[::-1].copy(), sweeps, progress, "reverse-ais")
     summary = summarize_log_weights(logr, entropy, "reverse AIS log weights", sign=-1.0)
     log_z0 = path.log_z_base

@@ -3,16 +3,22 @@
     ln Z_1 - ln Z_A = integral_0^1 E_{p_t}[ d ln f_t(v) / dt ] dt,
     d ln f_t(v) / dt = (beta a - a_A).v + sum_j x_j sigmoid(t x_j),   x = beta (b + v^T W),
 
-(path and base model as in :mod:`fecli.estimators.ais`). Chains start with exact
-base-model samples and move up a grid 0 = t_0 < ... < t_K = 1; at each grid point
-they make ``sweeps`` block Gibbs sweeps at t_k and record the integrand after each
+(path and base model as in :mod:`fecli.estimators.ais`). Half the chains start
+with exact base-model samples and move up a grid 0 = t_0 < ... < t_K = 1; the other
+half start at the target (exact samples when the model is enumerable, otherwise a
+Gibbs burn-in, as in reverse AIS) and move down the same grid. At each grid point the
+chains make ``sweeps`` block Gibbs sweeps at t_k and record the integrand after each
 of the last half (the first half lets them catch up with the moved distribution).
-Every chain gives its own trapezoid integral I_c; the estimate is ln Z_A + mean(I_c),
-with the sampling error sd(I_c) / sqrt(C) (chains are independent, so within-chain
-autocorrelation and correlation across grid points are accounted for). The
-quadrature error is estimated by Richardson's rule, |I(grid) - I(every other point)| / 3,
-and added in quadrature to the standard error (it is reported separately too).
-Lag behind equilibrium when t moves is not in the error bar: use enough sweeps.
+
+Every chain gives its own trapezoid integral. Chains that move up lag behind towards
+smaller t and chains that move down towards larger t, so the two directions err in
+opposite ways (hysteresis): the estimate is ln Z_A + (mean(I_up) + mean(I_down)) / 2,
+which cancels the lag to first order, and half their difference is kept in the error
+bar as the lag error. The sampling error is the standard error of that mean over
+independent chains (within-chain autocorrelation and correlation across grid points
+included); the quadrature error is estimated by Richardson's rule,
+|I(grid) - I(every other point)| / 3. The three are added in quadrature (and reported
+separately in diagnostics).
 """
 
 from __future__ import annotations
@@ -38,8 +44,9 @@ from ._sampling_common import (
     make_schedule,
     resolve_data,
     resolve_seed,
+    start_at_target,
 )
-from ..errors import EstimationFailedError
+from ..errors import EstimationFailedError, InvalidOptionError
 from .exact import check_beta
 
 DEFAULT_CHAINS = 100
@@ -47,9 +54,19 @@ DEFAULT_STEPS = 200
 DEFAULT_SWEEPS = 20
 DEFAULT_SCHEDULE = "sigmoid"
 _STREAM = 3
+_STREAM_DOWN = 5
+#: Gibbs sweeps at the target before the downward chains start, when exact samples are out of reach.
+DEFAULT_BURN_IN = 2000
+#: Largest smaller layer for which the downward chains start from exact target samples.
+DEFAULT_EXACT_MAX_UNITS = 20
 
 
-def integrand_means(path: AnnealingPath, ts: np.ndarray, sweeps: int, walkers: Chains, progress=None) -> np.ndarray:
+def _var_of_mean(x: np.ndarray) -> float:
+    return float(x.var(ddof=1) / x.size) if x.size > 1 else 0.0
+
+
+def integrand_means(path: AnnealingPath, ts: np.ndarray, sweeps: int, walkers: Chains, progress=None,
+                    label: str = "ti") -> np.ndarray:
     """(C, K + 1) per-chain means of d ln f_t / dt at each grid point.
 
     At each t_k the chains make ``sweeps`` sweeps; the first sweeps // 2 let them
@@ -69,7 +86,7 @@ def integrand_means(path: AnnealingPath, ts: np.ndarray, sweeps: int, walkers: C
                 derivative(walkers.fields(), walkers.v, path.hbias_scaled, path.dvis, float(t), g)
                 out[:, k] += g
             if progress is not None and (k % every == 0 or k == len(ts) - 1):
-                progress("ti", k + 1, len(ts))
+                progress(label, k + 1, len(ts))
     return out / (sweeps - settle)
 
 
@@ -88,18 +105,25 @@ def ti(
     schedule: str = DEFAULT_SCHEDULE,
     sweeps: int = DEFAULT_SWEEPS,
     data: Any = None,
+    burn_in: int = DEFAULT_BURN_IN,
+    exact_max_units: int = DEFAULT_EXACT_MAX_UNITS,
     seed: int | None = None,
     progress=None,
 ) -> Result:
-    """Thermodynamic-integration estimate of ln Z(beta) with sampling and quadrature error.
+    """Thermodynamic-integration estimate of ln Z(beta) with sampling, quadrature and lag error.
 
     Parameters
     ----------
-    chains : independent chains (each gives one integral).
+    chains : independent chains (each gives one integral), half moving up the path and half down.
     steps : grid intervals K (K + 1 points from the base model to the target).
     schedule : 'linear', 'sigmoid' or 'sm08' spacing of the grid.
     sweeps : Gibbs sweeps per grid point (the integrand is recorded after the last half).
-    data : path or array of examples; the base model becomes their base rate.
+    data : path or array of examples; the base model becomes their base rate (and the downward
+        chains' burn-in starts from data rows).
+    burn_in : Gibbs sweeps at the target before the downward chains start, when the model is
+        not enumerable.
+    exact_max_units : the downward chains start from exact target samples when the smaller
+        layer has at most this many units.
     """
     start = time.perf_counter()
     beta = check_beta(beta)
@@ -107,37 +131,47 @@ def ti(
     steps = check_positive_int("steps", steps)
     schedule = check_schedule(schedule)
     sweeps = check_positive_int("sweeps", sweeps)
+    burn_in = check_positive_int("burn_in", burn_in)
     data_arr, data_label = resolve_data(data, model)
     entropy = resolve_seed(seed)
     a_base, base_note = base_model(model, beta, data_arr)
     path = AnnealingPath(model, beta, a_base)
     ts = make_schedule(schedule, steps)
 
-    seqs = chain_states(entropy, chains, stream=_STREAM)
-    states = kernel_states(seqs)
-    walkers = Chains(path, base_samples(path, states), states)
-    means = integrand_means(path, ts, sweeps, walkers, progress)
-    if not np.all(np.isfinite(means)):
+    if chains < 2:
+        raise InvalidOptionError(f"ti needs chains >= 2 (half move up the path, half down), got {chains}.")
+    up_seqs = chain_states(entropy, (chains + 1) // 2, stream=_STREAM)
+    down_seqs = chain_states(entropy, chains // 2, stream=_STREAM_DOWN)
+    up_states, down_states = kernel_states(up_seqs), kernel_states(down_seqs)
+    up = integrand_means(path, ts, sweeps, Chains(path, base_samples(path, up_states), up_states), progress, "ti up")
+    target = start_at_target(path, down_seqs, down_states, data_arr, burn_in, exact_max_units, progress, "ti burn-in")
+    down = integrand_means(path, ts[::-1].copy(), sweeps, target.walkers, progress, "ti down")[:, ::-1]
+    if not (np.all(np.isfinite(up)) and np.all(np.isfinite(down))):
         raise EstimationFailedError(
             "the run failed: the integrand d ln f/dt is NaN or infinite (overflow); no estimate is reported."
         )
-    per_chain = trapezoid(means, ts)
-    integral = float(per_chain.mean())
-    se_sampling = float(per_chain.std(ddof=1) / math.sqrt(chains)) if chains > 1 else math.inf
+    i_up, i_down = trapezoid(up, ts), trapezoid(down, ts)
+    integral = 0.5 * float(i_up.mean() + i_down.mean())
+    se_sampling = 0.5 * math.sqrt(_var_of_mean(i_up) + _var_of_mean(i_down))
+    lag = 0.5 * abs(float(i_up.mean() - i_down.mean()))
+    mean_curve = 0.5 * (up.mean(axis=0) + down.mean(axis=0))
     coarse_idx = np.arange(0, steps + 1, 2)
     if coarse_idx[-1] != steps:
         coarse_idx = np.append(coarse_idx, steps)
-    coarse = float(trapezoid(means[:, coarse_idx], ts[coarse_idx]).mean()) if steps >= 2 else integral
-    quadrature = abs(integral - coarse) / 3.0
-    stderr = math.hypot(se_sampling, quadrature)
+    coarse = float(trapezoid(mean_curve[coarse_idx], ts[coarse_idx])) if steps >= 2 else integral
+    quadrature = abs(float(trapezoid(mean_curve, ts)) - coarse) / 3.0
+    stderr = math.sqrt(se_sampling**2 + quadrature**2 + lag**2)
     log_z = path.log_z_base + integral
     warnings = []
-    if chains < 2:
-        warnings.append("one chain gives no sampling error estimate; use --chains 2 or more.")
     if quadrature > se_sampling:
         warnings.append(
             f"the quadrature error ({quadrature:.3g} nats) exceeds the sampling error ({se_sampling:.3g}); "
             "use more steps."
+        )
+    if lag > 2 * se_sampling:
+        warnings.append(
+            f"chains moving up and down the path disagree by {2 * lag:.3g} nats (lag behind equilibrium); "
+            "the error bar includes it, more --sweeps or --steps would shrink it."
         )
     return Result(
         model=model.name,
@@ -152,8 +186,10 @@ def ti(
         ci_high=log_z + Z95 * stderr,
         wall_time_s=time.perf_counter() - start,
         params={"chains": chains, "steps": steps, "schedule": schedule, "sweeps": sweeps,
-                "data": data_label, "seed": entropy},
+                "burn_in": burn_in, "data": data_label, "seed": entropy},
         diagnostics={"base_model": base_note, "log_z_base": path.log_z_base, "sampling_stderr": se_sampling,
-                     "quadrature_error": quadrature},
+                     "quadrature_error": quadrature, "lag_error": lag,
+                     "log_z_up": path.log_z_base + float(i_up.mean()),
+                     "log_z_down": path.log_z_base + float(i_down.mean()), "down_start": target.note},
         warnings=warnings,
     )
