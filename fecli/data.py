@@ -134,3 +134,19 @@ def base_rate_bias(data: np.ndarray, pseudocount: float = DEFAULT_PSEUDOCOUNT) -
         raise ValueError(f"pseudocount must be > 0, got {pseudocount}")
     p = (data.sum(axis=0) + 0.5 * pseudocount) / (data.shape[0] + pseudocount)
     return np.log(p) - np.log1p(-p)
+
+
+def resolve_data(data, model) -> tuple[np.ndarray | None, str | None]:
+    """``data`` as an estimator receives it (None, a path or an array) -> (0/1 array or None, label).
+
+    A path is loaded with :func:`load_data`; an array is validated with :func:`prepare`;
+    either must have one column per visible unit of ``model``.
+    """
+    if data is None:
+        return None, None
+    if isinstance(data, (str, os.PathLike)):
+        array, label = load_data(data), str(data)
+    else:
+        array, label = prepare(data, "data array"), "<array>"
+    check_width(array, model, label)
+    return array, label

@@ -17,14 +17,15 @@ by concatenating their per-chain results.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..data import resolve_data  # noqa: F401  (re-exported for the sampling estimators)
 from ..errors import EstimationFailedError, InvalidOptionError
 from ..model import RBM, sigmoid, softplus
+from ..validation import check_positive_int, check_seed  # noqa: F401  (check_positive_int re-exported)
 
 #: Chains per chunk: the unit of seeding (and of scale-out).
 CHAINS_PER_CHUNK = 16
@@ -47,15 +48,6 @@ Z95 = 1.959963984540054
 
 
 # --------------------------------------------------------------------------- options
-def check_positive_int(name: str, value: Any) -> int:
-    """An option that must be an integer >= 1 (sklearn-style message saying what arrived)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InvalidOptionError(f"{name} must be an integer >= 1, got {value!r}.")
-    if value < 1:
-        raise InvalidOptionError(f"{name} must be an integer >= 1, got {value}.")
-    return int(value)
-
-
 def check_schedule(name: Any) -> str:
     if name not in SCHEDULES:
         raise InvalidOptionError(f"unknown schedule {name!r}; valid schedules are: {', '.join(SCHEDULES)}.")
@@ -66,28 +58,12 @@ def resolve_seed(seed: Any) -> int:
     """The entropy of a run: the given seed, or fresh entropy (recorded so a run can be repeated)."""
     if seed is None:
         return int(np.random.SeedSequence().entropy)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InvalidOptionError(f"seed must be an integer >= 0, got {seed!r}.")
-    return int(seed)
+    return check_seed(seed)
 
 
 def chunks(n: int, per_chunk: int = CHAINS_PER_CHUNK) -> list[tuple[int, int, int]]:
     """(index, start, stop) of the chunks that cover n chains."""
     return [(i, start, min(start + per_chunk, n)) for i, start in enumerate(range(0, n, per_chunk))]
-
-
-def resolve_data(data: Any, model: RBM) -> tuple[np.ndarray | None, str | None]:
-    """``data`` as given to an estimator (None, a path or an array) -> (array or None, label)."""
-    if data is None:
-        return None, None
-    from ..data import check_width, load_data, prepare
-
-    if isinstance(data, (str, os.PathLike)):
-        array, label = load_data(data), str(data)
-    else:
-        array, label = prepare(data, "data array"), "<array>"
-    check_width(array, model, label)
-    return array, label
 
 
 # --------------------------------------------------------------------------- schedules

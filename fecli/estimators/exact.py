@@ -16,6 +16,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import InvalidOptionError, RefusedError
+from ..validation import check_beta  # noqa: F401  (re-exported: estimators import it from here)
 from ..estimators import Feasibility
 from ..model import RBM
 from ..result import Result
@@ -31,17 +32,6 @@ CHUNK_BITS = 12
 MIN_CHUNKS_PER_CALL, MAX_CHUNKS_PER_CALL = 16, 512
 
 LAYERS = ("auto", "hidden", "visible")
-
-
-def check_beta(beta: float) -> float:
-    """Validate an inverse temperature: finite and > 0."""
-    try:
-        beta = float(beta)
-    except (TypeError, ValueError):
-        raise InvalidOptionError(f"beta must be a positive number, got {beta!r}.") from None
-    if not (math.isfinite(beta) and beta > 0):
-        raise InvalidOptionError(f"beta must be a finite number > 0, got {beta!r}.")
-    return beta
 
 
 def enumerated_layer(model: RBM, layer: str = "auto") -> str:

@@ -54,6 +54,7 @@ import numpy as np
 from ..errors import EstimationFailedError, InvalidOptionError
 from ..model import RBM, sigmoid
 from ..result import Result
+from ..validation import check_positive_int, check_seed
 
 #: Library defaults (repeated in ``fecli estimate --help``).
 DEFAULT_TOL = 1e-7
@@ -133,12 +134,6 @@ def check_order(order: int, allowed: tuple[int, ...] = (1, 2, 3)) -> int:
     return int(order)
 
 
-def _check_starts(starts: int) -> int:
-    if isinstance(starts, bool) or not isinstance(starts, (int, np.integer)) or starts < 1:
-        raise InvalidOptionError(f"starts must be an integer >= 1, got {starts!r}.")
-    return int(starts)
-
-
 def _check_combine(combine: str) -> str:
     if combine not in COMBINE_CHOICES:
         raise InvalidOptionError(f"combine must be one of {', '.join(COMBINE_CHOICES)}, got {combine!r}.")
@@ -146,27 +141,14 @@ def _check_combine(combine: str) -> str:
 
 
 def _check_seed(seed: int | None) -> int:
-    if seed is None:
-        return DEFAULT_SEED
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InvalidOptionError(f"seed must be an integer >= 0, got {seed!r}.")
-    return int(seed)
+    return DEFAULT_SEED if seed is None else check_seed(seed)
 
 
 def resolve_data(data: Any, model: RBM) -> np.ndarray | None:
-    """``data`` as a float64 0/1 array with one column per visible unit (a path is loaded)."""
-    if data is None:
-        return None
-    from ..data import check_width, load_data, prepare
+    """``data`` as a float64 0/1 array with one column per visible unit (a path is loaded), or None."""
+    from ..data import resolve_data as resolve
 
-    if isinstance(data, np.ndarray):
-        array = prepare(data, "data array")
-        source = "array"
-    else:
-        array = load_data(data)
-        source = str(data)
-    check_width(array, model, source)
-    return array
+    return resolve(data, model)[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -561,7 +543,7 @@ def solve_multistart(model: RBM, order: int, *, beta: float, tol: float, max_ite
     beta = check_beta(beta)
     order = check_order(order)
     tol, max_iter, damping = check_fixed_point_options(tol, max_iter, damping)
-    starts = _check_starts(starts)
+    starts = check_positive_int("starts", starts)
     seed = _check_seed(seed)
     data = resolve_data(data, model)
     x0, labels = initial_magnetisations(model, beta, starts, data, seed)
