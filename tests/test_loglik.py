@@ -89,6 +89,7 @@ def test_per_example_file_and_stdin(tmp_path):
     "args, message",
     [
         (["--per-example", "/nonexistent/p.npy"], "folder '/nonexistent' does not exist"),
+        (["--method", "exact", "--method", "mf", "--per-example", "p.npy"], "single --method"),
     ],
 )
 def test_bad_loglik_options(args, message):
