@@ -121,6 +121,8 @@ def results_table(results: Iterable[Result]):
 
     results = list(results)
     show_interval = any(r.ci_low is not None or r.ci_high is not None for r in results if r.kind != "exact")
+    exact = {(r.model, r.beta): r.log_z for r in results if r.kind == "exact"}
+    show_delta = bool(exact) and any(r.kind != "exact" and (r.model, r.beta) in exact for r in results)
     rows = []
     for r in results:
         row = {
@@ -134,6 +136,9 @@ def results_table(results: Iterable[Result]):
         if show_interval:
             row["95% interval"] = format_interval(r.ci_low, r.ci_high)
         row["kind"] = KIND_LABELS.get(r.kind, r.kind)
+        if show_delta:
+            ref = exact.get((r.model, r.beta))
+            row["Δ vs exact"] = "-" if ref is None else f"{r.log_z - ref:+.4f}"
         row["time"] = format_seconds(r.wall_time_s)
         rows.append(row)
     table = Table(title="ln Z estimates", title_justify="left", header_style="bold")

@@ -213,3 +213,13 @@ def test_unmatched_glob_is_reported_as_missing(tmp_path):
     result = run("estimate", tmp_path / "*.h5")
     assert result.exit_code == 1
     assert "does not exist" in result.stderr
+
+
+def test_estimate_table_shows_the_distance_to_exact_when_exact_is_among_the_rows():
+    result = run("estimate", SAMPLES / "weak_24x12.h5", SAMPLES / "strong_24x12.h5", "-m", "exact", "-m", "mf")
+    assert result.exit_code == 0, result.output
+    assert "Δ vs exact" in result.stdout
+    mf_rows = [line for line in result.stdout.splitlines() if "│ mf " in line]
+    assert len(mf_rows) == 2 and all("-0.0864" in r or "-2.2820" in r for r in mf_rows)
+    alone = run("estimate", SAMPLES / "weak_24x12.h5", "-m", "mf")
+    assert "Δ vs exact" not in alone.stdout
