@@ -26,24 +26,16 @@ import argparse
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, os.path.dirname(__file__))
+from common import best_time  # noqa: E402
 
 NV, NH, BATCH = 784, 500, 100
-
-
-def best_time(func, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def make_data(rows: int, seed: int = 0) -> np.ndarray:

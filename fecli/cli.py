@@ -628,6 +628,17 @@ def compare(models: tuple[Path, ...], method_list: str | None, beta: float, seed
     batch.exit()
 
 
+def _check_figure(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    from .plots import check_figure_path
+
+    return check_figure_path(value)
+
+
+#: -o/--output of every plot command: checked (extension, folder) before any work.
+figure_output = click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+                             callback=_check_figure, help="Figure file (.png, .pdf, .svg).")
+
+
 @cli.group()
 def plot() -> None:
     """Figures as PNG, PDF or SVG files (needs the extra: pip install 'fecli[plot]')."""
@@ -635,38 +646,35 @@ def plot() -> None:
 
 @plot.command("training")
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Figure file (.png, .pdf, .svg).")
+@figure_output
 def plot_training(model: Path, output: Path) -> None:
     """Training curves stored in MODEL's training group (one panel per metric)."""
     from .io import load_model
-    from .plots import check_figure_path, plot_training as draw
+    from .plots import plot_training as draw
 
-    check_figure_path(output)
     click.echo(draw(load_model(model), output))
 
 
 @plot.command("filters")
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Figure file (.png, .pdf, .svg).")
+@figure_output
 @click.option("--shape", required=True, help="Image shape of the visible layer, e.g. 28x28.")
 @click.option("--max-filters", type=int, default=100, show_default=True, help="Show at most this many hidden units.")
 def plot_filters(model: Path, output: Path, shape: str, max_filters: int) -> None:
     """Weights of each hidden unit as an image grid."""
     from .io import load_model
-    from .plots import check_figure_path, plot_filters as draw
+    from .plots import plot_filters as draw
 
-    check_figure_path(output)
     click.echo(draw(load_model(model), output, shape, max_filters))
 
 
 @plot.command("results")
 @click.argument("results", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Figure file (.png, .pdf, .svg).")
+@figure_output
 def plot_results(results: Path, output: Path) -> None:
     """ln Z per method with 95% intervals, from JSON lines of 'fecli estimate --format json'."""
-    from .plots import check_figure_path, plot_results as draw, read_result_rows
+    from .plots import plot_results as draw, read_result_rows
 
-    check_figure_path(output)
     click.echo(draw(read_result_rows(results), output))
 
 
@@ -773,12 +781,11 @@ def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | N
 
 @plot.command("ais-weights")
 @click.argument("results", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Figure file (.png, .pdf, .svg).")
+@figure_output
 def plot_ais_weights(results: Path, output: Path) -> None:
     """Histograms of AIS / reverse-AIS log-weights, from JSON lines of 'fecli estimate --format json'."""
-    from .plots import check_figure_path, plot_log_weights, read_result_rows
+    from .plots import plot_log_weights, read_result_rows
 
-    check_figure_path(output)
     click.echo(plot_log_weights(read_result_rows(results), output))
 
 
