@@ -29,6 +29,10 @@ from ..validation import check_positive_int, check_seed  # noqa: F401  (check_po
 
 #: Chains per chunk: the unit of seeding (and of scale-out).
 CHAINS_PER_CHUNK = 16
+#: Progress updates over an annealing run (the run is fused per chain between them).
+PROGRESS_UPDATES = 200
+#: Fused sweeps run on threads when sweeps x chains x units reaches this.
+PARALLEL_MIN_WORK = 1 << 16
 #: Spawn key reserved for the bootstrap stream (never a chunk index in practice).
 BOOTSTRAP_KEY = 2**31 - 1
 SCHEDULES = ("linear", "sigmoid", "sm08")
@@ -130,6 +134,12 @@ class AnnealingPath:
         self.hbias_scaled = self.beta * self.model.hidden_bias
         self.vbias_scaled = self.beta * self.model.visible_bias
         self.dvis = self.vbias_scaled - self.base_bias
+        # For the fused sweeps (fecli.kernels.anneal): column sums for the complement trick, and
+        # the transposed weights rounded to float32 for the visible fields (sampling only).
+        with np.errstate(over="ignore", invalid="ignore"):  # non-finite models fail later, with a message
+            self.w_colsum = self.w_scaled.sum(axis=0)
+            self.wt32 = np.ascontiguousarray(self.w_scaled.T, dtype=np.float32)
+            self.wt32_colsum = self.wt32.sum(axis=0, dtype=np.float64)
 
     @property
     def log_z_base(self) -> float:
@@ -168,19 +178,29 @@ class Chains:
         return self.hfield
 
     def sweep(self, t: float, count: int = 1) -> None:
-        """``count`` block Gibbs sweeps v -> h -> v at t."""
+        """``count`` block Gibbs sweeps v -> h -> v at t (fused per chain; see fecli.kernels.anneal);
+        ``h`` holds the hidden states of the last sweep."""
+        from ..kernels import anneal
+
+        p = self.path
+        run = anneal.sweep_par if self._parallel(count) else anneal.sweep_ser
         with np.errstate(over="ignore", invalid="ignore"):
-            self._sweep(t, count)
+            run(self._blocks(), self.v, self.states, p.w_scaled, p.w_colsum, p.wt32, p.wt32_colsum, p.hbias_scaled,
+                p.base_bias, p.vbias_scaled, float(t), int(count), self.h)
 
-    def _sweep(self, t: float, count: int) -> None:
-        p, kern = self.path, self.kern
-        for _ in range(count):
-            self.fields()
-            kern.hidden_step(self.hfield, self.v, p.hbias_scaled, p.dvis, t, t, False, True, self.states, self._dummy, self.h)
-            np.dot(self.h, p.w_scaled.T, out=self.vfield)
-            kern.visible_step(self.vfield, p.base_bias, p.vbias_scaled, t, self.states, self.v)
+    def _blocks(self) -> np.ndarray:
+        from numba import get_num_threads
 
-    _dummy = np.zeros(0)
+        from ..kernels.anneal import block_bounds
+
+        return block_bounds(self.n, get_num_threads())
+
+    def _parallel(self, sweeps: int) -> bool:
+        """Threads pay off for long runs of sweeps over several chains. Short calls (a sweep or
+        two between BLAS products, as TI and umbrella make) stay serial: OpenBLAS's and Numba's
+        worker threads would spin against each other. Results are the same either way."""
+        units = self.path.model.n_visible + self.path.model.n_hidden
+        return self.n > 1 and sweeps * self.n * units >= PARALLEL_MIN_WORK
 
     def anneal(self, ts: np.ndarray, sweeps: int, progress=None, label: str = "annealing",
                first_sweep: bool = False) -> np.ndarray:
@@ -189,29 +209,25 @@ class Chains:
         At step k the weight is updated at the current state, then (except after
         the last step) ``sweeps`` Gibbs sweeps at ts[k] move it. With ``first_sweep``
         the chains first make ``sweeps`` sweeps at ts[0] (RAISE's first transition).
+        The steps run in segments (one per progress update), each fused per chain.
         """
-        with np.errstate(over="ignore", invalid="ignore"):
-            return self._anneal(ts, sweeps, progress, label, first_sweep)
+        from ..kernels import anneal
 
-    def _anneal(self, ts, sweeps, progress, label, first_sweep):
-        p, kern = self.path, self.kern
+        p = self.path
+        ts = np.ascontiguousarray(ts, dtype=np.float64)
         logw = np.zeros(self.n)
         K = len(ts) - 1
-        every = max(1, K // 200)
         if first_sweep:
-            self._sweep(float(ts[0]), sweeps)
-        for k in range(1, K + 1):
-            last = k == K
-            self.fields()
-            kern.hidden_step(self.hfield, self.v, p.hbias_scaled, p.dvis, float(ts[k - 1]), float(ts[k]), True,
-                        not last, self.states, logw, self.h)
-            if not last:
-                np.dot(self.h, p.w_scaled.T, out=self.vfield)
-                kern.visible_step(self.vfield, p.base_bias, p.vbias_scaled, float(ts[k]), self.states, self.v)
-                if sweeps > 1:
-                    self._sweep(float(ts[k]), sweeps - 1)
-            if progress is not None and (k % every == 0 or last):
-                progress(label, k, K)
+            self.sweep(float(ts[0]), sweeps)
+        segment = max(1, K // PROGRESS_UPDATES)
+        run = anneal.anneal_par if self._parallel(segment * sweeps) else anneal.anneal_ser
+        with np.errstate(over="ignore", invalid="ignore"):
+            for k in range(1, K + 1, segment):
+                stop = min(k + segment, K + 1)
+                run(self._blocks(), self.v, self.states, logw, p.w_scaled, p.w_colsum, p.wt32, p.wt32_colsum,
+                    p.hbias_scaled, p.dvis, p.base_bias, p.vbias_scaled, ts, k, stop, int(sweeps))
+                if progress is not None:
+                    progress(label, stop - 1, K)
         return logw
 
 

@@ -61,6 +61,8 @@ DEFAULT_SCHEDULE = "sigmoid"
 POOR_OVERLAP = 0.03
 _STREAM = 4
 _EXCHANGE_KEY = 2**31 - 2
+#: Log-weight buffer of the kernels when they only sample (no weight update).
+_NO_WEIGHTS = np.zeros(0)
 
 
 @contextlib.contextmanager
@@ -120,7 +122,7 @@ def _sweep_windows(path: AnnealingPath, walkers: Chains, ts: np.ndarray, R: int)
     for k, t in enumerate(ts):
         rows = slice(k * R, (k + 1) * R)
         kern.hidden_step(walkers.hfield[rows], walkers.v[rows], p.hbias_scaled, p.dvis, float(t), float(t),
-                         False, True, walkers.states[rows], Chains._dummy, walkers.h[rows])
+                         False, True, walkers.states[rows], _NO_WEIGHTS, walkers.h[rows])
     np.dot(walkers.h, p.w_scaled.T, out=walkers.vfield)
     for k, t in enumerate(ts):
         rows = slice(k * R, (k + 1) * R)

@@ -13,8 +13,11 @@ temperature beta. A block Gibbs sweep at t draws
     h_j ~ Bernoulli(sigmoid(t beta (b_j + (v^T W)_j))),
     v_i ~ Bernoulli(sigmoid((1 - t) a_A,i + t beta (a_i + (W h)_i))).
 
-The batched products V @ W and H @ W^T go through BLAS (the caller's job); the
-kernels here do the fused elementwise work: softplus differences for the weights,
+Annealing runs and long Gibbs runs use the fused per-block kernels of
+:mod:`fecli.kernels.anneal`. The kernels here serve the estimators that interleave
+sweeps with other work (TI's derivatives, umbrella's windows and exchanges): there the
+batched products V @ W and H @ W^T go through BLAS (the caller's job), and these
+kernels do the fused elementwise work: softplus differences for the weights,
 sigmoids, and Bernoulli draws, parallel over chains (prange).
 
 Randomness: every chain owns a xoshiro256+ generator state (4 uint64 words,
