@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fecli.estimators._sampling_common import AnnealingPath, base_samples, chain_states, kernel_states
+from fecli.estimators._sampling_common import AnnealingPath, Chains, base_samples, chain_states, kernel_states
 from fecli.kernels import anneal
 from fecli.kernels.vexp import exp_nonpositive_array
 from fecli.model import RBM
@@ -74,11 +74,24 @@ def test_sweep_kernels_agree_and_return_the_hidden_states():
         states = kernel_states(chain_states(6, 9))
         v = base_samples(path, states)
         h = np.full((9, m.n_hidden), -1.0)
-        a = _args(path)
-        kernel(bounds, v, states, a[0], a[1], a[2], a[3], a[4], a[6], a[7], 0.8, 3, h)
-        out.append((v, h))
-    assert np.array_equal(out[0][0], out[1][0]) and np.array_equal(out[0][1], out[1][1])
+        g = np.zeros(9)
+        kernel(bounds, v, states, *_args(path), 0.8, 3, h, g)
+        out.append((v, h, g))
+    for a, b in zip(out[0], out[1]):
+        assert np.array_equal(a, b)
     assert set(np.unique(out[0][1])) <= {0.0, 1.0}
+
+
+def test_recorded_derivative_is_that_of_log_f():
+    """sweep_recording adds d ln f_t / dt at the state each sweep leaves."""
+    m = _model(nv=12, nh=7)
+    path = AnnealingPath(m, 0.7, np.random.default_rng(4).normal(size=12))
+    states = kernel_states(chain_states(8, 6))
+    walkers = Chains(path, base_samples(path, states), states)
+    t, eps = 0.6, 1e-6
+    g = walkers.sweep_recording(t, 1)
+    slope = (path.log_f(walkers.v, t + eps) - path.log_f(walkers.v, t - eps)) / (2 * eps)
+    np.testing.assert_allclose(g, slope, rtol=1e-7, atol=1e-7)
 
 
 def test_block_bounds_cover_the_chains_evenly():

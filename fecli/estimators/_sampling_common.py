@@ -167,6 +167,7 @@ class Chains:
         self.hfield = np.empty((n, path.model.n_hidden))
         self.h = np.empty((n, path.model.n_hidden))
         self.vfield = np.empty((n, path.model.n_visible))
+        self._bounds = None
 
     @property
     def n(self) -> int:
@@ -178,22 +179,35 @@ class Chains:
         return self.hfield
 
     def sweep(self, t: float, count: int = 1) -> None:
-        """``count`` block Gibbs sweeps v -> h -> v at t (fused per chain; see fecli.kernels.anneal);
-        ``h`` holds the hidden states of the last sweep."""
+        """``count`` block Gibbs sweeps v -> h -> v at t (fused per block of chains; see
+        fecli.kernels.anneal); ``h`` holds the hidden states of the last sweep."""
+        self._sweep(t, count, self.h, np.zeros(0))
+
+    def sweep_recording(self, t: float, count: int) -> np.ndarray:
+        """``count`` sweeps at t; returns per chain the sum over the sweeps of d ln f_t / dt at
+        the state each sweep leaves (thermodynamic integration's integrand)."""
+        g = np.zeros(self.n)
+        self._sweep(t, count, np.zeros((0, 0)), g)
+        return g
+
+    def _sweep(self, t: float, count: int, h_out: np.ndarray, g_out: np.ndarray) -> None:
         from ..kernels import anneal
 
         p = self.path
         run = anneal.sweep_par if self._parallel(count) else anneal.sweep_ser
         with np.errstate(over="ignore", invalid="ignore"):
             run(self._blocks(), self.v, self.states, p.w_scaled, p.w_colsum, p.wt32, p.wt32_colsum, p.hbias_scaled,
-                p.base_bias, p.vbias_scaled, float(t), int(count), self.h)
+                p.dvis, p.base_bias, p.vbias_scaled, float(t), int(count), h_out, g_out)
 
     def _blocks(self) -> np.ndarray:
-        from numba import get_num_threads
+        """Chain ranges of the kernels' blocks (any split gives the same numbers; this one suits the threads)."""
+        if self._bounds is None:
+            from numba import get_num_threads
 
-        from ..kernels.anneal import block_bounds
+            from ..kernels.anneal import block_bounds
 
-        return block_bounds(self.n, get_num_threads())
+            self._bounds = block_bounds(self.n, get_num_threads())
+        return self._bounds
 
     def _parallel(self, sweeps: int) -> bool:
         """Threads pay off for long runs of sweeps over several chains. Short calls (a sweep or

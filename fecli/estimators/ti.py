@@ -73,20 +73,14 @@ def integrand_means(path: AnnealingPath, ts: np.ndarray, sweeps: int, walkers: C
     catch up with the moved distribution (lag is TI's bias), the rest are recorded.
     """
     out = np.zeros((walkers.n, len(ts)))
-    g = np.empty(walkers.n)
-    derivative = walkers.kern.log_f_derivative
     settle = sweeps // 2
     every = max(1, len(ts) // 200)
-    with np.errstate(over="ignore", invalid="ignore"):
-        for k, t in enumerate(ts):
-            if settle:
-                walkers.sweep(float(t), settle)
-            for _ in range(sweeps - settle):
-                walkers.sweep(float(t))
-                derivative(walkers.fields(), walkers.v, path.hbias_scaled, path.dvis, float(t), g)
-                out[:, k] += g
-            if progress is not None and (k % every == 0 or k == len(ts) - 1):
-                progress(label, k + 1, len(ts))
+    for k, t in enumerate(ts):
+        if settle:
+            walkers.sweep(float(t), settle)
+        out[:, k] = walkers.sweep_recording(float(t), sweeps - settle)
+        if progress is not None and (k % every == 0 or k == len(ts) - 1):
+            progress(label, k + 1, len(ts))
     return out / (sweeps - settle)
 
 

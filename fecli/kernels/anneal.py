@@ -169,13 +169,30 @@ def _draw(x, e, out, r, s0, s1, s2, s3):
     return s0, s1, s2, s3
 
 
+@njit(cache=True, inline="always")
+def _fields(v, lo, hi, w, wsum, hbias, t, x, e, bits, complement):
+    """x[r] = beta (b + v[lo + r] W) and e[r] = exp(-t |x[r]|) for the chains of the block."""
+    _binary_products(v, lo, hi, w, wsum, x, complement)
+    for r in range(hi - lo):
+        xr = x[r]
+        er = e[r]
+        for j in range(xr.shape[0]):
+            xr[j] += hbias[j]
+            er[j] = -t * abs(xr[j])
+        exp_nonpositive(er, er, bits)
+
+
 @njit(cache=True)
 def _block(lo, hi, v, states, logw, w, wsum, wt, wtsum, hbias, dvis, base_bias, vbias, ts, k_start, k_stop,
-           sweeps, t_sweep, weight, h_out):
-    """Move chains lo..hi-1: with ``weight``, steps k_start..k_stop-1 of the schedule ts (the
-    weight update t_{k-1} -> t_k at the current state, then ``sweeps`` sweeps at t_k unless k
-    is the last step); without, ``sweeps`` sweeps at t_sweep, the hidden states of the last
-    one going to h_out (unless it has no rows)."""
+           sweeps, t_sweep, weight, h_out, g_out):
+    """Move chains lo..hi-1.
+
+    With ``weight``: steps k_start..k_stop-1 of the schedule ts (the weight update
+    t_{k-1} -> t_k at the current state, then ``sweeps`` sweeps at t_k unless k is the last
+    step). Without: ``sweeps`` sweeps at t_sweep; the hidden states of the last one go to
+    h_out, and after each sweep d ln f_t / dt at the new state is added to g_out (each
+    skipped when the array has no rows).
+    """
     nv, nh = w.shape
     B = hi - lo
     x = np.empty((B, nh))
@@ -187,26 +204,25 @@ def _block(lo, hi, v, states, logw, w, wsum, wt, wtsum, hbias, dvis, base_bias, 
     bits = np.empty(max(nv, nh), np.int64)
     complement = np.empty(B, np.bool_)
     last = ts.shape[0] - 1
+    record = not weight and g_out.shape[0] > 0
+    fresh = False  # x and e already hold the fields of the current states at t
     steps = k_stop - k_start if weight else 1
     for step in range(steps):
         k = k_start + step
         t = ts[k] if weight else t_sweep
         for sweep in range(sweeps):
-            _binary_products(v, lo, hi, w, wsum, x, complement)
-            for r in range(B):
-                xr = x[r]
-                for j in range(nh):
-                    xr[j] += hbias[j]
-                if weight and sweep == 0:
+            if weight and sweep == 0:
+                _binary_products(v, lo, hi, w, wsum, x, complement)
+                for r in range(B):
+                    xr = x[r]
+                    for j in range(nh):
+                        xr[j] += hbias[j]
                     d = _dot(dvis, v, lo + r)
                     logw[lo + r] += (ts[k] - ts[k - 1]) * d + _softplus_gap(xr, ts[k - 1], ts[k], e[r], e0, bits)
-                else:
-                    er = e[r]
-                    for j in range(nh):
-                        er[j] = -t * abs(xr[j])
-                    exp_nonpositive(er, er, bits)
-            if weight and k == last:
-                break
+                if k == last:
+                    break
+            elif not fresh:
+                _fields(v, lo, hi, w, wsum, hbias, t, x, e, bits, complement)
             for r in range(B):
                 c = lo + r
                 s0, s1, s2, s3 = _draw(x[r], e[r], h, r, states[c, 0], states[c, 1], states[c, 2], states[c, 3])
@@ -221,10 +237,25 @@ def _block(lo, hi, v, states, logw, w, wsum, wt, wtsum, hbias, dvis, base_bias, 
                 exp_nonpositive(ey, ey, bits)
                 s0, s1, s2, s3 = _draw(yr, ey, v, c, states[c, 0], states[c, 1], states[c, 2], states[c, 3])
                 states[c, 0], states[c, 1], states[c, 2], states[c, 3] = s0, s1, s2, s3
+            if record:
+                _fields(v, lo, hi, w, wsum, hbias, t, x, e, bits, complement)
+                fresh = True
+                for r in range(B):
+                    g_out[lo + r] += _dot(dvis, v, lo + r) + _field_times_sigmoid(x[r], e[r])
     if not weight and h_out.shape[0] > 0:
         for r in range(B):
             for j in range(nh):
                 h_out[lo + r, j] = h[r, j]
+
+
+@njit(cache=True, inline="always")
+def _field_times_sigmoid(x, e):
+    """sum_j x_j sigmoid(t x_j), given e_j = exp(-t |x_j|)."""
+    acc = 0.0
+    for j in range(x.shape[0]):
+        ej = e[j]
+        acc += x[j] * ((1.0 if x[j] >= 0.0 else ej) / (1.0 + ej))
+    return acc
 
 
 @njit(cache=True, parallel=True)
@@ -236,7 +267,7 @@ def anneal_par(bounds, v, states, logw, w, wsum, wt, wtsum, hbias, dvis, base_bi
     float64 and states (C, 4) are updated in place; w (nv, nh) float64, wt (nh, nv) float32."""
     for b in prange(bounds.shape[0] - 1):
         _block(bounds[b], bounds[b + 1], v, states, logw, w, wsum, wt, wtsum, hbias, dvis, base_bias, vbias, ts,
-               k_start, k_stop, sweeps, 0.0, True, np.zeros((0, 0)))
+               k_start, k_stop, sweeps, 0.0, True, np.zeros((0, 0)), np.zeros(0))
 
 
 @njit(cache=True)
@@ -244,27 +275,29 @@ def anneal_ser(bounds, v, states, logw, w, wsum, wt, wtsum, hbias, dvis, base_bi
                sweeps):
     for b in range(bounds.shape[0] - 1):
         _block(bounds[b], bounds[b + 1], v, states, logw, w, wsum, wt, wtsum, hbias, dvis, base_bias, vbias, ts,
-               k_start, k_stop, sweeps, 0.0, True, np.zeros((0, 0)))
+               k_start, k_stop, sweeps, 0.0, True, np.zeros((0, 0)), np.zeros(0))
 
 
 @njit(cache=True, parallel=True)
-def sweep_par(bounds, v, states, w, wsum, wt, wtsum, hbias, base_bias, vbias, t, count, h_out):
-    """``count`` block Gibbs sweeps v -> h -> v at t for every chain (in place); h_out (C, nh)
-    receives the hidden states drawn in the last sweep."""
+def sweep_par(bounds, v, states, w, wsum, wt, wtsum, hbias, dvis, base_bias, vbias, t, count, h_out, g_out):
+    """``count`` block Gibbs sweeps v -> h -> v at t for every chain (in place). h_out (C, nh)
+    receives the hidden states drawn in the last sweep, g_out (C,) the sum over the sweeps of
+    d ln f_t / dt = (beta a - a_A).v + sum_j x_j sigmoid(t x_j) at the new states (thermodynamic
+    integration's integrand); pass arrays with no rows to skip either."""
     ts = np.zeros(1)
     logw = np.zeros(0)
     for b in prange(bounds.shape[0] - 1):
-        _block(bounds[b], bounds[b + 1], v, states, logw, w, wsum, wt, wtsum, hbias, hbias, base_bias, vbias, ts,
-               0, 0, count, t, False, h_out)
+        _block(bounds[b], bounds[b + 1], v, states, logw, w, wsum, wt, wtsum, hbias, dvis, base_bias, vbias, ts,
+               0, 0, count, t, False, h_out, g_out)
 
 
 @njit(cache=True)
-def sweep_ser(bounds, v, states, w, wsum, wt, wtsum, hbias, base_bias, vbias, t, count, h_out):
+def sweep_ser(bounds, v, states, w, wsum, wt, wtsum, hbias, dvis, base_bias, vbias, t, count, h_out, g_out):
     ts = np.zeros(1)
     logw = np.zeros(0)
     for b in range(bounds.shape[0] - 1):
-        _block(bounds[b], bounds[b + 1], v, states, logw, w, wsum, wt, wtsum, hbias, hbias, base_bias, vbias, ts,
-               0, 0, count, t, False, h_out)
+        _block(bounds[b], bounds[b + 1], v, states, logw, w, wsum, wt, wtsum, hbias, dvis, base_bias, vbias, ts,
+               0, 0, count, t, False, h_out, g_out)
 
 
 #: Largest block of chains moved together (its accumulators stay in the L1 cache).

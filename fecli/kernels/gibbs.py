@@ -140,27 +140,6 @@ def _visible_row(c, vfield, base_bias, vbias_scaled, t, states, v):
 
 
 @njit(cache=True, inline="always")
-def _log_f_row(c, hfield, v, hbias_scaled, vbias_scaled, base_bias, t, out):
-    acc = 0.0
-    for i in range(v.shape[1]):
-        acc += ((1.0 - t) * base_bias[i] + t * vbias_scaled[i]) * v[c, i]
-    for j in range(hfield.shape[1]):
-        acc += softplus(t * (hbias_scaled[j] + hfield[c, j]))
-    out[c] = acc
-
-
-@njit(cache=True, inline="always")
-def _derivative_row(c, hfield, v, hbias_scaled, dvis, t, out):
-    acc = 0.0
-    for i in range(v.shape[1]):
-        acc += dvis[i] * v[c, i]
-    for j in range(hfield.shape[1]):
-        x = hbias_scaled[j] + hfield[c, j]
-        acc += x * sigmoid(t * x)
-    out[c] = acc
-
-
-@njit(cache=True, inline="always")
 def _ladder_row(c, hfield, v, hbias_scaled, vbias_scaled, base_bias, ts, out):
     va = 0.0
     vb = 0.0
@@ -210,20 +189,6 @@ def visible_step_par(vfield, base_bias, vbias_scaled, t, states, v):
 
 
 @njit(cache=True, parallel=True)
-def log_f_par(hfield, v, hbias_scaled, vbias_scaled, base_bias, t, out):
-    """out[c] = ln f_t(v_c), hfield = V @ (beta W) (hidden summed out)."""
-    for c in prange(hfield.shape[0]):
-        _log_f_row(c, hfield, v, hbias_scaled, vbias_scaled, base_bias, t, out)
-
-
-@njit(cache=True, parallel=True)
-def log_f_derivative_par(hfield, v, hbias_scaled, dvis, t, out):
-    """out[c] = d ln f_t(v_c) / dt = (beta a - a_A).v + sum_j x_j sigmoid(t x_j), x = beta (b + v W)."""
-    for c in prange(hfield.shape[0]):
-        _derivative_row(c, hfield, v, hbias_scaled, dvis, t, out)
-
-
-@njit(cache=True, parallel=True)
 def log_f_ladder_par(hfield, v, hbias_scaled, vbias_scaled, base_bias, ts, out):
     """out[c, k] = ln f_{ts[k]}(v_c) for every t of a ladder (MBAR's reduced potentials)."""
     for c in prange(hfield.shape[0]):
@@ -256,18 +221,6 @@ def visible_step_ser(vfield, base_bias, vbias_scaled, t, states, v):
 
 
 @njit(cache=True)
-def log_f_ser(hfield, v, hbias_scaled, vbias_scaled, base_bias, t, out):
-    for c in range(hfield.shape[0]):
-        _log_f_row(c, hfield, v, hbias_scaled, vbias_scaled, base_bias, t, out)
-
-
-@njit(cache=True)
-def log_f_derivative_ser(hfield, v, hbias_scaled, dvis, t, out):
-    for c in range(hfield.shape[0]):
-        _derivative_row(c, hfield, v, hbias_scaled, dvis, t, out)
-
-
-@njit(cache=True)
 def log_f_ladder_ser(hfield, v, hbias_scaled, vbias_scaled, base_bias, ts, out):
     for c in range(hfield.shape[0]):
         _ladder_row(c, hfield, v, hbias_scaled, vbias_scaled, base_bias, ts, out)
@@ -280,7 +233,7 @@ PARALLEL_MIN_WORK = 1 << 15
 class Kernels:
     """The serial or the parallel set of loops, chosen once from the batch size.
 
-    ``interleaved=True`` (kernels called between BLAS products, as in every sweep)
+    ``interleaved=True`` (kernels called between BLAS products, as in umbrella's sweeps)
     always picks the serial loops: OpenBLAS's and Numba's OpenMP worker threads then
     spin against each other, and on 2 cores a 784 x 500, 100-chain AIS step measured
     21 ms with parallel kernels against 4 ms with serial ones (BLAS keeps its threads).
@@ -290,6 +243,5 @@ class Kernels:
         self.parallel = n_chains * n_units >= PARALLEL_MIN_WORK and n_chains > 1 and not interleaved
         suffix = "_par" if self.parallel else "_ser"
         g = globals()
-        for name in ("uniforms", "sample_factorised", "hidden_step", "visible_step", "log_f",
-                     "log_f_derivative", "log_f_ladder"):
+        for name in ("uniforms", "sample_factorised", "hidden_step", "visible_step", "log_f_ladder"):
             setattr(self, name, g[name + suffix])
