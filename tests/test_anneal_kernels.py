@@ -44,7 +44,7 @@ def test_one_step_weight_is_the_log_f_difference(density):
     ts = np.array([0.3, 0.7])
     logw = np.zeros(5)
     states = kernel_states(chain_states(3, 5))
-    anneal.anneal_ser(np.array([0, 2, 5]), v.copy(), states, logw, *_args(path), ts, 1, 2, 1)
+    anneal.anneal(np.array([0, 2, 5]), v.copy(), states, logw, *_args(path), ts, 1, 2, 1, parallel=False)
     np.testing.assert_allclose(logw, path.log_f(v, 0.7) - path.log_f(v, 0.3), rtol=1e-13, atol=1e-12)
 
 
@@ -54,12 +54,12 @@ def test_results_do_not_depend_on_blocks_or_threads():
     path = AnnealingPath(m, 1.0, np.full(m.n_visible, -1.0))
     ts = np.linspace(0.0, 1.0, 31)
     runs = []
-    for kernel, bounds in [(anneal.anneal_ser, [0, 37]), (anneal.anneal_ser, list(range(38))),
-                           (anneal.anneal_par, anneal.block_bounds(37, 2)), (anneal.anneal_par, [0, 5, 6, 20, 37])]:
+    for parallel, bounds in [(False, [0, 37]), (False, list(range(38))), (True, anneal.block_bounds(37, 2)),
+                             (True, [0, 5, 6, 20, 37])]:
         states = kernel_states(chain_states(5, 37))
         v = base_samples(path, states)
         logw = np.zeros(37)
-        kernel(np.array(bounds, dtype=np.int64), v, states, logw, *_args(path), ts, 1, 31, 2)
+        anneal.anneal(np.array(bounds, dtype=np.int64), v, states, logw, *_args(path), ts, 1, 31, 2, parallel=parallel)
         runs.append((logw, v, states))
     for logw, v, states in runs[1:]:
         assert np.array_equal(logw, runs[0][0]) and np.array_equal(v, runs[0][1])
@@ -70,12 +70,12 @@ def test_sweep_kernels_agree_and_return_the_hidden_states():
     m = _model(nv=40, nh=24)
     path = AnnealingPath(m, 1.0, np.zeros(m.n_visible))
     out = []
-    for kernel, bounds in [(anneal.sweep_ser, np.array([0, 9])), (anneal.sweep_par, anneal.block_bounds(9, 2, 2))]:
+    for parallel, bounds in [(False, np.array([0, 9])), (True, anneal.block_bounds(9, 2, 2))]:
         states = kernel_states(chain_states(6, 9))
         v = base_samples(path, states)
         h = np.full((9, m.n_hidden), -1.0)
         g = np.zeros(9)
-        kernel(bounds, v, states, *_args(path), 0.8, 3, h, g)
+        anneal.sweep(bounds, v, states, *_args(path), 0.8, 3, h, g, parallel=parallel)
         out.append((v, h, g))
     for a, b in zip(out[0], out[1]):
         assert np.array_equal(a, b)

@@ -194,10 +194,10 @@ class Chains:
         from ..kernels import anneal
 
         p = self.path
-        run = anneal.sweep_par if self._parallel(count) else anneal.sweep_ser
         with np.errstate(over="ignore", invalid="ignore"):
-            run(self._blocks(), self.v, self.states, p.w_scaled, p.w_colsum, p.wt32, p.wt32_colsum, p.hbias_scaled,
-                p.dvis, p.base_bias, p.vbias_scaled, float(t), int(count), h_out, g_out)
+            anneal.sweep(self._blocks(), self.v, self.states, p.w_scaled, p.w_colsum, p.wt32, p.wt32_colsum,
+                         p.hbias_scaled, p.dvis, p.base_bias, p.vbias_scaled, float(t), int(count), h_out, g_out,
+                         parallel=self._parallel(count))
 
     def _blocks(self) -> np.ndarray:
         """Chain ranges of the kernels' blocks (any split gives the same numbers; this one suits the threads)."""
@@ -234,12 +234,13 @@ class Chains:
         if first_sweep:
             self.sweep(float(ts[0]), sweeps)
         segment = max(1, K // PROGRESS_UPDATES)
-        run = anneal.anneal_par if self._parallel(segment * sweeps) else anneal.anneal_ser
+        parallel = self._parallel(segment * sweeps)
         with np.errstate(over="ignore", invalid="ignore"):
             for k in range(1, K + 1, segment):
                 stop = min(k + segment, K + 1)
-                run(self._blocks(), self.v, self.states, logw, p.w_scaled, p.w_colsum, p.wt32, p.wt32_colsum,
-                    p.hbias_scaled, p.dvis, p.base_bias, p.vbias_scaled, ts, k, stop, int(sweeps))
+                anneal.anneal(self._blocks(), self.v, self.states, logw, p.w_scaled, p.w_colsum, p.wt32,
+                              p.wt32_colsum, p.hbias_scaled, p.dvis, p.base_bias, p.vbias_scaled, ts, k, stop,
+                              int(sweeps), parallel=parallel)
                 if progress is not None:
                     progress(label, stop - 1, K)
         return logw

@@ -259,45 +259,49 @@ def _field_times_sigmoid(x, e):
 
 
 @njit(cache=True, parallel=True)
-def anneal_par(bounds, v, states, logw, w, wsum, wt, wtsum, hbias, dvis, base_bias, vbias, ts, k_start, k_stop,
-               sweeps):
-    """Steps k_start..k_stop-1 (1 <= k <= len(ts) - 1) of annealing along ts for every chain:
-    logw[c] += ln f_{t_k}(v_c) - ln f_{t_{k-1}}(v_c), then ``sweeps`` block Gibbs sweeps at t_k
-    (none after the last step). Chains bounds[b]..bounds[b+1]-1 form block b. v (C, nv) 0/1
-    float64 and states (C, 4) are updated in place; w (nv, nh) float64, wt (nh, nv) float32."""
+def _blocks_par(bounds, v, states, logw, w, wsum, wt, wtsum, hbias, dvis, base_bias, vbias, ts, k_start, k_stop,
+                sweeps, t_sweep, weight, h_out, g_out):
     for b in prange(bounds.shape[0] - 1):
         _block(bounds[b], bounds[b + 1], v, states, logw, w, wsum, wt, wtsum, hbias, dvis, base_bias, vbias, ts,
-               k_start, k_stop, sweeps, 0.0, True, np.zeros((0, 0)), np.zeros(0))
+               k_start, k_stop, sweeps, t_sweep, weight, h_out, g_out)
 
 
 @njit(cache=True)
-def anneal_ser(bounds, v, states, logw, w, wsum, wt, wtsum, hbias, dvis, base_bias, vbias, ts, k_start, k_stop,
-               sweeps):
+def _blocks_ser(bounds, v, states, logw, w, wsum, wt, wtsum, hbias, dvis, base_bias, vbias, ts, k_start, k_stop,
+                sweeps, t_sweep, weight, h_out, g_out):
     for b in range(bounds.shape[0] - 1):
         _block(bounds[b], bounds[b + 1], v, states, logw, w, wsum, wt, wtsum, hbias, dvis, base_bias, vbias, ts,
-               k_start, k_stop, sweeps, 0.0, True, np.zeros((0, 0)), np.zeros(0))
+               k_start, k_stop, sweeps, t_sweep, weight, h_out, g_out)
 
 
-@njit(cache=True, parallel=True)
-def sweep_par(bounds, v, states, w, wsum, wt, wtsum, hbias, dvis, base_bias, vbias, t, count, h_out, g_out):
+# One compiled loop of each kind serves annealing and sweeps alike (a parallel loop costs
+# seconds to compile); these arrays fill the slots a call does not use.
+_NO_LOGW = np.zeros(0)
+_NO_TS = np.zeros(1)
+_NO_HIDDEN = np.zeros((0, 0))
+
+
+def anneal(bounds, v, states, logw, w, wsum, wt, wtsum, hbias, dvis, base_bias, vbias, ts, k_start, k_stop,
+           sweeps, parallel=True):
+    """Steps k_start..k_stop-1 (1 <= k <= len(ts) - 1) of annealing along ts for every chain:
+    logw[c] += ln f_{t_k}(v_c) - ln f_{t_{k-1}}(v_c), then ``sweeps`` block Gibbs sweeps at t_k
+    (none after the last step). Chains bounds[b]..bounds[b+1]-1 form block b (blocks run in
+    parallel, or one after the other with ``parallel=False``: same numbers). v (C, nv) 0/1
+    float64 and states (C, 4) are updated in place; w (nv, nh) float64, wt (nh, nv) float32."""
+    run = _blocks_par if parallel else _blocks_ser
+    run(bounds, v, states, logw, w, wsum, wt, wtsum, hbias, dvis, base_bias, vbias, ts, k_start, k_stop, sweeps,
+        0.0, True, _NO_HIDDEN, _NO_LOGW)
+
+
+def sweep(bounds, v, states, w, wsum, wt, wtsum, hbias, dvis, base_bias, vbias, t, count, h_out, g_out,
+          parallel=True):
     """``count`` block Gibbs sweeps v -> h -> v at t for every chain (in place). h_out (C, nh)
     receives the hidden states drawn in the last sweep, g_out (C,) the sum over the sweeps of
     d ln f_t / dt = (beta a - a_A).v + sum_j x_j sigmoid(t x_j) at the new states (thermodynamic
     integration's integrand); pass arrays with no rows to skip either."""
-    ts = np.zeros(1)
-    logw = np.zeros(0)
-    for b in prange(bounds.shape[0] - 1):
-        _block(bounds[b], bounds[b + 1], v, states, logw, w, wsum, wt, wtsum, hbias, dvis, base_bias, vbias, ts,
-               0, 0, count, t, False, h_out, g_out)
-
-
-@njit(cache=True)
-def sweep_ser(bounds, v, states, w, wsum, wt, wtsum, hbias, dvis, base_bias, vbias, t, count, h_out, g_out):
-    ts = np.zeros(1)
-    logw = np.zeros(0)
-    for b in range(bounds.shape[0] - 1):
-        _block(bounds[b], bounds[b + 1], v, states, logw, w, wsum, wt, wtsum, hbias, dvis, base_bias, vbias, ts,
-               0, 0, count, t, False, h_out, g_out)
+    run = _blocks_par if parallel else _blocks_ser
+    run(bounds, v, states, _NO_LOGW, w, wsum, wt, wtsum, hbias, dvis, base_bias, vbias, _NO_TS, 0, 0, count,
+        t, False, h_out, g_out)
 
 
 #: Largest block of chains moved together (its accumulators stay in the L1 cache).
