@@ -97,7 +97,7 @@ def _softplus_gap(x, t0, t1, e, e0, bits):
         e0[j] = -t0 * a
     exp_nonpositive(e, e, bits)
     exp_nonpositive(e0, e0, bits)
-    positive = _dot_positive(x)
+    positive = _sum_positive(x)
     logs = 0.0
     for start in range(0, nh, _BLOCK):
         stop = min(start + _BLOCK, nh)
@@ -123,7 +123,7 @@ def _softplus_gap(x, t0, t1, e, e0, bits):
 
 
 @njit(cache=True, inline="always")
-def _dot_positive(x):
+def _sum_positive(x):
     """sum_j max(x_j, 0), in four partial sums."""
     s0 = s1 = s2 = s3 = 0.0
     n = x.shape[0]
