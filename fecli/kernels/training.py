@@ -261,3 +261,233 @@ def binary_transpose_matmul(v, h, out, ptr, idx):
             r = idx[t]
             for j in range(k):
                 out[i, j] += h[r, j]
+
+
+# -- the sparse CD / PCD update: two parallel regions, no BLAS ---------------------------------------
+#
+# One CD-k / PCD-k update on sparse 0/1 data is two ``prange`` regions (and nothing else that
+# uses threads, so no BLAS worker pool fights Numba's threads over the cores):
+#
+# 1. :func:`sparse_gibbs_statistics`, over rows: each data row gives p(h | v) by adding the rows
+#    W[i] of its active units; each Gibbs chain draws v ~ p(v | h) by adding the rows W^T[j] of
+#    its active hidden units, then p(h | v) and a new h the same way. A row's work is done by one
+#    thread in a fixed order, and its random numbers are counter ``row * n_cols + col`` under the
+#    step's keys, so the result does not depend on the thread count.
+# 2. :func:`sparse_weight_update`, over blocks of visible units i: the weight-gradient row
+#    sum_{rows with v_i = 1} (scaled h rows) fused with weight decay, momentum and the update of
+#    W[i, :] (no gradient matrix is written and read back), the visible-bias step, and the copy
+#    of the updated rows into W^T (kept in sync for the next update's v ~ p(v | h)).
+
+
+@njit(cache=True, inline="always")
+def _active_units(s, out):
+    """Indices of the nonzero entries of the 0/1 vector ``s`` into ``out``; returns their count.
+
+    Branch-free (always store, advance by the bit), as the bits are unpredictable.
+    """
+    count = 0
+    for i in range(s.shape[0]):
+        out[count] = i
+        count += 1 if s[i] != 0 else 0
+    return count
+
+
+@njit(cache=True, inline="always")
+def _add_rows(acc, matrix, idx, count):
+    """acc += sum of the rows ``matrix[idx[t]]`` for t < count, four rows per pass over ``acc``.
+
+    (The order of the additions is fixed by ``idx``: the result depends on nothing else.)
+    """
+    k = acc.shape[0]
+    t = 0
+    while t + 4 <= count:
+        r0, r1, r2, r3 = matrix[idx[t]], matrix[idx[t + 1]], matrix[idx[t + 2]], matrix[idx[t + 3]]
+        for j in range(k):
+            acc[j] += (r0[j] + r1[j]) + (r2[j] + r3[j])
+        t += 4
+    while t < count:
+        r0 = matrix[idx[t]]
+        for j in range(k):
+            acc[j] += r0[j]
+        t += 1
+
+
+@njit(cache=True, inline="always")
+def _field(acc, bias, matrix, idx, count):
+    """acc = bias + sum of the rows ``matrix[idx[t]]``, t < count (a layer's input field)."""
+    for j in range(acc.shape[0]):
+        acc[j] = bias[j]
+    _add_rows(acc, matrix, idx, count)
+
+
+@njit(cache=True, inline="always")
+def _sample_active(field, key, first, u, out):
+    """Draw s_i ~ Bernoulli(sigmoid(field_i)) with uniforms ``first + i`` of ``key``; the indices
+    of the units drawn on go to ``out``, their count is returned (``field`` is unchanged)."""
+    _fill_uniforms(key, first, u)
+    count = 0
+    for i in range(field.shape[0]):
+        out[count] = i
+        count += 1 if u[i] < _sigmoid(field[i]) else 0
+    return count
+
+
+@njit(cache=True, inline="always")
+def _sample_into(field, key, first, u, out):
+    """out_j = 1 if uniform ``first + j`` of ``key`` < sigmoid(field_j) else 0; returns sigmoid in ``field``."""
+    _fill_uniforms(key, first, u)
+    for j in range(field.shape[0]):
+        p = _sigmoid(field[j])
+        field[j] = p
+        out[j] = 1.0 if u[j] < p else 0.0
+
+
+@njit(cache=True, parallel=True)
+def sparse_gibbs_statistics(data, rows, weights, weights_t, visible_bias, hidden_bias, chains, cd,
+                            key_pos, keys_v, keys_h, mask, stats, n_groups):
+    """Positive and negative statistics of one CD-k / PCD-k update on 0/1 data, by row additions.
+
+    data : (N, nv) 0/1 training rows; rows : (m,) the batch (indices into data).
+    weights (nv, nh) and weights_t (nh, nv) = weights.T (contiguous), biases (nv,), (nh,).
+    chains : (n, nh) 0/1 hidden states. PCD (cd=False): the persistent chains, updated in place
+        (n = number of chains). CD (cd=True): scratch with n = m rows, chain r starts at
+        h ~ p(h | data row r) drawn with ``key_pos``.
+    keys_v, keys_h : (k,) keys of Gibbs step t's draws of v and of h.
+    Writes ``mask`` (m + n, nv) uint8: the 0/1 visible rows, data first then the chains' final v;
+    and ``stats`` (m + n, nh): p(h | v) of those rows scaled by +1/m (data) and -1/n (chains), so
+    the gradient of the weights is mask^T stats and that of the hidden biases its column sums.
+    CD-k's last step draws no h (only its probabilities are used), as in the BLAS path.
+    n_groups : the rows are split into this many contiguous tasks (e.g. 4 per thread); the
+        results do not depend on it.
+    """
+    m = rows.shape[0]
+    n = chains.shape[0]
+    nv, nh = weights.shape
+    k = keys_v.shape[0]
+    total = max(m, n)
+    n_groups = max(1, min(total, n_groups))
+    pos_scale = 1.0 / m
+    neg_scale = -1.0 / n
+    for g in prange(n_groups):
+        vis = np.empty(nv, dtype=weights.dtype)
+        hid = np.empty(nh, dtype=weights.dtype)
+        u = np.empty(max(nv, nh))
+        v_idx = np.empty(nv, dtype=np.int64)
+        h_idx = np.empty(nh, dtype=np.int64)
+        for r in range(g * total // n_groups, (g + 1) * total // n_groups):
+            if r < m:  # data row: p(h | v), and for CD the chain's start h ~ p(h | v)
+                v = data[rows[r]]
+                for i in range(nv):
+                    mask[r, i] = 1 if v[i] != 0 else 0
+                count = _active_units(v, v_idx)
+                _field(hid, hidden_bias, weights, v_idx, count)
+                if cd:
+                    _sample_into(hid, key_pos, np.uint64(r) * np.uint64(nh), u[:nh], chains[r])
+                else:
+                    for j in range(nh):
+                        hid[j] = _sigmoid(hid[j])
+                for j in range(nh):
+                    stats[r, j] = hid[j] * pos_scale
+            if r < n:  # chain: k Gibbs steps h -> v -> h
+                for t in range(k):
+                    count = _active_units(chains[r], h_idx)
+                    _field(vis, visible_bias, weights_t, h_idx, count)
+                    count = _sample_active(vis, keys_v[t], np.uint64(r) * np.uint64(nv), u[:nv], v_idx)
+                    _field(hid, hidden_bias, weights, v_idx, count)
+                    if t + 1 < k or not cd:
+                        _sample_into(hid, keys_h[t], np.uint64(r) * np.uint64(nh), u[:nh], chains[r])
+                    else:
+                        for j in range(nh):
+                            hid[j] = _sigmoid(hid[j])
+                row = mask[m + r]
+                row[:] = 0
+                for t in range(count):
+                    row[v_idx[t]] = 1
+                for j in range(nh):
+                    stats[m + r, j] = hid[j] * neg_scale
+
+
+@njit(cache=True, inline="always")
+def _gradient_row(mask, stats, i, rows_idx, acc):
+    """acc = sum of the stats rows r with mask[r, i] = 1 (row i of mask^T stats); returns that row count."""
+    count = 0
+    for r in range(mask.shape[0]):
+        rows_idx[count] = r
+        count += mask[r, i]
+    for j in range(acc.shape[0]):
+        acc[j] = 0.0
+    _add_rows(acc, stats, rows_idx, count)
+    return count
+
+
+#: Visible units per task of :func:`sparse_weight_update` (16 float32 = one cache line of W^T).
+UNIT_BLOCK = 16
+
+
+@njit(cache=True, parallel=True)
+def sparse_weight_update(mask, stats, m, weights, weights_t, visible_bias, hidden_bias,
+                         vel_w, vel_a, vel_b, lr, momentum, weight_decay):
+    """Apply one CD / PCD update from the statistics of :func:`sparse_gibbs_statistics`, in place.
+
+    Gradient (mask, stats as written there, rows < m from data, the rest negative, n of them):
+        dW[i] = sum_{r: mask[r, i] = 1} stats[r],  da_i = #data rows with v_i / m - #negative / n,
+        db = column sums of stats.
+    Then, as :func:`momentum_step`: vel <- momentum * vel + lr * (grad - weight_decay * W) (no
+    decay on the biases), param <- param + vel. ``weights_t`` receives the updated W^T.
+    ``lr``, ``momentum`` and ``weight_decay`` should have the parameters' dtype.
+    """
+    nv, nh = weights.shape
+    n = mask.shape[0] - m
+    # hidden biases (serial: nh column sums)
+    grad_b = np.zeros(nh, dtype=weights.dtype)
+    for r in range(mask.shape[0]):
+        for j in range(nh):
+            grad_b[j] += stats[r, j]
+    for j in range(nh):
+        step = momentum * vel_b[j] + lr * grad_b[j]
+        vel_b[j] = step
+        hidden_bias[j] += step
+    n_blocks = -(-nv // UNIT_BLOCK)
+    for blk in prange(n_blocks):
+        rows_idx = np.empty(mask.shape[0], dtype=np.int64)
+        acc = np.empty(nh, dtype=weights.dtype)
+        start = blk * UNIT_BLOCK
+        stop = min(nv, start + UNIT_BLOCK)
+        for i in range(start, stop):
+            count = _gradient_row(mask, stats, i, rows_idx, acc)
+            n_pos = 0
+            for t in range(count):
+                n_pos += 1 if rows_idx[t] < m else 0
+            grad_a = n_pos / m - (count - n_pos) / n
+            step = momentum * vel_a[i] + lr * grad_a
+            vel_a[i] = step
+            visible_bias[i] += step
+            w = weights[i]
+            vw = vel_w[i]
+            for j in range(nh):
+                step = momentum * vw[j] + lr * (acc[j] - weight_decay * w[j])
+                vw[j] = step
+                w[j] += step
+        for j in range(nh):
+            for i in range(start, stop):
+                weights_t[j, i] = weights[i, j]
+
+
+@njit(cache=True, parallel=True)
+def sparse_gradient(mask, stats, m, grad_w, grad_a, grad_b):
+    """The gradient that :func:`sparse_weight_update` applies, written out (for tests and
+    :meth:`Trainer.gradient`): grad_w (nv, nh), grad_a (nv,), grad_b (nh,)."""
+    nv, nh = grad_w.shape
+    n = mask.shape[0] - m
+    for j in range(nh):
+        grad_b[j] = 0.0
+    for r in range(mask.shape[0]):
+        for j in range(nh):
+            grad_b[j] += stats[r, j]
+    for i in prange(nv):
+        rows_idx = np.empty(mask.shape[0], dtype=np.int64)
+        count = _gradient_row(mask, stats, i, rows_idx, grad_w[i])
+        n_pos = 0
+        for t in range(count):
+            n_pos += 1 if rows_idx[t] < m else 0
+        grad_a[i] = n_pos / m - (count - n_pos) / n
