@@ -550,8 +550,8 @@ def sparse_weight_update(mask, stats, m, weights, weights_t, visible_bias, hidde
                 step = momentum * vw[j] + lr * (acc[j] - weight_decay * w[j])
                 vw[j] = step
                 w[j] += step
-        for j in range(nh):
-            for i in range(start, stop):
+        for i in range(start, stop):  # (this loop order measured faster than j outer for float32)
+            for j in range(nh):
                 weights_t[j, i] = weights[i, j]
 
 
