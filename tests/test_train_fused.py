@@ -173,3 +173,22 @@ def test_fused_path_gives_the_same_bits_whatever_the_thread_count():
         results.append(json.loads(proc.stdout))
     assert [r.pop("threads") for r in results] == [1, 2]
     assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int8])
+def test_column_counts_in_one_pass(dtype):
+    from fecli.data import base_rate_bias, base_rate_from_sums
+    from fecli.training.trainer import column_counts
+
+    data = sparse_rows(n_rows=301).astype(dtype)
+    counts, other = column_counts(data)
+    np.testing.assert_array_equal(counts, (data == 1).sum(axis=0))
+    assert other == 0
+    np.testing.assert_array_equal(base_rate_from_sums(counts, len(data)), base_rate_bias(data))
+    bad = data.copy()
+    bad[7, 3] = 2
+    if dtype != np.int8:
+        bad[100, 0] = np.nan
+        bad[300, 13] = 0.5
+    assert column_counts(bad)[1] == (1 if dtype == np.int8 else 3)
+    assert column_counts(np.asfortranarray(bad))[1] == column_counts(bad)[1]  # the numpy fallback

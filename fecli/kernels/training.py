@@ -573,3 +573,32 @@ def sparse_gradient(mask, stats, m, grad_w, grad_a, grad_b):
         for t in range(count):
             n_pos += 1 if rows_idx[t] < m else 0
         grad_a[i] = n_pos / m - (count - n_pos) / n
+
+
+# -- one pass over the training data ------------------------------------------------------------------
+
+
+@njit(cache=True, parallel=True)
+def binary_column_counts(data, counts):
+    """counts[i] = number of rows with data[r, i] == 1; returns the number of entries that are
+    neither 0 nor 1 (NaN included). One parallel pass over the rows, without temporaries."""
+    n, nv = data.shape
+    n_chunks = max(1, min(n, 64))
+    partial = np.zeros((n_chunks, nv), dtype=np.int64)
+    bad = np.zeros(n_chunks, dtype=np.int64)
+    for c in prange(n_chunks):
+        ones = partial[c]
+        other = 0
+        for r in range(c * n // n_chunks, (c + 1) * n // n_chunks):
+            row = data[r]
+            for i in range(nv):
+                x = row[i]
+                ones[i] += 1 if x == 1 else 0
+                other += 0 if (x == 0 or x == 1) else 1
+        bad[c] = other
+    for i in range(nv):
+        counts[i] = 0
+    for c in range(n_chunks):
+        for i in range(nv):
+            counts[i] += partial[c, i]
+    return bad.sum()

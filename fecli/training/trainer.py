@@ -141,6 +141,24 @@ def array_digest(data: np.ndarray) -> str:
     return digest.hexdigest()
 
 
+def column_counts(data: np.ndarray) -> tuple[np.ndarray, int]:
+    """(ones per column, number of entries that are neither 0 nor 1): one parallel pass for
+    C-contiguous float arrays (no full-size temporaries), numpy otherwise."""
+    data = np.asarray(data)
+    if data.dtype in (np.float32, np.float64) and data.flags.c_contiguous:
+        from ..kernels.training import binary_column_counts
+
+        counts = np.empty(data.shape[1], dtype=np.int64)
+        other = int(binary_column_counts(data, counts))
+        return counts, other
+    counts = np.count_nonzero(data == 1, axis=0).astype(np.int64)
+    return counts, int(data.size - counts.sum() - np.count_nonzero(data == 0))
+
+
+def _all_binary(data: np.ndarray) -> bool:
+    return column_counts(data)[1] == 0
+
+
 def check_training_data(data: np.ndarray, where: str) -> np.ndarray:
     """Rows of 0/1 values, at least two of them (the loader checked the rest)."""
     data = np.asarray(data)
@@ -148,7 +166,7 @@ def check_training_data(data: np.ndarray, where: str) -> np.ndarray:
         raise DataFileError(f"{where} has shape {data.shape}; training needs a 2-D array with rows of examples.")
     if data.shape[0] < 2:
         raise DataFileError(f"{where} has only {data.shape[0]} row; training needs at least 2 examples.")
-    if data.dtype != np.bool_ and not ((data == 0) | (data == 1)).all():
+    if data.dtype != np.bool_ and not _all_binary(data):
         if not np.isfinite(data).all():
             raise DataFileError(f"{where} contains NaN or inf values.")
         raise DataFileError(f"{where} has values that are not binary 0/1.")
@@ -185,9 +203,9 @@ class Trainer:
         self.dtype = np.dtype(settings.dtype)
         self.data_digest = array_digest(data)
         train, validation = self._split(data, validation_data, data_name)
-        from ..data import base_rate_bias
+        from ..data import base_rate_from_sums
 
-        self.base_rate = base_rate_bias(train)
+        self.base_rate = base_rate_from_sums(column_counts(train)[0], train.shape[0])
         self._density = 1.0 / (1.0 + np.exp(-self.base_rate))  # smoothed fraction of ones per unit
         self.train_data = np.ascontiguousarray(train, dtype=self.dtype)
         self.validation_data = validation
