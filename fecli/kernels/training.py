@@ -1,9 +1,12 @@
 """Numba kernels for CD-k / PCD training: fused sigmoid + Bernoulli sampling, gradient
 statistics and parameter updates.
 
-The matrix products of a training step go through BLAS (``np.dot`` with preallocated
-outputs); everything elementwise around them is fused here so that no temporary
-arrays are made:
+Sparse 0/1 data with CD-k / PCD-k (the common case: images) take the fused path at the end
+of this module, "the sparse CD / PCD update": two parallel regions per update
+(:func:`sparse_gibbs_statistics` over rows, :func:`sparse_weight_update` over visible units),
+no BLAS call, and a vectorised sigmoid. Otherwise (dense data, EMF) the matrix products of a
+training step go through BLAS (``np.dot`` with preallocated outputs); everything elementwise
+around them is fused here so that no temporary arrays are made:
 
 * :func:`sigmoid_sample` turns a block of pre-activations ``x = s @ W`` (BLAS) into
   probabilities ``sigmoid(x + bias)`` and/or Bernoulli samples, in place;
