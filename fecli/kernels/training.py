@@ -365,7 +365,7 @@ def sigmoid_rows(x, bits):
         _sigmoid_rows(x[r], bits)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _active_units(s, out):
     """Indices of the nonzero entries of the 0/1 vector ``s`` into ``out``; returns their count.
 
@@ -378,7 +378,7 @@ def _active_units(s, out):
     return count
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _add_rows(acc, matrix, idx, count):
     """acc += sum of the rows ``matrix[idx[t]]`` for t < count, four rows per pass over ``acc``.
 
@@ -398,7 +398,7 @@ def _add_rows(acc, matrix, idx, count):
         t += 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _field(acc, bias, matrix, idx, count):
     """acc = bias + sum of the rows ``matrix[idx[t]]``, t < count (a layer's input field)."""
     for j in range(acc.shape[0]):
@@ -406,7 +406,7 @@ def _field(acc, bias, matrix, idx, count):
     _add_rows(acc, matrix, idx, count)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _sample_active(field, key, first, u, bits, out):
     """Draw s_i ~ Bernoulli(sigmoid(field_i)) with uniforms ``first + i`` of ``key``; the indices
     of the units drawn on go to ``out``, their count is returned (``field`` becomes sigmoid(field))."""
@@ -419,7 +419,7 @@ def _sample_active(field, key, first, u, bits, out):
     return count
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _sample_into(field, key, first, u, bits, out):
     """out_j = 1 if uniform ``first + j`` of ``key`` < sigmoid(field_j) else 0; ``field`` becomes sigmoid(field)."""
     _sigmoid_rows(field, bits)
@@ -428,7 +428,7 @@ def _sample_into(field, key, first, u, bits, out):
         out[j] = 1.0 if u[j] < field[j] else 0.0
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, parallel=True)
 def sparse_gibbs_statistics(data, rows, weights, weights_t, visible_bias, hidden_bias, chains, cd,
                             key_pos, keys_v, keys_h, mask, stats, n_groups):
     """Positive and negative statistics of one CD-k / PCD-k update on 0/1 data, by row additions.
@@ -446,53 +446,63 @@ def sparse_gibbs_statistics(data, rows, weights, weights_t, visible_bias, hidden
     n_groups : the rows are split into this many contiguous tasks (e.g. 4 per thread); the
         results do not depend on it.
     """
+    total = max(rows.shape[0], chains.shape[0])
+    n_groups = max(1, min(total, n_groups))
+    for g in prange(n_groups):
+        _gibbs_rows(g * total // n_groups, (g + 1) * total // n_groups, data, rows, weights, weights_t,
+                    visible_bias, hidden_bias, chains, cd, key_pos, keys_v, keys_h, mask, stats)
+
+
+@njit(cache=True, error_model="numpy")
+def _gibbs_rows(start, stop, data, rows, weights, weights_t, visible_bias, hidden_bias, chains, cd,
+                key_pos, keys_v, keys_h, mask, stats):
+    """Rows start..stop-1 of :func:`sparse_gibbs_statistics`: data row r (if r < m), then chain r (if r < n).
+    (A function of its own, so that the parallel kernel stays small and quick to compile.)"""
     m = rows.shape[0]
     n = chains.shape[0]
     nv, nh = weights.shape
     k = keys_v.shape[0]
-    total = max(m, n)
-    n_groups = max(1, min(total, n_groups))
     pos_scale = 1.0 / m
     neg_scale = -1.0 / n
-    for g in prange(n_groups):
-        vis = np.empty(nv, dtype=weights.dtype)
-        hid = np.empty(nh, dtype=weights.dtype)
-        u = np.empty(max(nv, nh))
-        bits = np.empty(max(nv, nh), dtype=np.int64)
-        v_idx = np.empty(nv, dtype=np.int64)
-        h_idx = np.empty(nh, dtype=np.int64)
-        for r in range(g * total // n_groups, (g + 1) * total // n_groups):
-            if r < m:  # data row: p(h | v), and for CD the chain's start h ~ p(h | v)
-                v = data[rows[r]]
-                for i in range(nv):
-                    mask[r, i] = 1 if v[i] != 0 else 0
-                count = _active_units(v, v_idx)
+    vis = np.empty(nv, dtype=weights.dtype)
+    hid = np.empty(nh, dtype=weights.dtype)
+    u = np.empty(max(nv, nh))
+    bits = np.empty(max(nv, nh), dtype=np.int64)
+    v_idx = np.empty(nv, dtype=np.int64)
+    h_idx = np.empty(nh, dtype=np.int64)
+    for r in range(start, stop):
+        if r < m:  # data row: p(h | v), and for CD the chain's start h ~ p(h | v)
+            v = data[rows[r]]
+            for i in range(nv):
+                mask[r, i] = 1 if v[i] != 0 else 0
+            count = _active_units(v, v_idx)
+            _field(hid, hidden_bias, weights, v_idx, count)
+            if cd:
+                _sample_into(hid, key_pos, np.uint64(r) * np.uint64(nh), u[:nh], bits, chains[r])
+            else:
+                _sigmoid_rows(hid, bits)
+            for j in range(nh):
+                stats[r, j] = hid[j] * pos_scale
+        if r < n:  # chain: k Gibbs steps h -> v -> h
+            count = 0
+            for t in range(k):
+                count = _active_units(chains[r], h_idx)
+                _field(vis, visible_bias, weights_t, h_idx, count)
+                count = _sample_active(vis, keys_v[t], np.uint64(r) * np.uint64(nv), u[:nv], bits, v_idx)
                 _field(hid, hidden_bias, weights, v_idx, count)
-                if cd:
-                    _sample_into(hid, key_pos, np.uint64(r) * np.uint64(nh), u[:nh], bits, chains[r])
+                if t + 1 < k or not cd:
+                    _sample_into(hid, keys_h[t], np.uint64(r) * np.uint64(nh), u[:nh], bits, chains[r])
                 else:
                     _sigmoid_rows(hid, bits)
-                for j in range(nh):
-                    stats[r, j] = hid[j] * pos_scale
-            if r < n:  # chain: k Gibbs steps h -> v -> h
-                for t in range(k):
-                    count = _active_units(chains[r], h_idx)
-                    _field(vis, visible_bias, weights_t, h_idx, count)
-                    count = _sample_active(vis, keys_v[t], np.uint64(r) * np.uint64(nv), u[:nv], bits, v_idx)
-                    _field(hid, hidden_bias, weights, v_idx, count)
-                    if t + 1 < k or not cd:
-                        _sample_into(hid, keys_h[t], np.uint64(r) * np.uint64(nh), u[:nh], bits, chains[r])
-                    else:
-                        _sigmoid_rows(hid, bits)
-                row = mask[m + r]
-                row[:] = 0
-                for t in range(count):
-                    row[v_idx[t]] = 1
-                for j in range(nh):
-                    stats[m + r, j] = hid[j] * neg_scale
+            row = mask[m + r]
+            row[:] = 0
+            for t in range(count):
+                row[v_idx[t]] = 1
+            for j in range(nh):
+                stats[m + r, j] = hid[j] * neg_scale
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _gradient_row(mask, stats, i, rows_idx, acc):
     """acc = sum of the stats rows r with mask[r, i] = 1 (row i of mask^T stats); returns that row count."""
     count = 0
@@ -521,41 +531,55 @@ def sparse_weight_update(mask, stats, m, weights, weights_t, visible_bias, hidde
     decay on the biases), param <- param + vel. ``weights_t`` receives the updated W^T.
     ``lr``, ``momentum`` and ``weight_decay`` should have the parameters' dtype.
     """
-    nv, nh = weights.shape
-    n = mask.shape[0] - m
-    # hidden biases (serial: nh column sums)
-    grad_b = np.zeros(nh, dtype=weights.dtype)
-    for r in range(mask.shape[0]):
+    _hidden_bias_step(stats, hidden_bias, vel_b, lr, momentum)
+    nv = weights.shape[0]
+    n_blocks = -(-nv // UNIT_BLOCK)
+    for blk in prange(n_blocks):
+        _update_units(blk * UNIT_BLOCK, min(nv, (blk + 1) * UNIT_BLOCK), mask, stats, m, weights, weights_t,
+                      visible_bias, vel_w, vel_a, lr, momentum, weight_decay)
+
+
+@njit(cache=True)
+def _hidden_bias_step(stats, hidden_bias, vel_b, lr, momentum):
+    """Momentum step of the hidden biases, whose gradient is the column sums of ``stats``."""
+    nh = stats.shape[1]
+    grad_b = np.zeros(nh, dtype=stats.dtype)
+    for r in range(stats.shape[0]):
         for j in range(nh):
             grad_b[j] += stats[r, j]
     for j in range(nh):
         step = momentum * vel_b[j] + lr * grad_b[j]
         vel_b[j] = step
         hidden_bias[j] += step
-    n_blocks = -(-nv // UNIT_BLOCK)
-    for blk in prange(n_blocks):
-        rows_idx = np.empty(mask.shape[0], dtype=np.int64)
-        acc = np.empty(nh, dtype=weights.dtype)
-        start = blk * UNIT_BLOCK
-        stop = min(nv, start + UNIT_BLOCK)
-        for i in range(start, stop):
-            count = _gradient_row(mask, stats, i, rows_idx, acc)
-            n_pos = 0
-            for t in range(count):
-                n_pos += 1 if rows_idx[t] < m else 0
-            grad_a = n_pos / m - (count - n_pos) / n
-            step = momentum * vel_a[i] + lr * grad_a
-            vel_a[i] = step
-            visible_bias[i] += step
-            w = weights[i]
-            vw = vel_w[i]
-            for j in range(nh):
-                step = momentum * vw[j] + lr * (acc[j] - weight_decay * w[j])
-                vw[j] = step
-                w[j] += step
-        for i in range(start, stop):  # (this loop order measured faster than j outer for float32)
-            for j in range(nh):
-                weights_t[j, i] = weights[i, j]
+
+
+@njit(cache=True)
+def _update_units(start, stop, mask, stats, m, weights, weights_t, visible_bias, vel_w, vel_a, lr, momentum,
+                  weight_decay):
+    """Visible units start..stop-1 of :func:`sparse_weight_update`: gradient row, momentum step of
+    W[i, :] and a_i, and the copy of the new rows into W^T."""
+    nh = weights.shape[1]
+    n = mask.shape[0] - m
+    rows_idx = np.empty(mask.shape[0], dtype=np.int64)
+    acc = np.empty(nh, dtype=weights.dtype)
+    for i in range(start, stop):
+        count = _gradient_row(mask, stats, i, rows_idx, acc)
+        n_pos = 0
+        for t in range(count):
+            n_pos += 1 if rows_idx[t] < m else 0
+        grad_a = n_pos / m - (count - n_pos) / n
+        step = momentum * vel_a[i] + lr * grad_a
+        vel_a[i] = step
+        visible_bias[i] += step
+        w = weights[i]
+        vw = vel_w[i]
+        for j in range(nh):
+            step = momentum * vw[j] + lr * (acc[j] - weight_decay * w[j])
+            vw[j] = step
+            w[j] += step
+    for i in range(start, stop):  # (this loop order measured faster than j outer for float32)
+        for j in range(nh):
+            weights_t[j, i] = weights[i, j]
 
 
 @njit(cache=True, parallel=True)
@@ -570,12 +594,18 @@ def sparse_gradient(mask, stats, m, grad_w, grad_a, grad_b):
         for j in range(nh):
             grad_b[j] += stats[r, j]
     for i in prange(nv):
-        rows_idx = np.empty(mask.shape[0], dtype=np.int64)
-        count = _gradient_row(mask, stats, i, rows_idx, grad_w[i])
-        n_pos = 0
-        for t in range(count):
-            n_pos += 1 if rows_idx[t] < m else 0
-        grad_a[i] = n_pos / m - (count - n_pos) / n
+        grad_a[i] = _gradient_unit(mask, stats, m, n, i, grad_w[i])
+
+
+@njit(cache=True)
+def _gradient_unit(mask, stats, m, n, i, out):
+    """out = row i of the weight gradient; returns the visible-bias gradient of unit i."""
+    rows_idx = np.empty(mask.shape[0], dtype=np.int64)
+    count = _gradient_row(mask, stats, i, rows_idx, out)
+    n_pos = 0
+    for t in range(count):
+        n_pos += 1 if rows_idx[t] < m else 0
+    return n_pos / m - (count - n_pos) / n
 
 
 # -- one pass over the training data ------------------------------------------------------------------
@@ -590,18 +620,23 @@ def binary_column_counts(data, counts):
     partial = np.zeros((n_chunks, nv), dtype=np.int64)
     bad = np.zeros(n_chunks, dtype=np.int64)
     for c in prange(n_chunks):
-        ones = partial[c]
-        other = 0
-        for r in range(c * n // n_chunks, (c + 1) * n // n_chunks):
-            row = data[r]
-            for i in range(nv):
-                x = row[i]
-                ones[i] += 1 if x == 1 else 0
-                other += 0 if (x == 0 or x == 1) else 1
-        bad[c] = other
+        bad[c] = _count_rows(data, c * n // n_chunks, (c + 1) * n // n_chunks, partial[c])
     for i in range(nv):
         counts[i] = 0
     for c in range(n_chunks):
         for i in range(nv):
             counts[i] += partial[c, i]
     return bad.sum()
+
+
+@njit(cache=True)
+def _count_rows(data, start, stop, ones):
+    """ones[i] += rows start..stop-1 with data[r, i] == 1; returns how many entries are neither 0 nor 1."""
+    other = 0
+    for r in range(start, stop):
+        row = data[r]
+        for i in range(row.shape[0]):
+            x = row[i]
+            ones[i] += 1 if x == 1 else 0
+            other += 0 if (x == 0 or x == 1) else 1
+    return other
