@@ -129,10 +129,15 @@ def base_rate_bias(data: np.ndarray, pseudocount: float = DEFAULT_PSEUDOCOUNT) -
     p_i = (sum_n v_ni + pseudocount/2) / (N + pseudocount), a_i = ln p_i - ln(1 - p_i)
     (Salakhutdinov & Murray 2008); the pseudo-count keeps the logits finite.
     """
-    data = np.asarray(data, dtype=np.float64)
+    data = np.asarray(data)  # no float64 copy of the whole array: the sum converts as it goes
+    return base_rate_from_sums(data.sum(axis=0, dtype=np.float64), data.shape[0], pseudocount)
+
+
+def base_rate_from_sums(sums: np.ndarray, n_rows: int, pseudocount: float = DEFAULT_PSEUDOCOUNT) -> np.ndarray:
+    """:func:`base_rate_bias` from the column sums of the data (e.g. counts of ones) and its row count."""
     if pseudocount <= 0:
         raise ValueError(f"pseudocount must be > 0, got {pseudocount}")
-    p = (data.sum(axis=0) + 0.5 * pseudocount) / (data.shape[0] + pseudocount)
+    p = (np.asarray(sums, dtype=np.float64) + 0.5 * pseudocount) / (n_rows + pseudocount)
     return np.log(p) - np.log1p(-p)
 
 

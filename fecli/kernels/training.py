@@ -1,9 +1,12 @@
 """Numba kernels for CD-k / PCD training: fused sigmoid + Bernoulli sampling, gradient
 statistics and parameter updates.
 
-The matrix products of a training step go through BLAS (``np.dot`` with preallocated
-outputs); everything elementwise around them is fused here so that no temporary
-arrays are made:
+Sparse 0/1 data with CD-k / PCD-k (the common case: images) take the fused path at the end
+of this module, "the sparse CD / PCD update": two parallel regions per update
+(:func:`sparse_gibbs_statistics` over rows, :func:`sparse_weight_update` over visible units),
+no BLAS call, and a vectorised sigmoid. Otherwise (dense data, EMF) the matrix products of a
+training step go through BLAS (``np.dot`` with preallocated outputs); everything elementwise
+around them is fused here so that no temporary arrays are made:
 
 * :func:`sigmoid_sample` turns a block of pre-activations ``x = s @ W`` (BLAS) into
   probabilities ``sigmoid(x + bias)`` and/or Bernoulli samples, in place;
@@ -24,7 +27,8 @@ reproducible from ``(seed, step)`` alone: a checkpoint needs no generator state.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -261,3 +265,378 @@ def binary_transpose_matmul(v, h, out, ptr, idx):
             r = idx[t]
             for j in range(k):
                 out[i, j] += h[r, j]
+
+
+# -- the sparse CD / PCD update: two parallel regions, no BLAS ---------------------------------------
+#
+# One CD-k / PCD-k update on sparse 0/1 data is two ``prange`` regions (and nothing else that
+# uses threads, so no BLAS worker pool fights Numba's threads over the cores):
+#
+# 1. :func:`sparse_gibbs_statistics`, over rows: each data row gives p(h | v) by adding the rows
+#    W[i] of its active units; each Gibbs chain draws v ~ p(v | h) by adding the rows W^T[j] of
+#    its active hidden units, then p(h | v) and a new h the same way. A row's work is done by one
+#    thread in a fixed order, and its random numbers are counter ``row * n_cols + col`` under the
+#    step's keys, so the result does not depend on the thread count.
+# 2. :func:`sparse_weight_update`, over blocks of visible units i: the weight-gradient row
+#    sum_{rows with v_i = 1} (scaled h rows) fused with weight decay, momentum and the update of
+#    W[i, :] (no gradient matrix is written and read back), the visible-bias step, and the copy
+#    of the updated rows into W^T (kept in sync for the next update's v ~ p(v | h)).
+
+
+# The fused kernels compute sigmoids a row at a time with this exp, which LLVM vectorises (Numba's
+# np.exp is a scalar libm call, ~2.5 ns, and was a third of a float32 update): Cody-Waite range
+# reduction y = t ln2 + r, |r| <= ln2 / 2, a polynomial for e^r (Cephes' expf for float32, the
+# Taylor series to r^13 for float64; both within ~1.2 ulp of the exact sigmoid over the whole
+# range, tested), and 2^t built in the exponent bits of an integer scratch array viewed as floats.
+# The kernels that use it compile with error_model="numpy", or Numba's zero-division check keeps
+# the division scalar.
+
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93145751953125e-1
+_LN2_LO = 1.42860682030941723212e-6
+
+
+def _sigmoid_rows(x, bits):
+    """x[:] = sigmoid(x) in place for a 1-D float32 / float64 array; ``bits`` is int64 scratch
+    with at least x.shape[0] entries. Saturates (tiny or 1.0), never inf or NaN for finite x."""
+    raise NotImplementedError("compiled only (see the overload below)")
+
+
+def _sigmoid_rows_f32(x, bits):
+    n = x.shape[0]
+    ibits = bits.view(np.int32)
+    lo, hi = np.float32(-87.3), np.float32(88.3)  # e^y and 2^t stay normal floats
+    for j in range(n):
+        y = -x[j]
+        y = hi if y > hi else (y if y > lo else lo)
+        t = np.floor(y * np.float32(_LOG2E) + np.float32(0.5))
+        r = (y - t * np.float32(_LN2_HI)) - t * np.float32(_LN2_LO)
+        p = np.float32(1.9875691500e-4)
+        p = p * r + np.float32(1.3981999507e-3)
+        p = p * r + np.float32(8.3334519073e-3)
+        p = p * r + np.float32(4.1665795894e-2)
+        p = p * r + np.float32(1.6666665459e-1)
+        p = p * r + np.float32(5.0000001201e-1)
+        x[j] = p * (r * r) + r + np.float32(1.0)  # e^r
+        ibits[j] = (np.int32(t) + np.int32(127)) << np.int32(23)  # 2^t as float32 bits
+    scale = ibits.view(np.float32)
+    for j in range(n):
+        x[j] = np.float32(1.0) / (np.float32(1.0) + x[j] * scale[j])
+
+
+def _sigmoid_rows_f64(x, bits):
+    n = x.shape[0]
+    lo, hi = -708.3, 709.0
+    for j in range(n):
+        y = -x[j]
+        y = hi if y > hi else (y if y > lo else lo)
+        t = np.floor(y * _LOG2E + 0.5)
+        r = (y - t * _LN2_HI) - t * _LN2_LO
+        p = 1.0 / 6227020800.0  # 1/13!
+        p = p * r + 1.0 / 479001600.0
+        p = p * r + 1.0 / 39916800.0
+        p = p * r + 1.0 / 3628800.0
+        p = p * r + 1.0 / 362880.0
+        p = p * r + 1.0 / 40320.0
+        p = p * r + 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        x[j] = p * (r * r) + r + 1.0  # e^r
+        bits[j] = (np.int64(t) + np.int64(1023)) << np.int64(52)  # 2^t as float64 bits
+    scale = bits.view(np.float64)
+    for j in range(n):
+        x[j] = 1.0 / (1.0 + x[j] * scale[j])
+
+
+@overload(_sigmoid_rows)
+def _sigmoid_rows_overload(x, bits):
+    if x.dtype == types.float32:
+        return _sigmoid_rows_f32
+    return _sigmoid_rows_f64
+
+
+@njit(cache=True, error_model="numpy")
+def sigmoid_rows(x, bits):
+    """Compiled entry to the vectorised in-place sigmoid (for tests): each row of the 2-D ``x``."""
+    for r in range(x.shape[0]):
+        _sigmoid_rows(x[r], bits)
+
+
+@njit(cache=True)
+def _active_units(s, out):
+    """Indices of the nonzero entries of the 0/1 vector ``s`` into ``out``; returns their count.
+
+    Branch-free (always store, advance by the bit), as the bits are unpredictable.
+    """
+    count = 0
+    for i in range(s.shape[0]):
+        out[count] = i
+        count += 1 if s[i] != 0 else 0
+    return count
+
+
+@njit(cache=True)
+def _add_rows(acc, matrix, idx, count):
+    """acc += sum of the rows ``matrix[idx[t]]`` for t < count, four rows per pass over ``acc``.
+
+    (The order of the additions is fixed by ``idx``: the result depends on nothing else.)
+    """
+    k = acc.shape[0]
+    t = 0
+    while t + 4 <= count:
+        r0, r1, r2, r3 = matrix[idx[t]], matrix[idx[t + 1]], matrix[idx[t + 2]], matrix[idx[t + 3]]
+        for j in range(k):
+            acc[j] += (r0[j] + r1[j]) + (r2[j] + r3[j])
+        t += 4
+    while t < count:
+        r0 = matrix[idx[t]]
+        for j in range(k):
+            acc[j] += r0[j]
+        t += 1
+
+
+@njit(cache=True)
+def _field(acc, bias, matrix, idx, count):
+    """acc = bias + sum of the rows ``matrix[idx[t]]``, t < count (a layer's input field)."""
+    for j in range(acc.shape[0]):
+        acc[j] = bias[j]
+    _add_rows(acc, matrix, idx, count)
+
+
+@njit(cache=True)
+def _sample_active(field, key, first, u, bits, out):
+    """Draw s_i ~ Bernoulli(sigmoid(field_i)) with uniforms ``first + i`` of ``key``; the indices
+    of the units drawn on go to ``out``, their count is returned (``field`` becomes sigmoid(field))."""
+    _sigmoid_rows(field, bits)
+    _fill_uniforms(key, first, u)
+    count = 0
+    for i in range(field.shape[0]):
+        out[count] = i
+        count += 1 if u[i] < field[i] else 0
+    return count
+
+
+@njit(cache=True)
+def _sample_into(field, key, first, u, bits, out):
+    """out_j = 1 if uniform ``first + j`` of ``key`` < sigmoid(field_j) else 0; ``field`` becomes sigmoid(field)."""
+    _sigmoid_rows(field, bits)
+    _fill_uniforms(key, first, u)
+    for j in range(field.shape[0]):
+        out[j] = 1.0 if u[j] < field[j] else 0.0
+
+
+@njit(cache=True, parallel=True)
+def sparse_gibbs_statistics(data, rows, weights, weights_t, visible_bias, hidden_bias, chains, cd,
+                            key_pos, keys_v, keys_h, mask, stats, n_groups):
+    """Positive and negative statistics of one CD-k / PCD-k update on 0/1 data, by row additions.
+
+    data : (N, nv) 0/1 training rows; rows : (m,) the batch (indices into data).
+    weights (nv, nh) and weights_t (nh, nv) = weights.T (contiguous), biases (nv,), (nh,).
+    chains : (n, nh) 0/1 hidden states. PCD (cd=False): the persistent chains, updated in place
+        (n = number of chains). CD (cd=True): scratch with n = m rows, chain r starts at
+        h ~ p(h | data row r) drawn with ``key_pos``.
+    keys_v, keys_h : (k,) keys of Gibbs step t's draws of v and of h.
+    Writes ``mask`` (m + n, nv) uint8: the 0/1 visible rows, data first then the chains' final v;
+    and ``stats`` (m + n, nh): p(h | v) of those rows scaled by +1/m (data) and -1/n (chains), so
+    the gradient of the weights is mask^T stats and that of the hidden biases its column sums.
+    CD-k's last step draws no h (only its probabilities are used), as in the BLAS path.
+    n_groups : the rows are split into this many contiguous tasks (e.g. 4 per thread); the
+        results do not depend on it.
+    """
+    total = max(rows.shape[0], chains.shape[0])
+    n_groups = max(1, min(total, n_groups))
+    for g in prange(n_groups):
+        _gibbs_rows(g * total // n_groups, (g + 1) * total // n_groups, data, rows, weights, weights_t,
+                    visible_bias, hidden_bias, chains, cd, key_pos, keys_v, keys_h, mask, stats)
+
+
+@njit(cache=True, error_model="numpy")
+def _gibbs_rows(start, stop, data, rows, weights, weights_t, visible_bias, hidden_bias, chains, cd,
+                key_pos, keys_v, keys_h, mask, stats):
+    """Rows start..stop-1 of :func:`sparse_gibbs_statistics`: data row r (if r < m), then chain r (if r < n).
+    (A function of its own, so that the parallel kernel stays small and quick to compile.)"""
+    m = rows.shape[0]
+    n = chains.shape[0]
+    nv, nh = weights.shape
+    k = keys_v.shape[0]
+    pos_scale = 1.0 / m
+    neg_scale = -1.0 / n
+    vis = np.empty(nv, dtype=weights.dtype)
+    hid = np.empty(nh, dtype=weights.dtype)
+    u = np.empty(max(nv, nh))
+    bits = np.empty(max(nv, nh), dtype=np.int64)
+    v_idx = np.empty(nv, dtype=np.int64)
+    h_idx = np.empty(nh, dtype=np.int64)
+    for r in range(start, stop):
+        if r < m:  # data row: p(h | v), and for CD the chain's start h ~ p(h | v)
+            v = data[rows[r]]
+            for i in range(nv):
+                mask[r, i] = 1 if v[i] != 0 else 0
+            count = _active_units(v, v_idx)
+            _field(hid, hidden_bias, weights, v_idx, count)
+            if cd:
+                _sample_into(hid, key_pos, np.uint64(r) * np.uint64(nh), u[:nh], bits, chains[r])
+            else:
+                _sigmoid_rows(hid, bits)
+            for j in range(nh):
+                stats[r, j] = hid[j] * pos_scale
+        if r < n:  # chain: k Gibbs steps h -> v -> h
+            count = 0
+            for t in range(k):
+                count = _active_units(chains[r], h_idx)
+                _field(vis, visible_bias, weights_t, h_idx, count)
+                count = _sample_active(vis, keys_v[t], np.uint64(r) * np.uint64(nv), u[:nv], bits, v_idx)
+                _field(hid, hidden_bias, weights, v_idx, count)
+                if t + 1 < k or not cd:
+                    _sample_into(hid, keys_h[t], np.uint64(r) * np.uint64(nh), u[:nh], bits, chains[r])
+                else:
+                    _sigmoid_rows(hid, bits)
+            row = mask[m + r]
+            row[:] = 0
+            for t in range(count):
+                row[v_idx[t]] = 1
+            for j in range(nh):
+                stats[m + r, j] = hid[j] * neg_scale
+
+
+@njit(cache=True)
+def _gradient_row(mask, stats, i, rows_idx, acc):
+    """acc = sum of the stats rows r with mask[r, i] = 1 (row i of mask^T stats); returns that row count."""
+    count = 0
+    for r in range(mask.shape[0]):
+        rows_idx[count] = r
+        count += mask[r, i]
+    for j in range(acc.shape[0]):
+        acc[j] = 0.0
+    _add_rows(acc, stats, rows_idx, count)
+    return count
+
+
+#: Visible units per task of :func:`sparse_weight_update` (16 float32 = one cache line of W^T).
+UNIT_BLOCK = 16
+
+
+@njit(cache=True, parallel=True)
+def sparse_weight_update(mask, stats, m, weights, weights_t, visible_bias, hidden_bias,
+                         vel_w, vel_a, vel_b, lr, momentum, weight_decay):
+    """Apply one CD / PCD update from the statistics of :func:`sparse_gibbs_statistics`, in place.
+
+    Gradient (mask, stats as written there, rows < m from data, the rest negative, n of them):
+        dW[i] = sum_{r: mask[r, i] = 1} stats[r],  da_i = #data rows with v_i / m - #negative / n,
+        db = column sums of stats.
+    Then, as :func:`momentum_step`: vel <- momentum * vel + lr * (grad - weight_decay * W) (no
+    decay on the biases), param <- param + vel. ``weights_t`` receives the updated W^T.
+    ``lr``, ``momentum`` and ``weight_decay`` should have the parameters' dtype.
+    """
+    _hidden_bias_step(stats, hidden_bias, vel_b, lr, momentum)
+    nv = weights.shape[0]
+    n_blocks = -(-nv // UNIT_BLOCK)
+    for blk in prange(n_blocks):
+        _update_units(blk * UNIT_BLOCK, min(nv, (blk + 1) * UNIT_BLOCK), mask, stats, m, weights, weights_t,
+                      visible_bias, vel_w, vel_a, lr, momentum, weight_decay)
+
+
+@njit(cache=True)
+def _hidden_bias_step(stats, hidden_bias, vel_b, lr, momentum):
+    """Momentum step of the hidden biases, whose gradient is the column sums of ``stats``."""
+    nh = stats.shape[1]
+    grad_b = np.zeros(nh, dtype=stats.dtype)
+    for r in range(stats.shape[0]):
+        for j in range(nh):
+            grad_b[j] += stats[r, j]
+    for j in range(nh):
+        step = momentum * vel_b[j] + lr * grad_b[j]
+        vel_b[j] = step
+        hidden_bias[j] += step
+
+
+@njit(cache=True)
+def _update_units(start, stop, mask, stats, m, weights, weights_t, visible_bias, vel_w, vel_a, lr, momentum,
+                  weight_decay):
+    """Visible units start..stop-1 of :func:`sparse_weight_update`: gradient row, momentum step of
+    W[i, :] and a_i, and the copy of the new rows into W^T."""
+    nh = weights.shape[1]
+    n = mask.shape[0] - m
+    rows_idx = np.empty(mask.shape[0], dtype=np.int64)
+    acc = np.empty(nh, dtype=weights.dtype)
+    for i in range(start, stop):
+        count = _gradient_row(mask, stats, i, rows_idx, acc)
+        n_pos = 0
+        for t in range(count):
+            n_pos += 1 if rows_idx[t] < m else 0
+        grad_a = n_pos / m - (count - n_pos) / n
+        step = momentum * vel_a[i] + lr * grad_a
+        vel_a[i] = step
+        visible_bias[i] += step
+        w = weights[i]
+        vw = vel_w[i]
+        for j in range(nh):
+            step = momentum * vw[j] + lr * (acc[j] - weight_decay * w[j])
+            vw[j] = step
+            w[j] += step
+    for i in range(start, stop):  # (this loop order measured faster than j outer for float32)
+        for j in range(nh):
+            weights_t[j, i] = weights[i, j]
+
+
+@njit(cache=True, parallel=True)
+def sparse_gradient(mask, stats, m, grad_w, grad_a, grad_b):
+    """The gradient that :func:`sparse_weight_update` applies, written out (for tests and
+    :meth:`Trainer.gradient`): grad_w (nv, nh), grad_a (nv,), grad_b (nh,)."""
+    nv, nh = grad_w.shape
+    n = mask.shape[0] - m
+    for j in range(nh):
+        grad_b[j] = 0.0
+    for r in range(mask.shape[0]):
+        for j in range(nh):
+            grad_b[j] += stats[r, j]
+    for i in prange(nv):
+        grad_a[i] = _gradient_unit(mask, stats, m, n, i, grad_w[i])
+
+
+@njit(cache=True)
+def _gradient_unit(mask, stats, m, n, i, out):
+    """out = row i of the weight gradient; returns the visible-bias gradient of unit i."""
+    rows_idx = np.empty(mask.shape[0], dtype=np.int64)
+    count = _gradient_row(mask, stats, i, rows_idx, out)
+    n_pos = 0
+    for t in range(count):
+        n_pos += 1 if rows_idx[t] < m else 0
+    return n_pos / m - (count - n_pos) / n
+
+
+# -- one pass over the training data ------------------------------------------------------------------
+
+
+@njit(cache=True, parallel=True)
+def binary_column_counts(data, counts):
+    """counts[i] = number of rows with data[r, i] == 1; returns the number of entries that are
+    neither 0 nor 1 (NaN included). One parallel pass over the rows, without temporaries."""
+    n, nv = data.shape
+    n_chunks = max(1, min(n, 64))
+    partial = np.zeros((n_chunks, nv), dtype=np.int64)
+    bad = np.zeros(n_chunks, dtype=np.int64)
+    for c in prange(n_chunks):
+        bad[c] = _count_rows(data, c * n // n_chunks, (c + 1) * n // n_chunks, partial[c])
+    for i in range(nv):
+        counts[i] = 0
+    for c in range(n_chunks):
+        for i in range(nv):
+            counts[i] += partial[c, i]
+    return bad.sum()
+
+
+@njit(cache=True)
+def _count_rows(data, start, stop, ones):
+    """ones[i] += rows start..stop-1 with data[r, i] == 1; returns how many entries are neither 0 nor 1."""
+    other = 0
+    for r in range(start, stop):
+        row = data[r]
+        for i in range(row.shape[0]):
+            x = row[i]
+            ones[i] += 1 if x == 1 else 0
+            other += 0 if (x == 0 or x == 1) else 1
+    return other

@@ -29,7 +29,9 @@ Optional hooks (used by the TAP / EMF phase, which writes magnetisations into ``
 to start persistent state at training rows; ``weight_statistics()`` -> the negative weight
 statistic (nv, nh), used instead of ``v_neg^T h_neg / n`` when it has extra (Onsager)
 terms; ``end_epoch()`` -> metrics added to the epoch's record; ``warnings()`` -> lines added to
-the run's warnings when it ends.
+the run's warnings when it ends; ``gibbs_state(n_pos)`` -> (0/1 hidden chain states, started at the
+data?) for Gibbs phases (CD, PCD): with sparse data the trainer then runs the chains itself in its
+fused kernel (:func:`fecli.kernels.training.sparse_gibbs_statistics`) with the same random streams.
 """
 
 from __future__ import annotations
@@ -88,6 +90,10 @@ class ContrastiveDivergence:
             else:
                 sigmoid_sample(h_neg, params.hidden_bias, np.uint64(0), True, self._h[:0])
 
+    def gibbs_state(self, n_pos: int) -> tuple[np.ndarray, bool]:
+        """Scratch for the chains of the fused sparse path, which start at h ~ p(h | data)."""
+        return self._h[:n_pos], True
+
     def state_dict(self) -> dict[str, np.ndarray]:
         return {}
 
@@ -130,6 +136,10 @@ class PersistentContrastiveDivergence:
             sigmoid_sample(v_neg, params.visible_bias, keys(2 * t + 1), False, v_neg)
             products.hidden_field(v_neg, params.weights, h_neg)
             sigmoid_sample(h_neg, params.hidden_bias, keys(2 * t + 2), True, self.chains)
+
+    def gibbs_state(self, n_pos: int) -> tuple[np.ndarray, bool]:
+        """The persistent chains, for the fused sparse path to advance in place."""
+        return self.chains, False
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return {"chains": self.chains.astype(np.uint8)}

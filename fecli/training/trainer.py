@@ -8,7 +8,13 @@ One update on a batch of m data rows (positive phase) and n negative rows:
     dW = S_v^T S_h,  da = mean(V) - mean(v_neg),  db = mean(p_pos) - mean(p_neg)
     vel <- momentum * vel + lr_e * (grad - weight_decay * W);  W <- W + vel
 
-The weight gradient is a single BLAS product of the stacked statistics. All
+The weight gradient is a single BLAS product of the stacked statistics.
+
+Sparse data with CD-k or PCD-k (the common case for image data) takes a fused path instead:
+two parallel Numba regions per update and no BLAS call (see "the sparse CD / PCD update" in
+:mod:`fecli.kernels.training`): one over rows for the positive phase and the Gibbs chains,
+one over visible units for the gradient fused with the momentum update. The trainer keeps a
+contiguous copy of W^T for the chains' v ~ p(v | h), which that update keeps in sync. All
 randomness is a function of (seed, step) (counter-based generator, see
 :mod:`fecli.kernels.training`) and the epoch's shuffle is a function of
 (seed, epoch), so a run can stop after any batch and continue bit-for-bit from
@@ -135,6 +141,24 @@ def array_digest(data: np.ndarray) -> str:
     return digest.hexdigest()
 
 
+def column_counts(data: np.ndarray) -> tuple[np.ndarray, int]:
+    """(ones per column, number of entries that are neither 0 nor 1): one parallel pass for
+    C-contiguous float arrays (no full-size temporaries), numpy otherwise."""
+    data = np.asarray(data)
+    if data.dtype in (np.float32, np.float64) and data.flags.c_contiguous:
+        from ..kernels.training import binary_column_counts
+
+        counts = np.empty(data.shape[1], dtype=np.int64)
+        other = int(binary_column_counts(data, counts))
+        return counts, other
+    counts = np.count_nonzero(data == 1, axis=0).astype(np.int64)
+    return counts, int(data.size - counts.sum() - np.count_nonzero(data == 0))
+
+
+def _all_binary(data: np.ndarray) -> bool:
+    return column_counts(data)[1] == 0
+
+
 def check_training_data(data: np.ndarray, where: str) -> np.ndarray:
     """Rows of 0/1 values, at least two of them (the loader checked the rest)."""
     data = np.asarray(data)
@@ -142,7 +166,7 @@ def check_training_data(data: np.ndarray, where: str) -> np.ndarray:
         raise DataFileError(f"{where} has shape {data.shape}; training needs a 2-D array with rows of examples.")
     if data.shape[0] < 2:
         raise DataFileError(f"{where} has only {data.shape[0]} row; training needs at least 2 examples.")
-    if data.dtype != np.bool_ and not ((data == 0) | (data == 1)).all():
+    if data.dtype != np.bool_ and not _all_binary(data):
         if not np.isfinite(data).all():
             raise DataFileError(f"{where} contains NaN or inf values.")
         raise DataFileError(f"{where} has values that are not binary 0/1.")
@@ -179,9 +203,9 @@ class Trainer:
         self.dtype = np.dtype(settings.dtype)
         self.data_digest = array_digest(data)
         train, validation = self._split(data, validation_data, data_name)
-        from ..data import base_rate_bias
+        from ..data import base_rate_from_sums
 
-        self.base_rate = base_rate_bias(train)
+        self.base_rate = base_rate_from_sums(column_counts(train)[0], train.shape[0])
         self._density = 1.0 / (1.0 + np.exp(-self.base_rate))  # smoothed fraction of ones per unit
         self.train_data = np.ascontiguousarray(train, dtype=self.dtype)
         self.validation_data = validation
@@ -206,6 +230,8 @@ class Trainer:
             sparse = products == "sparse"
         n_neg = self.negative.n_negative(self.batch_size)
         self.products = Products(sparse, self.batch_size + n_neg, self.n_visible)
+        #: Sparse CD / PCD: the fused two-region update (:meth:`_sparse_statistics`).
+        self.fused = sparse and hasattr(self.negative, "gibbs_state")
         self.base_key = int(seed_sequence(settings.seed, STREAM_SAMPLING).generate_state(1, np.uint64)[0])
         self._monitor: Monitor | None = None
         self._alloc()
@@ -244,6 +270,11 @@ class Trainer:
         self._sh = np.zeros((B + n_neg, nh), dtype=self.dtype)
         self._hs = np.zeros((B, nh), dtype=self.dtype)
         self._grad = Params(np.zeros((nv, nh), self.dtype), np.zeros(nv, self.dtype), np.zeros(nh, self.dtype))
+        if self.fused:
+            self._mask = np.zeros((B + n_neg, nv), dtype=np.uint8)  # 0/1 visible rows: data, then negative
+            self._stats = np.zeros((B + n_neg, nh), dtype=self.dtype)  # scaled p(h | v) of those rows
+            self._weights_t = np.zeros((nh, nv), dtype=self.dtype)
+            self._weights_t_of: np.ndarray | None = None  # the weights array _weights_t is the transpose of
 
     # -- state ----------------------------------------------------------------------------------------
     def initial_state(self) -> TrainState:
@@ -279,6 +310,34 @@ class Trainer:
         base = self.base_key
         return lambda stream: call_key(base, step, stream)
 
+    def _transposed_weights(self, params: Params) -> np.ndarray:
+        """The contiguous W^T of the fused path: copied when ``params.weights`` is another array than
+        last time; :func:`sparse_weight_update` keeps it in sync with its in-place updates."""
+        if self._weights_t_of is not params.weights:
+            np.copyto(self._weights_t, params.weights.T)
+            self._weights_t_of = params.weights
+        return self._weights_t
+
+    def _sparse_statistics(self, params: Params, rows: np.ndarray, keys: Callable[[int], np.uint64]) -> tuple[int, int]:
+        """Fused path: fill ``_mask`` and ``_stats`` for data ``rows`` (m data rows, then n negative
+        rows) with one parallel kernel; returns (m, n). The random streams are those of the BLAS path:
+        stream 0 for CD's h ~ p(h | data), 2t + 1 and 2t + 2 for Gibbs step t's v and h."""
+        from numba import get_num_threads
+
+        from ..kernels.training import sparse_gibbs_statistics
+
+        m = rows.shape[0]
+        chains, from_data = self.negative.gibbs_state(m)
+        n = chains.shape[0]
+        k = self.settings.k
+        keys_v = np.array([keys(2 * t + 1) for t in range(k)], dtype=np.uint64)
+        keys_h = np.array([keys(2 * t + 2) for t in range(k)], dtype=np.uint64)
+        key_pos = keys(0) if from_data else np.uint64(0)
+        sparse_gibbs_statistics(self.train_data, rows, params.weights, self._transposed_weights(params),
+                                params.visible_bias, params.hidden_bias, chains, from_data, key_pos, keys_v, keys_h,
+                                self._mask[:m + n], self._stats[:m + n], 4 * get_num_threads())
+        return m, n
+
     def statistics(self, params: Params, rows: np.ndarray, keys: Callable[[int], np.uint64]) -> tuple[slice, int]:
         """Fill the stacked positive / negative statistics for data ``rows``; returns (rows slice, m)."""
         from ..kernels.training import sigmoid_sample
@@ -302,8 +361,13 @@ class Trainer:
 
         The returned arrays are the trainer's buffers (overwritten by the next call).
         """
-        from ..kernels.training import colsum_difference, scale_stats_colsum
+        from ..kernels.training import colsum_difference, scale_stats_colsum, sparse_gradient
 
+        if self.fused:
+            m, n = self._sparse_statistics(params, rows, keys)
+            g = self._grad
+            sparse_gradient(self._mask[:m + n], self._stats[:m + n], m, g.weights, g.visible_bias, g.hidden_bias)
+            return g
         span, m = self.statistics(params, rows, keys)
         sv, sh, g = self._sv[span], self._sh[span], self._grad
         scale_stats_colsum(sh, m, g.hidden_bias)
@@ -325,12 +389,20 @@ class Trainer:
 
     def update(self, state: TrainState, rows: np.ndarray) -> None:
         """One parameter update on data ``rows`` (indices into the training data)."""
-        from ..kernels.training import momentum_step
+        from ..kernels.training import momentum_step, sparse_weight_update
 
         s = self.settings
-        g = self.gradient(state.params, rows, self.keys(state.step))
         lr = s.lr / (1.0 + s.lr_decay * state.epoch)
         p, v = state.params, state.velocity
+        if self.fused:
+            m, n = self._sparse_statistics(p, rows, self.keys(state.step))
+            dt = self.dtype.type
+            sparse_weight_update(self._mask[:m + n], self._stats[:m + n], m, p.weights, self._weights_t,
+                                 p.visible_bias, p.hidden_bias, v.weights, v.visible_bias, v.hidden_bias,
+                                 dt(lr), dt(s.momentum), dt(s.weight_decay))
+            state.step += 1
+            return
+        g = self.gradient(state.params, rows, self.keys(state.step))
         momentum_step(p.weights, g.weights, v.weights, lr, s.momentum, s.weight_decay)
         momentum_step(p.visible_bias[None, :], g.visible_bias[None, :], v.visible_bias[None, :], lr, s.momentum, 0.0)
         momentum_step(p.hidden_bias[None, :], g.hidden_bias[None, :], v.hidden_bias[None, :], lr, s.momentum, 0.0)
