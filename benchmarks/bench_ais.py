@@ -109,7 +109,7 @@ def _parts_kernels():
     from numba import njit, prange
 
     from fecli.kernels.anneal import _binary_products
-    from fecli.kernels.vexp import exp_nonpositive
+    from fecli.kernels.vexp import exp64
 
     @njit(cache=True, parallel=True)
     def row_sums(bounds, v, h, w, wsum, wt, wtsum, reps):
@@ -129,7 +129,7 @@ def _parts_kernels():
             out = np.empty(args.shape[1])
             for _ in range(reps):
                 for r in range(bounds[b], bounds[b + 1]):
-                    exp_nonpositive(args[r], out, bits)
+                    exp64(args[r], out, bits)
 
     return row_sums, exps
 

@@ -7,23 +7,32 @@ import pytest
 
 from fecli.estimators._sampling_common import AnnealingPath, Chains, base_samples, chain_states, kernel_states
 from fecli.kernels import anneal
-from fecli.kernels.vexp import exp_nonpositive_array
+from fecli.kernels.vexp import exp_array
 from fecli.model import RBM
 
 
 def test_vector_exp_is_within_one_ulp_of_libm():
     rng = np.random.default_rng(0)
-    x = np.concatenate([-rng.random(200_000) * 708.0, -rng.random(200_000) * 2.0, -rng.random(1000) * 1e-9,
-                        [0.0, -0.0, -708.0, -np.log(2) / 2, -np.log(2), -1.0, -1e-300]])
-    got, want = exp_nonpositive_array(x), np.exp(x)
+    x = np.concatenate([rng.uniform(-708.0, 709.0, 200_000), rng.uniform(-2.0, 2.0, 200_000),
+                        rng.uniform(-1e-9, 1e-9, 1000),
+                        [0.0, -0.0, -708.0, 709.0, -np.log(2) / 2, np.log(2) / 2, -np.log(2), -1.0, 1.0, -1e-300]])
+    got, want = exp_array(x), np.exp(x)
     assert np.all(np.abs(got - want) <= np.spacing(want))
-    assert exp_nonpositive_array(np.array([0.0]))[0] == 1.0
+    assert exp_array(np.array([0.0]))[0] == 1.0
+
+
+def test_vector_exp_float32_is_within_two_ulp():
+    x = np.random.default_rng(1).uniform(-87.0, 88.0, 100_000).astype(np.float32)
+    got, want = exp_array(x), np.exp(x.astype(np.float64))
+    assert got.dtype == np.float32
+    assert np.all(np.abs(got - want) <= 2 * np.spacing(want.astype(np.float32)))
 
 
 def test_vector_exp_clamps_far_tails_and_keeps_nan():
-    got = exp_nonpositive_array(np.array([-709.0, -1e300, -np.inf, np.nan]))
+    got = exp_array(np.array([-709.0, -1e300, -np.inf, 710.0, np.inf, np.nan]))
     assert np.all(got[:3] > 0) and np.all(got[:3] < 1e-307)
-    assert np.isnan(got[3])
+    assert np.all(np.isfinite(got[3:5])) and np.all(got[3:5] > 1e307)
+    assert np.isnan(got[5])
 
 
 def _model(nv=30, nh=20, seed=0, vbias=0.0):

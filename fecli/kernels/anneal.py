@@ -40,7 +40,7 @@ import numpy as np
 from numba import njit, prange
 
 from .gibbs import _next
-from .vexp import exp_nonpositive
+from .vexp import exp64
 
 #: Hidden units per partial product in the log-weight increment (keeps it below 2^256).
 _BLOCK = 256
@@ -95,8 +95,8 @@ def _softplus_gap(x, t0, t1, e, e0, bits):
         a = abs(x[j])
         e[j] = -t1 * a
         e0[j] = -t0 * a
-    exp_nonpositive(e, e, bits)
-    exp_nonpositive(e0, e0, bits)
+    exp64(e, e, bits)
+    exp64(e0, e0, bits)
     positive = _sum_positive(x)
     logs = 0.0
     for start in range(0, nh, _BLOCK):
@@ -179,7 +179,7 @@ def _fields(v, lo, hi, w, wsum, hbias, t, x, e, bits, complement):
         for j in range(xr.shape[0]):
             xr[j] += hbias[j]
             er[j] = -t * abs(xr[j])
-        exp_nonpositive(er, er, bits)
+        exp64(er, er, bits)
 
 
 @njit(cache=True)
@@ -234,7 +234,7 @@ def _block(lo, hi, v, states, logw, w, wsum, wt, wtsum, hbias, dvis, base_bias, 
                 for i in range(nv):
                     yr[i] = (1.0 - t) * base_bias[i] + t * (vbias[i] + yr[i])
                     ey[i] = -abs(yr[i])
-                exp_nonpositive(ey, ey, bits)
+                exp64(ey, ey, bits)
                 s0, s1, s2, s3 = _draw(yr, ey, v, c, states[c, 0], states[c, 1], states[c, 2], states[c, 3])
                 states[c, 0], states[c, 1], states[c, 2], states[c, 3] = s0, s1, s2, s3
             if record:

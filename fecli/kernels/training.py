@@ -30,6 +30,8 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
+from .vexp import exp32, exp64
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -283,17 +285,11 @@ def binary_transpose_matmul(v, h, out, ptr, idx):
 #    of the updated rows into W^T (kept in sync for the next update's v ~ p(v | h)).
 
 
-# The fused kernels compute sigmoids a row at a time with this exp, which LLVM vectorises (Numba's
-# np.exp is a scalar libm call, ~2.5 ns, and was a third of a float32 update): Cody-Waite range
-# reduction y = t ln2 + r, |r| <= ln2 / 2, a polynomial for e^r (Cephes' expf for float32, the
-# Taylor series to r^13 for float64; both within ~1.2 ulp of the exact sigmoid over the whole
-# range, tested), and 2^t built in the exponent bits of an integer scratch array viewed as floats.
+# The fused kernels compute sigmoids a row at a time with the vectorised exp of
+# fecli.kernels.vexp (Numba's np.exp is a scalar libm call, ~2.5 ns, and was a third of a
+# float32 update); both within ~1.2 ulp of the exact sigmoid over the whole range, tested.
 # The kernels that use it compile with error_model="numpy", or Numba's zero-division check keeps
 # the division scalar.
-
-_LOG2E = 1.4426950408889634
-_LN2_HI = 6.93145751953125e-1
-_LN2_LO = 1.42860682030941723212e-6
 
 
 def _sigmoid_rows(x, bits):
@@ -304,51 +300,20 @@ def _sigmoid_rows(x, bits):
 
 def _sigmoid_rows_f32(x, bits):
     n = x.shape[0]
-    ibits = bits.view(np.int32)
-    lo, hi = np.float32(-87.3), np.float32(88.3)  # e^y and 2^t stay normal floats
     for j in range(n):
-        y = -x[j]
-        y = hi if y > hi else (y if y > lo else lo)
-        t = np.floor(y * np.float32(_LOG2E) + np.float32(0.5))
-        r = (y - t * np.float32(_LN2_HI)) - t * np.float32(_LN2_LO)
-        p = np.float32(1.9875691500e-4)
-        p = p * r + np.float32(1.3981999507e-3)
-        p = p * r + np.float32(8.3334519073e-3)
-        p = p * r + np.float32(4.1665795894e-2)
-        p = p * r + np.float32(1.6666665459e-1)
-        p = p * r + np.float32(5.0000001201e-1)
-        x[j] = p * (r * r) + r + np.float32(1.0)  # e^r
-        ibits[j] = (np.int32(t) + np.int32(127)) << np.int32(23)  # 2^t as float32 bits
-    scale = ibits.view(np.float32)
+        x[j] = -x[j]
+    exp32(x, x, bits)
     for j in range(n):
-        x[j] = np.float32(1.0) / (np.float32(1.0) + x[j] * scale[j])
+        x[j] = np.float32(1.0) / (np.float32(1.0) + x[j])
 
 
 def _sigmoid_rows_f64(x, bits):
     n = x.shape[0]
-    lo, hi = -708.3, 709.0
     for j in range(n):
-        y = -x[j]
-        y = hi if y > hi else (y if y > lo else lo)
-        t = np.floor(y * _LOG2E + 0.5)
-        r = (y - t * _LN2_HI) - t * _LN2_LO
-        p = 1.0 / 6227020800.0  # 1/13!
-        p = p * r + 1.0 / 479001600.0
-        p = p * r + 1.0 / 39916800.0
-        p = p * r + 1.0 / 3628800.0
-        p = p * r + 1.0 / 362880.0
-        p = p * r + 1.0 / 40320.0
-        p = p * r + 1.0 / 5040.0
-        p = p * r + 1.0 / 720.0
-        p = p * r + 1.0 / 120.0
-        p = p * r + 1.0 / 24.0
-        p = p * r + 1.0 / 6.0
-        p = p * r + 0.5
-        x[j] = p * (r * r) + r + 1.0  # e^r
-        bits[j] = (np.int64(t) + np.int64(1023)) << np.int64(52)  # 2^t as float64 bits
-    scale = bits.view(np.float64)
+        x[j] = -x[j]
+    exp64(x, x, bits)
     for j in range(n):
-        x[j] = 1.0 / (1.0 + x[j] * scale[j])
+        x[j] = 1.0 / (1.0 + x[j])
 
 
 @overload(_sigmoid_rows)

@@ -1,76 +1,106 @@
-"""exp(x) for x <= 0 over a whole array, in a form LLVM vectorises (Numba).
+"""exp over a whole 1-D array, in a form LLVM vectorises (Numba), for float64 and float32.
 
 A call to libm's exp in a loop keeps the loop scalar (Numba has no vector math
-library here), and in the sampling kernels exponentials were a fifth of the time.
-This is the textbook method (Cody & Waite 1980; Cephes' exp):
+library here); in the sampling and training kernels exponentials were a fifth to a
+third of the time. This is the textbook method (Cody & Waite 1980; Cephes' exp and expf):
 
-    k = round(x / ln 2),  r = x - k ln2_hi - k ln2_lo  (|r| <= ln 2 / 2, ln2_hi has
+    k = round(x / ln 2),  r = x - k ln2_hi - k ln2_lo  (|r| <= ln 2 / 2; ln2_hi has
     trailing zero bits, so k ln2_hi is exact),
-    exp(x) = 2^k * P(r),  P = Taylor polynomial of degree 13 (remainder < 5e-18 relative),
+    exp(x) = 2^k * P(r),
 
-with 2^k built from its bits ((k + 1023) << 52, viewed as float64) in a second loop.
-Measured against libm over [-708, 0]: at most 2 ulp. Inputs below -708 are taken as
--708 (exp(-708) ~ 3e-308, the smallest normal range), so results never go subnormal:
-wherever these values enter (1 + e, or u (1 + e) < e for a 53-bit uniform u), the
-difference from the true, smaller value is below what float64 can represent.
+with P the Taylor polynomial of degree 13 in float64 (remainder < 5e-18 relative) and
+Cephes' degree-7 minimax polynomial in float32, and 2^k built from its bits
+((k + bias) << mantissa bits, viewed as a float) in a second loop. Measured against
+libm: within 1 ulp in float64 (tests/test_anneal_kernels.py).
+
+Inputs are clamped to the range where e^x and 2^k are normal numbers ([-708, 709] in
+float64, [-87.3, 88.3] in float32), so the result is never 0, inf or subnormal: where
+these values are used (1 + e, 1 / (1 + e), or u (1 + e) < e for a uniform u), the
+difference from the true value beyond the clamp is below what the format represents.
+NaN stays NaN.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 _LOG2E = 1.4426950408889634
-_LN2_HI = 6.93147180369123816490e-01
-_LN2_LO = 1.90821492927058770002e-10
-_FLOOR = -708.0
-_C2 = 1.0 / 2.0
-_C3 = 1.0 / 6.0
-_C4 = 1.0 / 24.0
-_C5 = 1.0 / 120.0
-_C6 = 1.0 / 720.0
-_C7 = 1.0 / 5040.0
-_C8 = 1.0 / 40320.0
-_C9 = 1.0 / 362880.0
-_C10 = 1.0 / 3628800.0
-_C11 = 1.0 / 39916800.0
-_C12 = 1.0 / 479001600.0
-_C13 = 1.0 / 6227020800.0
+_LN2_HI = 6.93145751953125e-1
+_LN2_LO = 1.42860682030941723212e-6
+#: 1/k! for k = 13 down to 2 (float64 Taylor polynomial, Horner order).
+_TAYLOR = (1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
+           1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5)
 
 
 @njit(cache=True, inline="always")
-def exp_nonpositive(x, out, bits):
-    """out[j] = exp(x[j]) for x[j] <= 0 (1-D arrays; bits is int64 scratch of the same length).
-    out may be x."""
+def exp64(x, out, bits):
+    """out[j] = exp(x[j]) for float64 arrays (out may be x); bits: int64 scratch, len >= len(x)."""
     n = x.shape[0]
     for j in range(n):
-        xj = max(x[j], _FLOOR)
-        k = np.floor(xj * _LOG2E + 0.5)
-        r = (xj - k * _LN2_HI) - k * _LN2_LO
-        p = _C13
-        p = p * r + _C12
-        p = p * r + _C11
-        p = p * r + _C10
-        p = p * r + _C9
-        p = p * r + _C8
-        p = p * r + _C7
-        p = p * r + _C6
-        p = p * r + _C5
-        p = p * r + _C4
-        p = p * r + _C3
-        p = p * r + _C2
-        p = p * r + 1.0
-        p = p * r + 1.0
-        out[j] = p
-        bits[j] = (np.int64(k) + 1023) << 52
-    scale = bits.view(np.float64)
+        y = x[j]
+        y = 709.0 if y > 709.0 else (-708.0 if y < -708.0 else y)  # NaN passes through
+        k = np.floor(y * _LOG2E + 0.5)
+        r = (y - k * _LN2_HI) - k * _LN2_LO
+        p = _TAYLOR[0]
+        p = p * r + _TAYLOR[1]
+        p = p * r + _TAYLOR[2]
+        p = p * r + _TAYLOR[3]
+        p = p * r + _TAYLOR[4]
+        p = p * r + _TAYLOR[5]
+        p = p * r + _TAYLOR[6]
+        p = p * r + _TAYLOR[7]
+        p = p * r + _TAYLOR[8]
+        p = p * r + _TAYLOR[9]
+        p = p * r + _TAYLOR[10]
+        p = p * r + _TAYLOR[11]
+        out[j] = p * (r * r) + r + 1.0
+        bits[j] = (np.int64(k) + np.int64(1023)) << np.int64(52)
+    scale = bits[:n].view(np.float64)
     for j in range(n):
         out[j] *= scale[j]
 
 
+@njit(cache=True, inline="always")
+def exp32(x, out, bits):
+    """out[j] = exp(x[j]) for float32 arrays (out may be x); bits: int64 scratch, len >= len(x)."""
+    n = x.shape[0]
+    ibits = bits.view(np.int32)
+    lo, hi = np.float32(-87.3), np.float32(88.3)
+    for j in range(n):
+        y = x[j]
+        y = hi if y > hi else (lo if y < lo else y)
+        k = np.floor(y * np.float32(_LOG2E) + np.float32(0.5))
+        r = (y - k * np.float32(_LN2_HI)) - k * np.float32(_LN2_LO)
+        p = np.float32(1.9875691500e-4)
+        p = p * r + np.float32(1.3981999507e-3)
+        p = p * r + np.float32(8.3334519073e-3)
+        p = p * r + np.float32(4.1665795894e-2)
+        p = p * r + np.float32(1.6666665459e-1)
+        p = p * r + np.float32(5.0000001201e-1)
+        out[j] = p * (r * r) + r + np.float32(1.0)
+        ibits[j] = (np.int32(k) + np.int32(127)) << np.int32(23)
+    scale = ibits[:n].view(np.float32)
+    for j in range(n):
+        out[j] *= scale[j]
+
+
+def vexp(x, out, bits):
+    """out[j] = exp(x[j]) for a 1-D float32 or float64 array, inside Numba code (see exp64/exp32)."""
+    raise NotImplementedError("compiled only: call it from Numba code")
+
+
+@overload(vexp, inline="always")
+def _vexp_overload(x, out, bits):
+    if x.dtype == types.float32:
+        return lambda x, out, bits: exp32(x, out, bits)
+    return lambda x, out, bits: exp64(x, out, bits)
+
+
 @njit(cache=True)
-def exp_nonpositive_array(x):
-    """exp(x) for a 1-D array of x <= 0 (for tests and callers outside Numba)."""
+def exp_array(x):
+    """exp of a 1-D float32 / float64 array (for tests and callers outside Numba)."""
     out = np.empty_like(x)
-    exp_nonpositive(x, out, np.empty(x.shape[0], np.int64))
+    vexp(x, out, np.empty(x.shape[0], np.int64))
     return out
