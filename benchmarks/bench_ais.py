@@ -117,10 +117,10 @@ def _parts_kernels():
             lo, hi = bounds[b], bounds[b + 1]
             x = np.empty((hi - lo, w.shape[1]))
             y = np.empty((hi - lo, w.shape[0]))
-            flags = np.empty(hi - lo, np.bool_)
+            idx = np.empty(max(w.shape), np.int64)
             for _ in range(reps):
-                _binary_products(v, lo, hi, w, wsum, x, flags)
-                _binary_products(h, lo, hi, wt, wtsum, y, flags)
+                _binary_products(v, lo, hi, w, wsum, x, idx)
+                _binary_products(h, lo, hi, wt, wtsum, y, idx)
 
     @njit(cache=True, parallel=True)
     def exps(bounds, args, reps):

@@ -9,12 +9,11 @@ The path and the sweep are those of :mod:`fecli.kernels.gibbs`:
 Here a small block of chains runs a whole segment of the schedule by itself, so there
 is no matrix product to hand to BLAS: states are 0/1, and a product with a 0/1 vector
 is the sum of the rows of the active units (or the column sums minus the rows of the
-inactive ones, when those are fewer). The block walks the rows of W once per product
-and adds each row to every chain of the block that needs it, so a row is read from
-memory once per block rather than once per chain. Chains are independent, so a
-``prange`` over blocks keeps the cores busy with no barrier inside a segment. Each
-chain's arithmetic (rows added in increasing order, its own generator) is the same in
-any block, so results do not depend on the thread count or on the grouping.
+inactive ones, when those are fewer), added four rows per pass over the accumulator.
+Chains are independent, so a ``prange`` over blocks keeps the cores busy with no
+barrier inside a segment. Each chain's arithmetic (its rows in increasing order, its
+own generator) is the same in any block, so results do not depend on the thread count
+or on the grouping.
 
 Precision: the hidden fields x, and so every term of the log weights, are float64 sums
 of the float64 weights. The visible fields (which only decide Bernoulli draws, never a
@@ -47,42 +46,60 @@ _BLOCK = 256
 
 
 @njit(cache=True, inline="always")
-def _add_row(out, row):
-    for j in range(out.shape[0]):
-        out[j] += row[j]
+def _split(bits, r, idx):
+    """Units on in row r of bits at idx[:on] (increasing), units off at idx[on:]; returns on.
+    Branch-free: both candidate slots are written, the counters move by the bit."""
+    n = bits.shape[1]
+    on = 0
+    off = n
+    for i in range(n):
+        b = 1 if bits[r, i] != 0.0 else 0
+        idx[on] = i
+        idx[off - 1] = i
+        on += b
+        off -= 1 - b
+    return on
 
 
 @njit(cache=True, inline="always")
-def _subtract_row(out, row):
-    for j in range(out.shape[0]):
-        out[j] -= row[j]
+def _add_rows(acc, w, idx, start, stop):
+    """acc += the rows w[idx[t]], start <= t < stop, in float64, four rows per pass over acc."""
+    k = acc.shape[0]
+    t = start
+    while t + 4 <= stop:
+        r0, r1, r2, r3 = w[idx[t]], w[idx[t + 1]], w[idx[t + 2]], w[idx[t + 3]]
+        for j in range(k):
+            acc[j] += (np.float64(r0[j]) + np.float64(r1[j])) + (np.float64(r2[j]) + np.float64(r3[j]))
+        t += 4
+    while t < stop:
+        r0 = w[idx[t]]
+        for j in range(k):
+            acc[j] += np.float64(r0[j])
+        t += 1
 
 
 @njit(cache=True, inline="always")
-def _binary_products(bits, lo, hi, w, colsum, out, complement):
-    """out[r - lo] = bits[r] @ w for the 0/1 rows lo..hi-1 of bits, summed in float64.
+def _binary_products(bits, lo, hi, w, colsum, out, idx):
+    """out[r - lo] = bits[r] @ w for the 0/1 rows lo..hi-1 of bits, summed in float64 (idx: int64
+    scratch as long as a row of bits).
 
-    A row with more ones than zeros starts from the column sums and subtracts the rows
-    of its zeros; either way rows of w are taken in increasing order.
+    A row with more ones than zeros starts from the column sums and subtracts the rows of its
+    zeros. Either way a chain's sum depends on its own bits only, never on the other rows.
     """
     n, k = w.shape
     for r in range(lo, hi):
-        ones = 0
-        for i in range(n):
-            ones += bits[r, i] != 0.0
-        complement[r - lo] = 2 * ones > n
         o = out[r - lo]
-        for j in range(k):
-            o[j] = colsum[j] if complement[r - lo] else 0.0
-    for i in range(n):
-        wi = w[i]
-        for r in range(lo, hi):
-            on = bits[r, i] != 0.0
-            if complement[r - lo]:
-                if not on:
-                    _subtract_row(out[r - lo], wi)
-            elif on:
-                _add_row(out[r - lo], wi)
+        on = _split(bits, r, idx)
+        if on <= n - on:
+            for j in range(k):
+                o[j] = 0.0
+            _add_rows(o, w, idx, 0, on)
+        else:  # -(-colsum + rows of the zeros) is exactly colsum - rows of the zeros
+            for j in range(k):
+                o[j] = -colsum[j]
+            _add_rows(o, w, idx, on, n)
+            for j in range(k):
+                o[j] = -o[j]
 
 
 @njit(cache=True, inline="always")
@@ -170,9 +187,9 @@ def _draw(x, e, out, r, s0, s1, s2, s3):
 
 
 @njit(cache=True, inline="always")
-def _fields(v, lo, hi, w, wsum, hbias, t, x, e, bits, complement):
+def _fields(v, lo, hi, w, wsum, hbias, t, x, e, bits, idx):
     """x[r] = beta (b + v[lo + r] W) and e[r] = exp(-t |x[r]|) for the chains of the block."""
-    _binary_products(v, lo, hi, w, wsum, x, complement)
+    _binary_products(v, lo, hi, w, wsum, x, idx)
     for r in range(hi - lo):
         xr = x[r]
         er = e[r]
@@ -202,7 +219,7 @@ def _block(lo, hi, v, states, logw, w, wsum, wt, wtsum, hbias, dvis, base_bias, 
     ey = np.empty(nv)
     e0 = np.empty(nh)
     bits = np.empty(max(nv, nh), np.int64)
-    complement = np.empty(B, np.bool_)
+    idx = np.empty(max(nv, nh), np.int64)
     last = ts.shape[0] - 1
     record = not weight and g_out.shape[0] > 0
     fresh = False  # x and e already hold the fields of the current states at t
@@ -212,7 +229,7 @@ def _block(lo, hi, v, states, logw, w, wsum, wt, wtsum, hbias, dvis, base_bias, 
         t = ts[k] if weight else t_sweep
         for sweep in range(sweeps):
             if weight and sweep == 0:
-                _binary_products(v, lo, hi, w, wsum, x, complement)
+                _binary_products(v, lo, hi, w, wsum, x, idx)
                 for r in range(B):
                     xr = x[r]
                     for j in range(nh):
@@ -222,12 +239,12 @@ def _block(lo, hi, v, states, logw, w, wsum, wt, wtsum, hbias, dvis, base_bias, 
                 if k == last:
                     break
             elif not fresh:
-                _fields(v, lo, hi, w, wsum, hbias, t, x, e, bits, complement)
+                _fields(v, lo, hi, w, wsum, hbias, t, x, e, bits, idx)
             for r in range(B):
                 c = lo + r
                 s0, s1, s2, s3 = _draw(x[r], e[r], h, r, states[c, 0], states[c, 1], states[c, 2], states[c, 3])
                 states[c, 0], states[c, 1], states[c, 2], states[c, 3] = s0, s1, s2, s3
-            _binary_products(h, 0, B, wt, wtsum, y, complement)
+            _binary_products(h, 0, B, wt, wtsum, y, idx)
             for r in range(B):
                 c = lo + r
                 yr = y[r]
@@ -238,7 +255,7 @@ def _block(lo, hi, v, states, logw, w, wsum, wt, wtsum, hbias, dvis, base_bias, 
                 s0, s1, s2, s3 = _draw(yr, ey, v, c, states[c, 0], states[c, 1], states[c, 2], states[c, 3])
                 states[c, 0], states[c, 1], states[c, 2], states[c, 3] = s0, s1, s2, s3
             if record:
-                _fields(v, lo, hi, w, wsum, hbias, t, x, e, bits, complement)
+                _fields(v, lo, hi, w, wsum, hbias, t, x, e, bits, idx)
                 fresh = True
                 for r in range(B):
                     g_out[lo + r] += _dot(dvis, v, lo + r) + _field_times_sigmoid(x[r], e[r])
