@@ -45,7 +45,7 @@ from .vexp import exp64
 _BLOCK = 256
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _split(bits, r, idx):
     """Units on in row r of bits at idx[:on] (increasing), units off at idx[on:]; returns on.
     Branch-free: both candidate slots are written, the counters move by the bit."""
@@ -61,7 +61,7 @@ def _split(bits, r, idx):
     return on
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _add_rows(acc, w, idx, start, stop):
     """acc += the rows w[idx[t]], start <= t < stop, in float64, four rows per pass over acc."""
     k = acc.shape[0]
@@ -78,7 +78,7 @@ def _add_rows(acc, w, idx, start, stop):
         t += 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _binary_products(bits, lo, hi, w, colsum, out, idx):
     """out[r - lo] = bits[r] @ w for the 0/1 rows lo..hi-1 of bits, summed in float64 (idx: int64
     scratch as long as a row of bits).
@@ -102,7 +102,7 @@ def _binary_products(bits, lo, hi, w, colsum, out, idx):
                 o[j] = -o[j]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _softplus_gap(x, t0, t1, e, e0, bits):
     """sum_j softplus(t1 x_j) - softplus(t0 x_j); leaves e_j = exp(-t1 |x_j|) in e (e0 and
     bits are scratch). Products and sums run in four interleaved partial results, so the
@@ -139,7 +139,7 @@ def _softplus_gap(x, t0, t1, e, e0, bits):
     return (t1 - t0) * positive + logs
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _sum_positive(x):
     """sum_j max(x_j, 0), in four partial sums."""
     s0 = s1 = s2 = s3 = 0.0
@@ -157,7 +157,7 @@ def _sum_positive(x):
     return (s0 + s1) + (s2 + s3)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _dot(a, b, r):
     """a . b[r], in four partial sums."""
     s0 = s1 = s2 = s3 = 0.0
@@ -175,7 +175,7 @@ def _dot(a, b, r):
     return (s0 + s1) + (s2 + s3)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _draw(x, e, out, r, s0, s1, s2, s3):
     """out[r, j] = 1 with probability sigmoid(x_j), else 0, given e_j = exp(-|x_j|) (or
     exp(-t |x_j|) for sigmoid(t x_j), t >= 0). Returns the generator state."""
@@ -186,7 +186,7 @@ def _draw(x, e, out, r, s0, s1, s2, s3):
     return s0, s1, s2, s3
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _fields(v, lo, hi, w, wsum, hbias, t, x, e, bits, idx):
     """x[r] = beta (b + v[lo + r] W) and e[r] = exp(-t |x[r]|) for the chains of the block."""
     _binary_products(v, lo, hi, w, wsum, x, idx)
@@ -265,7 +265,7 @@ def _block(lo, hi, v, states, logw, w, wsum, wt, wtsum, hbias, dvis, base_bias, 
                 h_out[lo + r, j] = h[r, j]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _field_times_sigmoid(x, e):
     """sum_j x_j sigmoid(t x_j), given e_j = exp(-t |x_j|)."""
     acc = 0.0

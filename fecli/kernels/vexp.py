@@ -34,7 +34,7 @@ _TAYLOR = (1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 362880
            1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def exp64(x, out, bits):
     """out[j] = exp(x[j]) for float64 arrays (out may be x); bits: int64 scratch, len >= len(x)."""
     n = x.shape[0]
@@ -62,7 +62,7 @@ def exp64(x, out, bits):
         out[j] *= scale[j]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def exp32(x, out, bits):
     """out[j] = exp(x[j]) for float32 arrays (out may be x); bits: int64 scratch, len >= len(x)."""
     n = x.shape[0]
