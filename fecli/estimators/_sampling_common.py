@@ -29,7 +29,7 @@ from ..validation import check_positive_int, check_seed  # noqa: F401  (check_po
 
 #: Chains per chunk: the unit of seeding (and of scale-out).
 CHAINS_PER_CHUNK = 16
-#: Progress updates over an annealing run (the run is fused per chain between them).
+#: Progress updates over an annealing run (between them, each block of chains runs in one kernel call).
 PROGRESS_UPDATES = 200
 #: Fused sweeps run on threads when sweeps x chains x units reaches this.
 PARALLEL_MIN_WORK = 1 << 16
@@ -210,9 +210,8 @@ class Chains:
         return self._bounds
 
     def _parallel(self, sweeps: int) -> bool:
-        """Threads pay off for long runs of sweeps over several chains. Short calls (a sweep or
-        two between BLAS products, as TI and umbrella make) stay serial: OpenBLAS's and Numba's
-        worker threads would spin against each other. Results are the same either way."""
+        """Threads pay off for enough sweeps x chains x units; below that, starting them costs
+        more than the work (tiny models, a sweep or two at a time). Results are the same either way."""
         units = self.path.model.n_visible + self.path.model.n_hidden
         return self.n > 1 and sweeps * self.n * units >= PARALLEL_MIN_WORK
 
