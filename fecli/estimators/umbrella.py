@@ -50,13 +50,13 @@ from ._sampling_common import (
     resolve_data,
     resolve_seed,
 )
+from . import METHODS
 from .exact import check_beta
 
-DEFAULT_WINDOWS = 32
-DEFAULT_CHAINS = 8
-DEFAULT_SAMPLES = 300
-DEFAULT_BURN_IN = 200
-DEFAULT_SCHEDULE = "sigmoid"
+#: Library defaults, declared with the options in the registry (fecli/estimators/__init__.py).
+DEFAULTS = METHODS["umbrella"].defaults()
+DEFAULT_WINDOWS, DEFAULT_CHAINS, DEFAULT_SAMPLES, DEFAULT_BURN_IN, DEFAULT_SCHEDULE = (
+    DEFAULTS[k] for k in ("windows", "chains", "samples", "burn_in", "schedule"))
 #: Neighbour overlap below this is reported as poor (pymbar's rule of thumb).
 POOR_OVERLAP = 0.03
 _STREAM = 4
