@@ -98,7 +98,7 @@ def method_selection(func=None, *, extra: tuple[str, ...] = (), extra_help: str 
     choices = [*METHOD_CHOICES[:-1], *extra, METHOD_CHOICES[-1]]
     for option in reversed([
         click.option("-m", "--method", "methods", multiple=True, type=click.Choice(choices),
-                     default=("exact",), show_default=True,
+                     default=("auto",), show_default=True,
                      help="Estimator; repeat for several, 'all' for every ln Z method." + extra_help),
         click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0)."),
         click.option("--seed", type=int, default=None,
@@ -157,6 +157,9 @@ METHOD_OPTIONS = [
                  help="reverse-ais, ti: Gibbs sweeps at the target when exact samples are not available "
                       "(ti: for its downward chains); umbrella: rounds before recording.  "
                       "[default: 2000; umbrella: 200]"),
+    click.option("--target-error", type=float, default=None,
+                 help="auto: nats within which its two routes must agree (and each be that precise).  "
+                      "[default: 0.5]"),
     click.option("--windows", type=int, default=None,
                  help="umbrella: windows from base model to target.  [default: 32]"),
 ]
@@ -204,7 +207,7 @@ class MethodPlan:
 
     def __init__(self, methods: tuple[str, ...], beta: float, seed: int | None, options: dict[str, Any],
                  *, context: dict[str, Any] | None = None, expand_series: bool = False,
-                 budget: float | None = None):
+                 budget: float | None = None, budget_for_auto: float | None = None):
         from .api import method_options as accepted_options
         from .errors import InvalidOptionError
 
@@ -222,12 +225,16 @@ class MethodPlan:
         common = {"beta": beta} if seed is None else {"beta": beta, "seed": seed}
         self.options = {**common, **(context or {}), **given}
         self.budget_share: dict[str, float] = {}
+        if budget_for_auto is not None:
+            self.options["budget"] = budget_for_auto
         if budget is not None:
             from .budget import budgeted_methods, check_budget
 
             check_budget(budget, self.methods, given)
             sampling = budgeted_methods(self.methods)
             self.budget_share = {m: budget / len(sampling) for m in sampling}
+            if "auto" in self.methods:
+                self.options["budget"] = budget
         self.runs: list[tuple[str, dict[str, Any]]] = []
         for method in self.methods:
             orders = SERIES_ORDERS.get(method, ()) if expand_series and "order" not in given else ()
@@ -339,15 +346,27 @@ def run_methods(plan: MethodPlan, model: Any, path: Path, batch: Batch, quiet: b
 @output_options()
 @method_options
 @DATA_OPTION
+@click.option("--budget", type=float, default=None,
+              help="auto: seconds it may spend per model.  [default: 120]")
 def estimate(models: tuple[Path, ...], methods: tuple[str, ...], beta: float, seed: int | None, fmt: str,
-             output: Path | None, quiet: bool, fail_fast: bool, **options: Any) -> None:
-    """Estimate ln Z and the free energy of MODELS with one or more methods."""
+             output: Path | None, quiet: bool, fail_fast: bool, budget: float | None, **options: Any) -> None:
+    """Estimate ln Z and the free energy of MODELS with one or more methods.
+
+    \b
+    Examples:
+      fecli estimate model.h5                 # auto: exact if feasible, else two agreeing routes
+      fecli estimate model.h5 -m ais -m tap --data train.npy
+    """
     from . import report
     from .errors import FecliError
     from .io import load_model
     from .result import FIELDS
 
-    plan = MethodPlan(methods, beta, seed, options)
+    if budget is not None and "auto" not in methods:
+        from .errors import InvalidOptionError
+
+        raise InvalidOptionError("--budget applies to --method auto (compare has its own --budget).")
+    plan = MethodPlan(methods, beta, seed, options, budget_for_auto=budget)
     emitter = Emitter(fmt, output, FIELDS, report.results_table)
     batch = Batch(fail_fast)
     try:
