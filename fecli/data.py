@@ -1,9 +1,15 @@
-"""Data files: binary examples as rows, for every command that takes ``--data``.
+"""Data files: binary examples as rows, for every command that takes ``--data``, and array outputs.
 
 Accepted formats: ``.npy``, ``.npz`` (one array, or the one named by ``key``),
 ``.csv`` / ``.txt`` (numeric text; comma, or whitespace for .txt). Values must be
 0/1. Greyscale data is accepted with ``binarize=THRESHOLD`` (values > threshold
-become 1), after optional division by ``scale`` (e.g. 255 for 0..255 images).
+become 1), after optional division by ``scale`` (e.g. 255 for 0..255 images); a
+threshold outside the range of the (scaled) values, or one meant for [0, 1] data
+applied to larger values, is refused.
+
+Arrays that commands write (``fecli sample``'s samples, ``fecli loglik --per-example``)
+go through :func:`save_array`, in the same four formats, chosen by the extension, so
+they read back with :func:`load_data`.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataFileError
+from .errors import DataFileError, InvalidOptionError
 
 FORMATS = (".npy", ".npz", ".csv", ".txt")
 #: Default pseudo-count (in examples) that keeps base-rate logits finite.
@@ -72,6 +78,40 @@ def prepare(raw: np.ndarray, where: str, *, binarize: float | None = None, scale
         hint = " (try --scale 255 --binarize 0.5)" if hi > 1 else " (try --binarize 0.5)"
         raise DataFileError(f"{where} has values in [{lo:g}, {hi:g}] that are not binary 0/1{hint}.")
     return data
+
+
+def check_array_path(path: str | os.PathLike, what: str = "output file") -> Path:
+    """Refuse an output path whose extension names none of the formats :func:`save_array` writes."""
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise InvalidOptionError(
+            f"cannot write {what} '{path}': the format follows the extension, one of {', '.join(FORMATS)}."
+        )
+    return path
+
+
+def save_array(path: str | os.PathLike, array: np.ndarray, *, key: str = "data") -> Path:
+    """Write ``array`` (1-D or 2-D) atomically in the format its extension names.
+
+    ``.npy``: the array as is; ``.npz``: one array named ``key``; ``.csv`` / ``.txt``: one row
+    per line, comma- or space-separated (integers as integers, floats with 17 significant
+    digits, so they read back exactly). Raises :class:`InvalidOptionError` for any other extension.
+    """
+    from .atomic import atomic_path
+
+    path = check_array_path(path)
+    suffix = path.suffix.lower()
+    array = np.asarray(array)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            if suffix == ".npy":
+                np.save(fh, array)
+            elif suffix == ".npz":
+                np.savez(fh, **{key: array})
+            else:
+                number = "%d" if array.dtype.kind in "biu" else "%.17g"
+                np.savetxt(fh, array, fmt=number, delimiter="," if suffix == ".csv" else " ")
+    return path
 
 
 def _read_stdin_npy() -> np.ndarray:
