@@ -389,7 +389,7 @@ estimate.help = (estimate.help or "") + "\n\n" + _method_help()
 @click.option("--per-example", type=click.Path(path_type=Path), default=None,
               help="Also save ln p(v) of every row to this file (.npy, .npz, .csv or .txt, by extension).")
 @click.option("--key", default=None, help="Array name inside an .npz data file.")
-@click.option("--binarize", type=float, default=None, help="Threshold greyscale data: values > THRESHOLD become 1.")
+@click.option("--binarize", type=float, default=None, help="Threshold greyscale data: values > THRESHOLD (in the data's units, after --scale) become 1.")
 @click.option("--scale", type=float, default=None, help="Divide data by this first (e.g. 255 for 0..255 images).")
 @method_options
 def loglik(model: Path, data: Path, methods: tuple[str, ...], beta: float, seed: int | None, fmt: str,
@@ -678,7 +678,7 @@ def plot_results(results: Path, output: Path) -> None:
 @click.option("--resume", type=click.Path(path_type=Path), default=None,
               help="Continue training from this model file (a checkpoint written by train-rbm).")
 @click.option("--key", default=None, help="Array name inside an .npz data file.")
-@click.option("--binarize", type=float, default=None, help="Threshold: values > THRESHOLD become 1 (greyscale data).")
+@click.option("--binarize", type=float, default=None, help="Threshold greyscale data: values > THRESHOLD (in the data's units, after --scale) become 1.")
 @click.option("--scale", type=float, default=None, help="Divide the data by this first (e.g. 255), then --binarize.")
 @click.option("--validation", type=float, default=None,
               help="Fraction of the rows held out for validation metrics.  [default: 0, none]")

@@ -14,6 +14,7 @@ they read back with :func:`load_data`.
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from pathlib import Path
@@ -72,6 +73,7 @@ def prepare(raw: np.ndarray, where: str, *, binarize: float | None = None, scale
             raise DataFileError(f"scale must be > 0, got {scale}.")
         data = data / scale
     if binarize is not None:
+        check_threshold(binarize, data, where, scale)
         return (data > binarize).astype(np.float64)
     if not np.all((data == 0) | (data == 1)):
         lo, hi = float(data.min()), float(data.max())
@@ -112,6 +114,33 @@ def save_array(path: str | os.PathLike, array: np.ndarray, *, key: str = "data")
                 number = "%d" if array.dtype.kind in "biu" else "%.17g"
                 np.savetxt(fh, array, fmt=number, delimiter="," if suffix == ".csv" else " ")
     return path
+
+
+def check_threshold(threshold: float, data: np.ndarray, where: str, scale: float | None = None) -> None:
+    """Refuse a --binarize threshold that cannot be what the user meant, with the fix.
+
+    Refused: a threshold that is not a finite number; one outside [min, max) of the (scaled)
+    values, which would make every value 0 or every value 1; and one strictly between 0 and 1
+    on values that go above 1, a threshold for [0, 1] data applied to unscaled data (0..255
+    pixels with 0.5 would turn nearly every pixel on). Raises :class:`DataFileError`.
+    """
+    lo, hi = float(data.min()), float(data.max())
+    scaled = f" after --scale {scale:g}" if scale is not None else ""
+    if not math.isfinite(threshold):
+        raise DataFileError(f"--binarize must be a finite number, got {threshold!r}.")
+    if hi > 1.0 and 0.0 < threshold < 1.0:
+        factor = 255.0 if hi <= 255.0 and float(hi).is_integer() else hi
+        raise DataFileError(
+            f"--binarize {threshold:g} is a threshold for values in [0, 1], but {where} has values in [{lo:g}, {hi:g}]"
+            f"{scaled}: add --scale {factor:g} to divide them first, or give the threshold in the data's units "
+            f"(e.g. --binarize {threshold * factor:g}; --binarize 0 makes every nonzero value 1)."
+        )
+    if not lo <= threshold < hi:
+        every = "0" if threshold >= hi else "1"
+        raise DataFileError(
+            f"--binarize {threshold:g} is outside the range [{lo:g}, {hi:g}] of {where}{scaled}, so every value "
+            f"would become {every}; choose a threshold in [{lo:g}, {hi:g}) (values > threshold become 1)."
+        )
 
 
 def _read_stdin_npy() -> np.ndarray:
