@@ -406,9 +406,9 @@ estimate.help = (estimate.help or "") + "\n\n" + _method_help()
                                                 "by RAISE (no ln Z; takes --chains, --steps, --schedule, --sweeps).")
 @output_options()
 @click.option("--per-example", type=click.Path(path_type=Path), default=None,
-              help="Also save ln p(v) of every row to this .npy file.")
+              help="Also save ln p(v) of every row to this file (.npy, .npz, .csv or .txt, by extension).")
 @click.option("--key", default=None, help="Array name inside an .npz data file.")
-@click.option("--binarize", type=float, default=None, help="Threshold greyscale data: values > THRESHOLD become 1.")
+@click.option("--binarize", type=float, default=None, help="Threshold greyscale data: values > THRESHOLD (in the data's units, after --scale) become 1.")
 @click.option("--scale", type=float, default=None, help="Divide data by this first (e.g. 255 for 0..255 images).")
 @method_options
 def loglik(model: Path, data: Path, methods: tuple[str, ...], beta: float, seed: int | None, fmt: str,
@@ -422,7 +422,7 @@ def loglik(model: Path, data: Path, methods: tuple[str, ...], beta: float, seed:
     be .npy, .npz, .csv or .txt, or '-' to read an .npy stream from stdin.
     """
     from . import report
-    from .data import check_width, load_data
+    from .data import check_array_path, check_width, load_data, save_array
     from .io import load_model
     from .loglik import FIELDS, from_log_z
 
@@ -435,6 +435,7 @@ def loglik(model: Path, data: Path, methods: tuple[str, ...], beta: float, seed:
     methods = tuple(m for m in methods if m != "raise")
     plan = MethodPlan(methods, beta, seed, options, context={"data": rows}) if methods else None
     if per_example is not None:
+        check_array_path(per_example, "--per-example file")
         _check_output_path(per_example)
         if len(plan.methods if plan else ()) + (raise_options is not None) > 1:
             raise InvalidOptionError("--per-example saves one method's values: choose a single --method.")
@@ -453,7 +454,7 @@ def loglik(model: Path, data: Path, methods: tuple[str, ...], beta: float, seed:
         for record in records():
             emitter.add(record)
             if per_example is not None:
-                _save_array(per_example, record.per_example)
+                save_array(per_example, record.per_example, key="log_likelihood")
     except _StopBatch:
         pass
     emitter.close()
@@ -503,21 +504,11 @@ def _run_raise(rbm: Any, rows: Any, data_name: str, path: Path, beta: float, see
     return record
 
 
-def _save_array(path: Path, array: Any) -> None:
-    import numpy as np
-
-    from .atomic import atomic_path
-
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, array)
-
-
 @cli.command()
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("-n", "n", type=int, required=True, help="Number of samples (rows of the output).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="Visible samples: .npy file, uint8 0/1 of shape (N, n_visible).")
+              help="Visible samples, 0/1 of shape (N, n_visible): .npy (uint8), .npz, .csv or .txt, by extension.")
 @click.option("--method", type=click.Choice(["auto", "exact", "gibbs"]), default="auto", show_default=True,
               help="exact: i.i.d. samples (smaller layer <= 24 units); gibbs: block Gibbs chains; "
                    "auto: exact when the smaller layer has <= 20 units, else gibbs.")
@@ -527,13 +518,13 @@ def _save_array(path: Path, array: Any) -> None:
 @click.option("--burn-in", type=int, default=None, help="gibbs: sweeps before the first kept sample.  [default: 1000]")
 @click.option("--thin", type=int, default=None, help="gibbs: sweeps between kept samples of a chain.  [default: 10]")
 @click.option("--hidden", type=click.Path(path_type=Path), default=None,
-              help="Also save the hidden states to this .npy file (uint8, (N, n_hidden); row i pairs with row i "
-                   "of the output).")
+              help="Also save the hidden states (N, n_hidden) to this file, format by extension as for -o "
+                   "(row i pairs with row i of the output).")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary on stderr.")
 def sample(model: Path, n: int, output: Path, method: str, beta: float, seed: int | None, hidden: Path | None,
            overwrite: bool, quiet: bool, **options: Any) -> None:
-    """Draw N samples of the visible layer of MODEL and save them to an .npy file.
+    """Draw N samples of the visible layer of MODEL and save them (.npy, .npz, .csv or .txt, by extension).
 
     Prints the output path on stdout and a summary (method, shape, time, seed) on stderr.
     Gibbs row r is round r // chains of chain r % chains.
@@ -541,7 +532,8 @@ def sample(model: Path, n: int, output: Path, method: str, beta: float, seed: in
     from . import report
     from .errors import InvalidOptionError
     from .io import load_model
-    from .sampling import check_output, sample as draw, save_array
+    from .data import save_array
+    from .sampling import check_output, sample as draw
 
     given = {k: v for k, v in options.items() if v is not None}
     if given and method == "exact":
@@ -555,9 +547,9 @@ def sample(model: Path, n: int, output: Path, method: str, beta: float, seed: in
     rbm = load_model(model)
     with report.DelayedProgress(enabled=not quiet) as progress:
         result = draw(rbm, n, method=method, beta=beta, seed=seed, progress=progress, **given)
-    save_array(output, result.v)
+    save_array(output, result.v, key="samples")
     if hidden is not None:
-        save_array(hidden, result.h)
+        save_array(hidden, result.h, key="hidden")
     if not quiet:
         if given and result.method == "exact":
             names = ", ".join("--" + k.replace("_", "-") for k in given)
@@ -706,7 +698,7 @@ def plot_results(results: Path, output: Path) -> None:
 @click.option("--resume", type=click.Path(path_type=Path), default=None,
               help="Continue training from this model file (a checkpoint written by train-rbm).")
 @click.option("--key", default=None, help="Array name inside an .npz data file.")
-@click.option("--binarize", type=float, default=None, help="Threshold: values > THRESHOLD become 1 (greyscale data).")
+@click.option("--binarize", type=float, default=None, help="Threshold greyscale data: values > THRESHOLD (in the data's units, after --scale) become 1.")
 @click.option("--scale", type=float, default=None, help="Divide the data by this first (e.g. 255), then --binarize.")
 @click.option("--validation", type=float, default=None,
               help="Fraction of the rows held out for validation metrics.  [default: 0, none]")

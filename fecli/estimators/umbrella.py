@@ -61,8 +61,6 @@ DEFAULT_SCHEDULE = "sigmoid"
 POOR_OVERLAP = 0.03
 _STREAM = 4
 _EXCHANGE_KEY = 2**31 - 2
-#: Log-weight buffer of the kernels when they only sample (no weight update).
-_NO_WEIGHTS = np.zeros(0)
 
 
 @contextlib.contextmanager
@@ -121,8 +119,7 @@ def _sweep_windows(path: AnnealingPath, walkers: Chains, ts: np.ndarray, R: int)
     p = path
     for k, t in enumerate(ts):
         rows = slice(k * R, (k + 1) * R)
-        kern.hidden_step(walkers.hfield[rows], walkers.v[rows], p.hbias_scaled, p.dvis, float(t), float(t),
-                         False, True, walkers.states[rows], _NO_WEIGHTS, walkers.h[rows])
+        kern.hidden_step(walkers.hfield[rows], p.hbias_scaled, float(t), walkers.states[rows], walkers.h[rows])
     np.dot(walkers.h, p.w_scaled.T, out=walkers.vfield)
     for k, t in enumerate(ts):
         rows = slice(k * R, (k + 1) * R)
