@@ -66,8 +66,8 @@ from ._sampling_common import (
 )
 from .exact import check_beta
 
-DEFAULT_CHAINS = 4
-DEFAULT_SAMPLES = 2000
+DEFAULT_CHAINS = 8
+DEFAULT_SAMPLES = 4000
 DEFAULT_BURN_IN = 1000
 DEFAULT_SWEEPS = 1
 DEFAULT_SCHEDULE = "sigmoid"
@@ -290,9 +290,14 @@ def bar_pair(w_F: np.ndarray, w_R: np.ndarray) -> tuple[float, float] | str:
     from forward works w_F = u_1 - u_0 on samples of state 0 and reverse works w_R = u_0 - u_1
     on samples of state 1; or a sentence saying why it could not be solved.
 
-    pymbar's solver is tried from its default start (false position), then from the
-    one-sided (EXP) estimate with bisection and with self-consistent iteration. pymbar answers
-    0 +- 0 when the two sides do not overlap at all; that is treated as a failure too.
+    pymbar's solver stops on a relative change of Delta f, which never comes when the root is
+    near 0 (nearly identical neighbours: pymbar then raises, and its MBAR's BAR initialisation
+    turns that into a NameError). BAR is equivariant under shifting the works (w_F + c,
+    w_R - c gives Delta f + c), so after the default attempt the root is moved away from 0
+    by c = 1 + max |w| and solved by false position, by bisection and by self-consistent
+    iteration from the one-sided (EXP) estimate. pymbar answers 0 +- 0 when the two sides do
+    not overlap at all; that counts as a failure too. For works that (nearly) do not vary, its
+    variance can round to a negative number (a NaN error): that error is 0.
     """
     other_estimators, _, utils = _pymbar()
     w_F = np.asarray(w_F, dtype=np.float64)
@@ -301,24 +306,30 @@ def bar_pair(w_F: np.ndarray, w_R: np.ndarray) -> tuple[float, float] | str:
         return "works are NaN or infinite (overflow)"
     if not (np.any(w_F) or np.any(w_R)):
         return 0.0, 0.0  # identical neighbours
+    # (nearly) the same distribution: works that hardly vary, and forward = -reverse
+    tiny = max(float(np.ptp(w_F)), float(np.ptp(w_R)), abs(float(w_F.mean() + w_R.mean()))) < 1e-6
+    c = 1.0 + max(float(np.abs(w_F).max()), float(np.abs(w_R).max()))
     m = float((-w_F).max())
-    start = -(m + math.log(float(np.mean(np.exp(-w_F - m)))))  # EXP estimate from the forward side
+    exp_start = -(m + math.log(float(np.mean(np.exp(-w_F - m))))) + c  # EXP estimate, shifted
     attempts = (
-        dict(method="false-position"),
-        dict(method="bisection", DeltaF=start, maximum_iterations=2000, relative_tolerance=1e-10),
-        dict(method="self-consistent-iteration", DeltaF=start, maximum_iterations=20000, relative_tolerance=1e-10),
+        (0.0, dict(method="false-position")),
+        (c, dict(method="false-position")),
+        (c, dict(method="bisection", DeltaF=exp_start, maximum_iterations=2000)),
+        (c, dict(method="self-consistent-iteration", DeltaF=exp_start, maximum_iterations=20000)),
     )
-    reason = "no overlap"
-    for options in attempts:
+    reason = "the two sides do not overlap"
+    for shift, options in attempts:
         try:
             with _quiet_pymbar(), np.errstate(all="ignore"):
-                out = other_estimators.bar(w_F, w_R, **options)
+                out = other_estimators.bar(w_F + shift, w_R - shift, **options)
         except (utils.ConvergenceError, utils.BoundsError, ArithmeticError, ValueError) as exc:
             reason = f"{type(exc).__name__}: {exc}"
             continue
         df, ddf = float(out["Delta_f"]), float(out["dDelta_f"])
+        if math.isnan(ddf) and tiny:  # a variance of ~0 that rounding made negative
+            ddf = 0.0
         if math.isfinite(df) and math.isfinite(ddf) and not (df == 0.0 and ddf == 0.0):
-            return df, ddf
+            return df - shift, ddf
         reason = "the two sides do not overlap"
     return reason
 
