@@ -383,10 +383,18 @@ def combine(rec: Records) -> LadderEstimate | PairFailure:
                           float(np.sqrt(np.sum(pair_se ** 2))), spread)
 
 
+def distinct_rows(rows: np.ndarray) -> np.ndarray:
+    """The distinct rows of a 0/1 uint8 array (compared as packed bytes: fast for many rows)."""
+    packed = np.ascontiguousarray(np.packbits(rows, axis=1))
+    keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+    _, first = np.unique(keys, return_index=True)
+    return rows[np.sort(first)]
+
+
 def visited_lower_bound(model: RBM, beta: float, states: list[np.ndarray]) -> tuple[float, int]:
     """ln sum_{distinct visited v} e^{-F_beta(v)} <= ln Z (a rigorous bound), and the number of
     distinct states."""
-    rows = np.unique(np.concatenate(states), axis=0)
+    rows = distinct_rows(np.concatenate(states))
     neg_f = -model.free_energy(rows.astype(np.float64), beta)
     m = float(neg_f.max())
     return m + math.log(float(np.exp(neg_f - m).sum())), int(rows.shape[0])
