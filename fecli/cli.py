@@ -108,6 +108,17 @@ def method_selection(func=None, *, extra: tuple[str, ...] = (), extra_help: str 
     return func
 
 
+# ---- pt (and umbrella, its old name): the tempering ladder. Kept together; the shared
+# ---- --chains, --samples, --burn-in, --sweeps, --schedule above also reach pt.
+PT_OPTIONS = [
+    click.option("--rungs", type=int, default=None,
+                 help="pt: rungs of each ladder from the base model (t = 0) to the target (t = 1), placed for "
+                      "even exchange rates during --burn-in.  [default: as many as give neighbours an exchange "
+                      "rate of about 0.4]"),
+    click.option("--windows", type=int, default=None,
+                 help="umbrella (the old name of pt, kept for scripts; runs pt): the same as --rungs."),
+]
+
 #: Method-specific options, one list for every command that runs estimators. Each has
 #: default=None (the library signature holds the default, repeated in the help text)
 #: and is passed only to the selected methods that take it.
@@ -140,36 +151,36 @@ METHOD_OPTIONS = [
                       "and sampled k-statistics.  [default: joint]"),
     click.option("--samples", type=int, default=None,
                  help="cumulant --variant marginal: exact samples of q; importance: proposal samples; "
-                      "umbrella: recorded rounds (umbrella default: 300).  [default: 10000]"),
+                      "pt: recorded rounds per ladder (pt default: 4000).  [default: 10000]"),
     click.option("--chains", type=int, default=None,
-                 help="ais, reverse-ais, ti: independent chains; umbrella: replica ladders; loglik raise: "
-                      "reverse chains per example.  [default: 100; umbrella: 8; raise: 10]"),
+                 help="ais, reverse-ais, ti: independent chains; pt: independent tempering ladders (>= 2); "
+                      "loglik raise: reverse chains per example.  [default: 100; pt: 8; raise: 10]"),
     click.option("--steps", type=int, default=None,
                  help="ais, reverse-ais, raise: transitions between base model and target; ti: grid intervals.  "
                       "[default: 3000; ti: 200]"),
     click.option("--schedule", type=str, default=None,
-                 help="ais, reverse-ais, raise, ti, umbrella: spacing of the path, linear|sigmoid|sm08 "
-                      "(Salakhutdinov & Murray's three pieces).  [default: sm08; ti, umbrella: sigmoid]"),
+                 help="ais, reverse-ais, raise, ti: spacing of the path, linear|sigmoid|sm08 "
+                      "(Salakhutdinov & Murray's three pieces); pt: of its first ladder, before adaptation.  "
+                      "[default: sm08; ti, pt: sigmoid]"),
     click.option("--sweeps", type=int, default=None,
-                 help="ais, reverse-ais, raise: Gibbs sweeps per intermediate distribution; ti: per grid point.  "
-                      "[default: 1; ti: 20]"),
+                 help="ais, reverse-ais, raise: Gibbs sweeps per intermediate distribution; ti: per grid point; "
+                      "pt: per chain and round.  [default: 1; ti: 20]"),
     click.option("--burn-in", type=int, default=None,
                  help="reverse-ais, ti: Gibbs sweeps at the target when exact samples are not available "
-                      "(ti: for its downward chains); umbrella: rounds before recording.  "
-                      "[default: 2000; umbrella: 200]"),
+                      "(ti: for its downward chains); pt: rounds before recording, adapting the ladder first.  "
+                      "[default: 2000; pt: 1000]"),
     click.option("--target-error", type=float, default=None,
                  help="auto: nats within which its two routes must agree (and each be that precise).  "
                       "[default: 0.5]"),
-    click.option("--windows", type=int, default=None,
-                 help="umbrella: windows from base model to target.  [default: 32]"),
+    *PT_OPTIONS,
 ]
 
 #: --data for the methods that take data (starts, base rates); not on loglik, whose DATA is an argument.
 DATA_OPTION = click.option(
     "--data", type=click.Path(path_type=Path), default=None,
     help="mf/tap2/tap3/cumulant: data file (.npy/.npz/.csv/.txt of 0/1 rows) for the base-rate and data-row "
-         "starts and --reference base-rate; ais, reverse-ais, importance, ti, umbrella: the base model "
-         "(proposal) becomes the data's base rate.  [default: none, naive mean-field base model]")
+         "starts and --reference base-rate; ais, reverse-ais, importance, ti, pt: the base model "
+         "(proposal) becomes the data's base rate (pt also starts its chains from data rows).  [default: none; sampling methods start from the uniform distribution, mean field from sigma(beta a)]")
 
 
 def method_options(func):

@@ -251,11 +251,11 @@ from fecli.io import load_model
 from fecli.estimators.ais import ais, reverse_ais
 from fecli.estimators.importance import importance
 from fecli.estimators.ti import ti
-from fecli.estimators.umbrella import umbrella
+from fecli.estimators.pt import pt
 m = load_model(sys.argv[1])
 print(json.dumps([ais(m, seed=4, steps=100, chains=40).log_z, reverse_ais(m, seed=4, steps=100, chains=40).log_z,
                   importance(m, seed=4, samples=3000).log_z, ti(m, seed=4, steps=20, sweeps=4).log_z,
-                  umbrella(m, seed=4, windows=4, samples=40, burn_in=5).log_z]))
+                  pt(m, seed=4, rungs=4, samples=40, burn_in=5).log_z]))
 """
 
 
