@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .errors import InvalidOptionError, RefusedError
+from .errors import FecliError, InvalidOptionError, RefusedError
 from .estimators import COMMON_OPTIONS, METHODS, Method, get_method, method_names
 from .model import RBM
 from .result import Result
@@ -41,9 +41,11 @@ def check_options(method: Method, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def applicable_methods(model: RBM, exclude: tuple[str, ...] = ()) -> list[str]:
-    """Registered methods that apply to ``model``, sampling methods first (they carry error bars)."""
-    feasible = [m for m in METHODS.values() if m.name not in exclude and m.feasibility(model).feasible]
-    return [m.name for m in sorted(feasible, key=lambda m: m.budget_option is None)]
+    """Registered methods (aliases left out) that apply to ``model``: auto first, then the sampling
+    methods (they carry error bars), then the rest."""
+    feasible = [m for m in METHODS.values()
+                if m.name not in exclude and m.alias_of is None and m.feasibility(model).feasible]
+    return [m.name for m in sorted(feasible, key=lambda m: (m.in_all, m.budget_option is None))]
 
 
 def estimate(model: RBM | str | os.PathLike, method: str = "exact", **options: Any) -> Result:
@@ -62,9 +64,34 @@ def estimate(model: RBM | str | os.PathLike, method: str = "exact", **options: A
     entry = get_method(method)
     checked = check_options(entry, options)
     try:
-        return entry.load()(model, **checked)
+        result = entry.load()(model, **checked)
     except RefusedError as exc:
         others = applicable_methods(model, exclude=(method,))
         if not others:
             raise
         raise RefusedError(f"{exc} Methods that apply to this model: {', '.join(others)}.") from exc
+    return check_against_bracket(model, result, checked.get("data"))
+
+
+def check_against_bracket(model: RBM, result: Result, data: Any = None) -> Result:
+    """Keep ``result`` inside the model's rigorous bracket on ln Z (:mod:`fecli.bounds`), built
+    from mean field, ``data`` and the states the method visited; what lay outside is clipped and
+    named in the result's warnings."""
+    if result.kind == "exact":
+        return result
+    from .bounds import check_result, missed_modes, rigorous_bracket
+    from .data import resolve_data
+
+    rows = None
+    if data is not None:
+        try:
+            rows, _ = resolve_data(data, model)
+        except FecliError:  # the method already read (or refused) the data; the bracket does without it
+            rows = None
+    bracket = rigorous_bracket(model, result.beta, [rows, result.states])
+    if result.kind != "lower_bound" and result.stderr is not None:
+        missed = missed_modes(model, result.beta, result.states)
+        if missed is not None:
+            result.warnings.append(missed)
+    result.states = None
+    return check_result(result, bracket)

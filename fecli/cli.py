@@ -378,7 +378,7 @@ def _load_or_fail(path: Path, batch: Batch) -> Any:
 @cli.command(cls=MethodCommand, entries=ln_z_entries,
              short_help="Estimate ln Z and the free energy of MODELS with one or more methods.")
 @click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
-@method_selection(choices=(*method_names(), ALL), default=("exact",), default_text="exact", entries=ln_z_entries())
+@method_selection(choices=(*method_names(), ALL), default=("auto",), default_text="auto", entries=ln_z_entries())
 @output_options()
 @DATA_OPTION
 def estimate(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], beta: float, seed: int | None, fmt: str,
@@ -389,8 +389,9 @@ def estimate(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], bet
       fecli estimate sample_models/weak_24x12.h5 -m exact,mf,ais --steps 500 --seed 1 --format json
 
     Estimate ln Z and the free energy F = -ln Z / beta of MODELS (fecli-rbm files; quoted globs
-    are expanded) with each method. Each result says whether it is exact, a bound, an estimate
-    with an error bar, or an approximation.
+    are expanded) with each method. The default, auto, is exact enumeration when it is feasible,
+    else two independent sampling routes run until they agree. Each result says whether it is
+    exact, a bound, an estimate with an error bar, or an approximation.
     """
     from . import report
     from .result import FIELDS
@@ -427,13 +428,14 @@ def _print_sandwiches(results: list) -> None:
              short_help="Average log-likelihood of the rows of DATA under MODEL.")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.argument("data", type=click.Path(path_type=Path))
-@method_selection(choices=(*method_names(), RAISE.name, ALL), default=("exact",), default_text="exact",
+@method_selection(choices=(*method_names(), RAISE.name, ALL), default=("auto",), default_text="auto",
                   entries=loglik_entries())
 @output_options()
 @click.option("--per-example", type=click.Path(path_type=Path), default=None,
-              help="Also save ln p(v) of every row to this .npy file.")
+              help="Also save ln p(v) of every row to this file (.npy, .npz, .csv or .txt, by extension).")
 @click.option("--key", default=None, help="Array name inside an .npz data file.")
-@click.option("--binarize", type=float, default=None, help="Threshold greyscale data: values > THRESHOLD become 1.")
+@click.option("--binarize", type=float, default=None,
+              help="Threshold greyscale data: values > THRESHOLD (in the data's units, after --scale) become 1.")
 @click.option("--scale", type=float, default=None, help="Divide data by this first (e.g. 255 for 0..255 images).")
 def loglik(model: Path, data: Path, methods: tuple[tuple[str, ...], ...], beta: float, seed: int | None, fmt: str,
            output: Path | None, quiet: bool, fail_fast: bool, per_example: Path | None, key: str | None,
@@ -444,14 +446,14 @@ def loglik(model: Path, data: Path, methods: tuple[tuple[str, ...], ...], beta: 
       fecli loglik sample_models/digits_64x16.h5 sample_models/data/digits8x8_binary.npy -m exact,raise --chains 2 --steps 100 --seed 1
 
     Average log-likelihood of the rows of DATA under MODEL: the mean of -F(v) minus ln Z.
-    ln Z comes from each --method (exact by default) and its error carries through; a bound
+    ln Z comes from each --method (auto by default) and its error carries through; a bound
     on ln Z becomes the opposite bound on the log-likelihood. --method raise instead estimates
     each row's ln p(v) by RAISE (a stochastic lower bound, no ln Z needed). DATA may be .npy,
     .npz, .csv or .txt, or '-' to read an .npy stream from stdin; the methods that take data
     get DATA.
     """
     from . import report
-    from .data import check_width, load_data
+    from .data import check_array_path, check_width, load_data, save_array
     from .errors import InvalidOptionError
     from .io import load_model
     from .loglik import FIELDS, from_log_z
@@ -460,6 +462,7 @@ def loglik(model: Path, data: Path, methods: tuple[tuple[str, ...], ...], beta: 
     plan = MethodPlan(chosen_methods(methods), beta=beta, seed=seed, options=options, extra={RAISE.name: RAISE},
                       context={"data": None}, flags=True)
     if per_example is not None:
+        check_array_path(per_example, "--per-example file")
         _check_output_path(per_example)
         if len(plan.methods) > 1:
             raise InvalidOptionError("--per-example saves one method's values: choose a single --method.")
@@ -482,7 +485,7 @@ def loglik(model: Path, data: Path, methods: tuple[tuple[str, ...], ...], beta: 
         for record in records():
             emitter.add(record)
             if per_example is not None:
-                _save_array(per_example, record.per_example)
+                save_array(per_example, record.per_example, key="log_likelihood")
     except _StopBatch:
         pass
     emitter.close()
@@ -504,16 +507,6 @@ def _run_raise(plan: Any, rbm: Any, rows: Any, data_name: str, path: Path, batch
         for text in record.warnings:
             _warn(f"{path} [{RAISE.name}]: {text}")
     return record
-
-
-def _save_array(path: Path, array: Any) -> None:
-    import numpy as np
-
-    from .atomic import atomic_path
-
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, array)
 
 
 @cli.command(cls=MethodCommand, entries=ln_z_entries,
@@ -585,7 +578,7 @@ def compare(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], beta
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("-n", "n", type=int, required=True, help="Number of samples (rows of the output).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="Visible samples: .npy file, uint8 0/1 of shape (N, n_visible).")
+              help="Visible samples, 0/1 of shape (N, n_visible): .npy (uint8), .npz, .csv or .txt, by extension.")
 @click.option("--method", type=click.Choice(["auto", "exact", "gibbs"]), default="auto", show_default=True,
               help="exact: i.i.d. samples (smaller layer <= 24 units); gibbs: block Gibbs chains; "
                    "auto: exact when the smaller layer has <= 20 units, else gibbs.")
@@ -595,13 +588,13 @@ def compare(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], beta
 @click.option("--burn-in", type=int, default=None, help="gibbs: sweeps before the first kept sample.  [default: 1000]")
 @click.option("--thin", type=int, default=None, help="gibbs: sweeps between kept samples of a chain.  [default: 10]")
 @click.option("--hidden", type=click.Path(path_type=Path), default=None,
-              help="Also save the hidden states to this .npy file (uint8, (N, n_hidden); row i pairs with row i "
-                   "of the output).")
+              help="Also save the hidden states (N, n_hidden) to this file, format by extension as for -o "
+                   "(row i pairs with row i of the output).")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary on stderr.")
 def sample(model: Path, n: int, output: Path, method: str, beta: float, seed: int | None, hidden: Path | None,
            overwrite: bool, quiet: bool, **options: Any) -> None:
-    """Draw N samples of the visible layer of MODEL and save them to an .npy file.
+    """Draw N samples of the visible layer of MODEL and save them (.npy, .npz, .csv or .txt, by extension).
 
     Prints the output path on stdout and a summary (method, shape, time, seed) on stderr.
     Gibbs row r is round r // chains of chain r % chains.
@@ -609,7 +602,8 @@ def sample(model: Path, n: int, output: Path, method: str, beta: float, seed: in
     from . import report
     from .errors import InvalidOptionError
     from .io import load_model
-    from .sampling import check_output, sample as draw, save_array
+    from .data import save_array
+    from .sampling import check_output, sample as draw
 
     given = {k: v for k, v in options.items() if v is not None}
     if given and method == "exact":
@@ -623,9 +617,9 @@ def sample(model: Path, n: int, output: Path, method: str, beta: float, seed: in
     rbm = load_model(model)
     with report.DelayedProgress(enabled=not quiet) as progress:
         result = draw(rbm, n, method=method, beta=beta, seed=seed, progress=progress, **given)
-    save_array(output, result.v)
+    save_array(output, result.v, key="samples")
     if hidden is not None:
-        save_array(hidden, result.h)
+        save_array(hidden, result.h, key="hidden")
     if not quiet:
         if given and result.method == "exact":
             names = ", ".join("--" + k.replace("_", "-") for k in given)
@@ -687,12 +681,13 @@ def plot_results(results: Path, output: Path) -> None:
 @cli.command("train-rbm")
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Model file to write (at checkpoints and at the end). With --resume: defaults to that file.")
+              help="Model file to write (at checkpoints and at the end).  [default: DATA's name with "
+                   "'-rbm.h5' next to it, e.g. digits.npy -> digits-rbm.h5; with --resume: that file]")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("--resume", type=click.Path(path_type=Path), default=None,
               help="Continue training from this model file (a checkpoint written by train-rbm).")
 @click.option("--key", default=None, help="Array name inside an .npz data file.")
-@click.option("--binarize", type=float, default=None, help="Threshold: values > THRESHOLD become 1 (greyscale data).")
+@click.option("--binarize", type=float, default=None, help="Threshold greyscale data: values > THRESHOLD (in the data's units, after --scale) become 1.")
 @click.option("--scale", type=float, default=None, help="Divide the data by this first (e.g. 255), then --binarize.")
 @click.option("--validation", type=float, default=None,
               help="Fraction of the rows held out for validation metrics.  [default: 0, none]")
@@ -742,7 +737,7 @@ def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | N
     from .report_train import TrainingProgress, print_metrics
 
     if output is None and resume is None:
-        raise click.UsageError("give the model file to write with -o/--output.")
+        output = _default_model_path(data)
     if validation is not None and validation_data is not None:
         raise click.UsageError("give either --validation or --validation-data, not both.")
     options["validation"] = validation
@@ -782,6 +777,8 @@ def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | N
     title = (f"{where}: {outcome.model.n_visible}x{outcome.model.n_hidden} RBM, "
              f"{outcome.epochs_done} epochs in {outcome.wall_time_s:.1f} s")
     print_metrics(outcome.history, fmt, title, str(where))
+    if not quiet:
+        click.echo(f"fecli: model written to {where}", err=True)
     sys.exit(EXIT_OK)
 
 
@@ -793,6 +790,13 @@ def plot_ais_weights(results: Path, output: Path) -> None:
     from .plots import plot_log_weights, read_result_rows
 
     click.echo(plot_log_weights(read_result_rows(results), output))
+
+
+def _default_model_path(data: Path) -> Path:
+    """Where ``train-rbm DATA`` writes without -o: next to the data, named after it."""
+    if str(data) == "-":
+        raise click.UsageError("with data from standard input, give the model file to write with -o/--output.")
+    return data.with_name(data.stem + "-rbm.h5")
 
 
 def _check_output_path(output: Path | None) -> None:

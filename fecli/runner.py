@@ -47,7 +47,8 @@ class Run:
 
 
 def resolve_methods(names: Iterable[str], extra: Mapping[str, Method] | None = None) -> tuple[str, ...]:
-    """``names`` in order without repeats, 'all' expanded to every registered method.
+    """``names`` in order without repeats, 'all' expanded to every registered method (aliases and
+    auto left out: see :func:`fecli.estimators.method_names`).
 
     ``extra``: methods a command runs besides the registry's (loglik's 'raise').
     Raises InvalidOptionError naming the unknown names and the valid ones.
@@ -55,7 +56,7 @@ def resolve_methods(names: Iterable[str], extra: Mapping[str, Method] | None = N
     known = {**METHODS, **(extra or {})}
     out: list[str] = []
     for name in names:
-        out.extend(method_names() if name == ALL else [name])
+        out.extend(method_names(aliases=False) if name == ALL else [name])
     unknown = [n for n in dict.fromkeys(out) if n not in known]
     if unknown or not out:
         valid = ", ".join([*known, ALL])
@@ -76,7 +77,8 @@ class MethodPlan:
     context : values (e.g. loaded data) passed only to the methods that declare them.
     expand_series : run each series method once per order of :data:`SERIES_ORDERS` (unless
         ``order`` is given).
-    budget : seconds spread evenly over the sampling methods (see :mod:`fecli.budget`).
+    budget : seconds spread evenly over the sampling methods (see :mod:`fecli.budget`); a method
+        that declares a ``budget`` option itself (auto) gets all of it.
     exact_when_feasible : leave exact out on models it cannot enumerate (compare's default).
     flags : name options by their command-line flags in error messages.
     """
@@ -109,7 +111,10 @@ class MethodPlan:
 
             check_budget(self.budget, self._ln_z_methods(), given)
             sampling = budgeted_methods(self._ln_z_methods())
-            self.budget_share = {m: self.budget / len(sampling) for m in sampling}
+            self.budget_share = {m: self.budget / len(sampling) for m in sampling} if sampling else {}
+            for method, entry in self.entries.items():
+                if entry.takes("budget"):
+                    self.chosen[method]["budget"] = entry.option("budget").check(self.budget, "--budget")
         self.exact_when_feasible = self.exact_when_feasible and "max_units" not in given
         self.runs = [run for m in self._ln_z_methods() for run in self._runs_of(m, given)]
 
@@ -209,7 +214,7 @@ def compare_plan(methods: Iterable[str] | None = None, *, beta: float = 1.0, see
     """``fecli compare``'s run policy: every registered method when ``methods`` is None (exact then only
     on models it can enumerate), each series method once per order, ``budget`` seconds spread over the
     sampling methods."""
-    return MethodPlan(tuple(method_names() if methods is None else methods), beta=beta, seed=seed,
+    return MethodPlan(tuple(method_names(aliases=False) if methods is None else methods), beta=beta, seed=seed,
                       options=options, expand_series=True, budget=budget, exact_when_feasible=methods is None,
                       flags=flags)
 

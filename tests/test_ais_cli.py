@@ -19,7 +19,7 @@ REFERENCE = json.loads((MODELS / "reference.json").read_text())
 DIGITS = str(MODELS / "digits_64x16.h5")
 STRONG = str(MODELS / "strong_24x12.h5")
 DATA = str(MODELS / "data" / "digits8x8_binary.npy")
-METHODS = ["ais", "reverse-ais", "importance", "umbrella", "ti"]
+METHODS = ["ais", "reverse-ais", "importance", "pt", "ti"]
 
 
 def run(*args):
@@ -28,7 +28,7 @@ def run(*args):
 
 def test_all_sampling_methods_agree_with_exact_in_one_run():
     """Acceptance: one table-worthy run, every method within 4 of its own standard errors of exact."""
-    args = [STRONG, "--seed", "5", "--format", "json", "--windows", "16"]
+    args = [STRONG, "--seed", "5", "--format", "json"]
     for m in METHODS:
         args += ["--method", m]
     result = run(*args)
@@ -41,7 +41,7 @@ def test_all_sampling_methods_agree_with_exact_in_one_run():
         assert abs(r["log_z"] - exact) < 4 * r["stderr"], r
     kinds = {r["method"]: r["kind"] for r in rows}
     assert kinds == {"ais": "stochastic_lower_bound", "reverse-ais": "stochastic_upper_bound",
-                     "importance": "stochastic_lower_bound", "umbrella": "estimate", "ti": "estimate"}
+                     "importance": "stochastic_lower_bound", "pt": "estimate", "ti": "estimate"}
 
 
 def test_table_shows_the_sandwich():
@@ -63,7 +63,7 @@ def test_options_reach_the_library():
 @pytest.mark.parametrize("args,message", [
     (["-m", "ais", "--chains", "0"], "chains must be an integer >= 1, got 0"),
     (["-m", "reverse-ais", "--steps", "-1"], "steps must be an integer >= 1, got -1"),
-    (["-m", "umbrella", "--windows", "1"], "--windows must be an integer >= 2, got 1"),
+    (["-m", "umbrella", "--windows", "1"], "--windows must be an integer from 2 to 256, got 1"),
     (["-m", "ti", "--chains", "1"], "--chains must be an integer >= 2, got 1"),
     (["-m", "importance", "--data", DATA], "has 64 columns, but model .* has 24 visible units"),
 ])
@@ -108,13 +108,13 @@ def test_help_lists_the_methods_and_defaults():
     text = " ".join(CliRunner().invoke(cli, ["estimate", "--help"]).output.split())
     for name in METHODS:
         assert name in text
-    from fecli.estimators import ais, importance, ti, umbrella
+    from fecli.estimators import ais, importance, pt, ti
 
     def method_help(name):
-        return " ".join(CliRunner().invoke(cli, ["estimate", "--help-method", name]).output.split())
+        return " ".join(CliRunner().invoke(cli, ["estimate", "--help-method", name], terminal_width=200).output.split())
 
     assert f"[>= 1; default: {ais.DEFAULT_STEPS}]" in method_help("ais")
     assert f"[>= 1; default: {ti.DEFAULT_STEPS}]" in method_help("ti")
-    assert f"[>= 1; default: {umbrella.DEFAULT_SAMPLES}]" in method_help("umbrella")
+    assert f"[>= 1; default: {pt.DEFAULT_SAMPLES}]" in method_help("pt")
+    assert f"[>= 2; default: {pt.DEFAULT_CHAINS}]" in method_help("pt")
     assert f"[>= 1; default: {importance.DEFAULT_SAMPLES}]" in method_help("importance")
-    assert f"[>= 2; default: {umbrella.DEFAULT_WINDOWS}]" in method_help("umbrella")

@@ -41,6 +41,10 @@ class Method:
     #: fit a time budget) and the smallest value worth running.
     budget_option: str | None = None
     budget_minimum: int = 1
+    #: Another name for a registered method (same numbers); left out of ``--method all``.
+    alias_of: str | None = None
+    #: Whether ``--method all`` (and compare's default list) runs it; auto runs other methods itself.
+    in_all: bool = True
     #: The method's options, declared once (see the module docstring).
     options: tuple[Option, ...] = ()
 
@@ -101,7 +105,7 @@ def _seed(default: int | None, what: str) -> Option:
 
 def _base_data() -> Option:
     return Option("data", DATA, None, "data file (.npy/.npz/.csv/.txt of 0/1 rows): the base model becomes the "
-                  "data's base rate", none_means="the naive mean-field base model")
+                  "data's base rate", none_means="the uniform distribution")
 
 
 def _sampling(chains: int, steps: int, schedule: str, sweeps: int, *, chains_help: str = "independent chains",
@@ -139,9 +143,29 @@ _MEAN_FIELD = (*_FIXED_POINT, Option("combine", str, "best", "value of the best 
 
 _AIS = _sampling(100, 3000, "sm08", 1)
 
+#: pt and umbrella (its old name) besides the number of rungs.
+_TEMPERING = (
+    Option("chains", int, 8, "independent tempering ladders (their spread is part of the error bar)", Range(2)),
+    Option("samples", int, 4000, "recorded rounds per ladder", AT_LEAST_ONE),
+    Option("burn_in", int, 1000, "rounds before recording, adapting the ladder first", AT_LEAST_ONE),
+    Option("sweeps", int, 1, "Gibbs sweeps of every chain per round", AT_LEAST_ONE),
+    Option("schedule", str, "sigmoid", _SCHEDULE_HELP + "; of the first ladder, before adaptation",
+           choices=SCHEDULES),
+    Option("data", DATA, None, "data file (.npy/.npz/.csv/.txt of 0/1 rows): the base model becomes the data's "
+           "base rate and chains start from data rows", none_means="the uniform distribution"),
+    _seed(None, "the ladders"),
+)
+
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
+        Method("auto", "fecli.estimators.auto:estimate_auto",
+               "exact when feasible, else two independent routes (ais and pt/ti) run until they agree "
+               "within --target-error or --budget is spent", in_all=False,
+               options=(Option("target_error", float, 0.5, "nats within which its two routes must agree (and each "
+                               "be that precise)", POSITIVE),
+                        Option("budget", float, 120.0, "seconds it may spend per model", POSITIVE),
+                        _base_data(), _seed(None, "the routes"))),
         Method(
             "exact",
             "fecli.estimators.exact:estimate_exact",
@@ -156,6 +180,9 @@ METHODS: dict[str, Method] = {
         ),
         Method("mf", "fecli.estimators.meanfield:estimate_mf",
                "naive mean field: Gibbs variational lower bound, multi-start fixed points", options=_MEAN_FIELD),
+        Method("tap", "fecli.estimators.meanfield:estimate_tap",
+               "TAP/EMF free energy at its usual order, 2 (the Onsager term): tap2 by another name",
+               alias_of="tap2", options=_MEAN_FIELD),
         Method("tap2", "fecli.estimators.meanfield:estimate_tap2",
                "TAP/EMF 2nd order (Onsager term), damped fixed points to --tol", options=_MEAN_FIELD),
         Method("tap3", "fecli.estimators.meanfield:estimate_tap3",
@@ -186,17 +213,19 @@ METHODS: dict[str, Method] = {
                budget_option="samples", budget_minimum=200,
                options=(Option("samples", int, 10_000, "exact samples of the proposal", AT_LEAST_ONE),
                         _base_data(), _seed(None, "the proposal samples"))),
-        Method("umbrella", "fecli.estimators.umbrella:umbrella",
-               "umbrella sampling in windows with replica exchange, combined by MBAR",
-               budget_option="samples", budget_minimum=20,
-               options=(
-                   Option("windows", int, 32, "windows from the base model to the target", Range(2)),
-                   Option("chains", int, 8, "independent replica ladders", AT_LEAST_ONE),
-                   Option("samples", int, 300, "recorded rounds (a sweep and an exchange each)", AT_LEAST_ONE),
-                   Option("burn_in", int, 200, "rounds before recording", AT_LEAST_ONE),
-                   Option("schedule", str, "sigmoid", _SCHEDULE_HELP, choices=SCHEDULES),
-                   _base_data(), _seed(None, "the ladders"),
-               )),
+        Method("pt", "fecli.estimators.pt:pt",
+               "parallel tempering on an adapted ladder, ln Z by BAR between neighbouring rungs",
+               budget_option="samples", budget_minimum=100,
+               options=(Option("rungs", int, None, "rungs of each ladder from the base model (t = 0) to the target "
+                               "(t = 1), placed for even exchange rates during --burn-in", Range(2, 256),
+                               none_means="as many as give neighbours an exchange rate of about 0.4"),
+                        *_TEMPERING)),
+        Method("umbrella", "fecli.estimators.pt:umbrella",
+               "the old name of pt (umbrella sampling with replica exchange), kept for scripts: runs pt",
+               budget_option="samples", budget_minimum=100, alias_of="pt",
+               options=(Option("windows", int, None, "the same as pt's --rungs", Range(2, 256),
+                               none_means="as many as give neighbours an exchange rate of about 0.4"),
+                        *_TEMPERING)),
         Method("ti", "fecli.estimators.ti:ti",
                "thermodynamic integration along the annealing path",
                budget_option="steps", budget_minimum=10,
@@ -218,9 +247,9 @@ RAISE = Method("raise", "fecli.loglik:raise_loglik",
                         *_AIS[1:], _seed(None, "the reverse chains")))
 
 
-def method_names() -> list[str]:
-    """Names of all registered methods, in registry order."""
-    return list(METHODS)
+def method_names(*, aliases: bool = True) -> list[str]:
+    """Names of the registered methods, in registry order (``aliases=False``: what 'all' runs)."""
+    return [m.name for m in METHODS.values() if aliases or (m.alias_of is None and m.in_all)]
 
 
 def get_method(name: str) -> Method:
