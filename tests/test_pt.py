@@ -147,7 +147,7 @@ def test_estimate_below_the_visited_states_bound_is_raised_to_it_and_warned(monk
     m = load_model(MODELS / "strong_24x12.h5")
     honest = pt(m, seed=2, **QUICK)
     high = honest.ci_high + 5.0
-    monkeypatch.setattr(pt_module, "visited_lower_bound", lambda model, beta, states: (high, 7))
+    monkeypatch.setattr(pt_module, "visited_lower_bound", lambda rows, neg_f: (high, 7))
     r = pt(m, seed=2, **QUICK)
     assert r.log_z == high and r.ci_low == high and r.ci_high == math.inf
     assert r.diagnostics["bar_log_z"] == honest.log_z
@@ -157,14 +157,27 @@ def test_estimate_below_the_visited_states_bound_is_raised_to_it_and_warned(monk
 def test_visited_states_bound_is_a_lower_bound():
     m = load_model(MODELS / "weak_24x12.h5")
     rng = np.random.default_rng(0)
-    states = [(rng.random((50, 24)) < 0.5).astype(np.uint8) for _ in range(2)]
-    states.append(states[0][:10])  # repeats count once
-    bound, distinct = visited_lower_bound(m, 1.0, states)
-    rows = np.unique(np.concatenate(states), axis=0).astype(float)
-    neg_f = -m.free_energy(rows)
-    assert distinct == rows.shape[0] == 100
-    assert bound == pytest.approx(neg_f.max() + math.log(np.exp(neg_f - neg_f.max()).sum()), abs=1e-12)
+    rows = (rng.random((100, 24)) < 0.5).astype(np.uint8)
+    rows = np.concatenate([rows, rows[:10]])  # repeats count once
+    neg_f = -m.free_energy(rows.astype(float))
+    bound, distinct = visited_lower_bound(rows, neg_f)
+    assert distinct == 100
+    top = neg_f[:100].max()
+    assert bound == pytest.approx(top + math.log(np.exp(neg_f[:100] - top).sum()), abs=1e-12)
     assert bound < REFERENCE["weak_24x12.h5"]["1.0"]
+
+
+def test_recorded_free_energies_and_works_of_the_top_rung_are_exact():
+    """The kernel's ln f_1 of each top-rung state is -F_beta(v) (the bound's ingredient), and its
+    work towards the rung below is ln f_{t_2}(v) - ln f_1(v) (BAR's)."""
+    m = load_model(MODELS / "strong_24x12.h5")
+    path = pt_module.AnnealingPath(m, 0.7, np.zeros(24))
+    ladders = pt_module.Ladders(path, np.linspace(0.0, 1.0, 4), 2, entropy=5)
+    rec = ladders.run(30, record=True)
+    rows = rec.top.reshape(-1, 24).astype(float)
+    np.testing.assert_allclose(rec.top_lf.ravel(), -m.free_energy(rows, 0.7), rtol=0, atol=1e-10)
+    down = path.log_f(rows, 2.0 / 3.0) - path.log_f(rows, 1.0)  # the work of the top rung's samples
+    np.testing.assert_allclose(rec.down[:, :, 3].ravel(), down, rtol=0, atol=1e-10)
 
 
 # --------------------------------------------------------------------------- error bars

@@ -185,27 +185,24 @@ class Ladders:
 
         p = self.path
         K, R, nv = self.K, self.R, p.model.n_visible
-        if record:
-            up, down = np.zeros((rounds, R, K)), np.zeros((rounds, R, K))
-            top = np.empty((rounds, R, nv), dtype=np.uint8)
-        else:
-            up = down = np.zeros((0, R, K))
-            top = np.zeros((0, R, nv), dtype=np.uint8)
+        n = rounds if record else 0
+        up, down = np.zeros((n, R, K)), np.zeros((n, R, K))
+        top, top_lf = np.zeros((n, R, nv), dtype=np.uint8), np.zeros((n, R))
         segment = rounds if progress is None else max(1, -(-rounds // PROGRESS_SEGMENTS))
         with np.errstate(over="ignore", invalid="ignore"):
             for lo in range(0, rounds, segment):
                 hi = min(rounds, lo + segment)
                 run_ladders(K, self.v, self.states, self.rung_of, self.chain_at, self.ts, self.swap_states,
                             p.w_scaled, p.w_colsum, p.wt32, p.wt32_colsum, p.hbias_scaled, p.dvis, p.base_bias,
-                            p.vbias_scaled, self.sweeps, self.rounds_done, hi - lo, up[lo:hi] if record else up,
-                            down[lo:hi] if record else down, top[lo:hi] if record else top, self.acc_sum,
-                            self.acc_n, self.last_end, self.half_trips, count_trips)
+                            p.vbias_scaled, self.sweeps, self.rounds_done, hi - lo, up[lo:hi], down[lo:hi],
+                            top[lo:hi], top_lf[lo:hi], self.acc_sum, self.acc_n, self.last_end, self.half_trips,
+                            count_trips)
                 self.rounds_done += hi - lo
                 if progress is not None:
                     progress(label, done + hi, total or rounds)
         if not record:
             return None
-        return Records(self.ts.copy(), up, down, top)
+        return Records(self.ts.copy(), up, down, top, top_lf)
 
     def acceptance(self) -> np.ndarray:
         """Mean exchange probability of each neighbouring pair (K - 1,), pooled over ladders."""
@@ -220,12 +217,14 @@ class Ladders:
 
 @dataclass
 class Records:
-    """What the recorded rounds kept: works (rounds, R, K) by rung and top-rung states (rounds, R, nv)."""
+    """What the recorded rounds kept: works (rounds, R, K) by rung, top-rung states (rounds, R, nv)
+    and their -F_beta(v) (rounds, R)."""
 
     ts: np.ndarray
     up: np.ndarray
     down: np.ndarray
     top: np.ndarray
+    top_lf: np.ndarray
 
 
 # --------------------------------------------------------------------------- adapting the ladder
@@ -384,20 +383,32 @@ def combine(rec: Records) -> LadderEstimate | PairFailure:
 
 
 def distinct_rows(rows: np.ndarray) -> np.ndarray:
-    """The distinct rows of a 0/1 uint8 array (compared as packed bytes: fast for many rows)."""
+    """Indices of the first occurrence of each distinct row of a 0/1 uint8 array (rows compared
+    as packed bytes: np.unique over rows is 30x slower)."""
     packed = np.ascontiguousarray(np.packbits(rows, axis=1))
     keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
     _, first = np.unique(keys, return_index=True)
-    return rows[np.sort(first)]
+    return np.sort(first)
 
 
-def visited_lower_bound(model: RBM, beta: float, states: list[np.ndarray]) -> tuple[float, int]:
-    """ln sum_{distinct visited v} e^{-F_beta(v)} <= ln Z (a rigorous bound), and the number of
-    distinct states."""
-    rows = distinct_rows(np.concatenate(states))
-    neg_f = -model.free_energy(rows.astype(np.float64), beta)
-    m = float(neg_f.max())
-    return m + math.log(float(np.exp(neg_f - m).sum())), int(rows.shape[0])
+def visited_lower_bound(rows: np.ndarray, neg_f: np.ndarray) -> tuple[float, int]:
+    """ln sum over the distinct rows v of e^{-F_beta(v)}, given -F_beta of every row: a rigorous
+    lower bound on ln Z(beta) (a sum over some of the states), and the number of distinct rows.
+    rows: (N, nv) 0/1 uint8, neg_f: (N,)."""
+    first = distinct_rows(rows)
+    kept = np.asarray(neg_f, dtype=np.float64)[first]
+    m = float(kept.max())
+    return m + math.log(float(np.exp(kept - m).sum())), int(first.size)
+
+
+def visited_states(model: RBM, beta: float, ladders: Ladders, rec: Records) -> tuple[np.ndarray, np.ndarray]:
+    """Every state kept from a run (recorded top rungs with their -F, and snapshots of all chains
+    at each change of ladder and at the end) with -F_beta of each."""
+    snapshots = np.concatenate(ladders.visited)
+    rows = np.concatenate([rec.top.reshape(-1, rec.top.shape[2]), snapshots])
+    with np.errstate(over="ignore", invalid="ignore"):
+        neg_f = np.concatenate([rec.top_lf.ravel(), -model.free_energy(snapshots.astype(np.float64), beta)])
+    return rows, neg_f
 
 
 # --------------------------------------------------------------------------- options
@@ -493,7 +504,7 @@ def pt(
     half = max(Z95 * fit.asymptotic_stderr, t_quantile * fit.spread_stderr)
     ci_low, ci_high = log_z - half, log_z + half
     trips = ladders.round_trips()
-    bound, distinct = visited_lower_bound(model, beta, [*ladders.visited, rec.top.reshape(-1, rec.top.shape[2])])
+    bound, distinct = visited_lower_bound(*visited_states(model, beta, ladders, rec))
 
     warnings = []
     if np.any(trips == 0):
