@@ -454,7 +454,6 @@ def pt(
     data: Any = None,
     seed: int | None = None,
     progress=None,
-    _method: str = "pt",
 ) -> Result:
     """Parallel tempering + BAR estimate of ln Z(beta) (nats); see the module docstring.
 
@@ -472,8 +471,14 @@ def pt(
     Raises InvalidOptionError for bad options, EstimationFailedError when the run overflows or
     BAR cannot combine two neighbouring rungs (the message names them).
     """
+    return _tempering(model, "pt", "rungs", beta, rungs, chains, samples, burn_in, sweeps, schedule, data, seed,
+                      progress)
+
+
+def _tempering(model: RBM, method: str, word: str, beta, rungs, chains, samples, burn_in, sweeps, schedule, data,
+               seed, progress) -> Result:
+    """pt under the name ``method``, its rung option called ``word`` in messages and params."""
     start = time.perf_counter()
-    word = "windows" if _method == "umbrella" else "rungs"
     beta, rungs, chains, samples, burn_in, sweeps, schedule = _check_options(
         beta, rungs, chains, samples, burn_in, sweeps, schedule, word)
     entropy = resolve_seed(seed)
@@ -535,7 +540,7 @@ def pt(
         log_z, ci_low, ci_high = bound, bound, math.inf
     return Result(
         model=model.name,
-        method=_method,
+        method=method,
         beta=beta,
         log_z=log_z,
         kind="estimate",
@@ -579,8 +584,8 @@ def umbrella(
     combined by MBAR; :func:`pt` is that with the ladder adapted, round trips counted and
     BAR between neighbours, so both names run the same code (results say 'umbrella').
     """
-    return pt(model, beta=beta, rungs=windows, chains=chains, samples=samples, burn_in=burn_in, sweeps=sweeps,
-              schedule=schedule, data=data, seed=seed, progress=progress, _method="umbrella")
+    return _tempering(model, "umbrella", "windows", beta, windows, chains, samples, burn_in, sweeps, schedule, data,
+                      seed, progress)
 
 
 # --------------------------------------------------------------------------- samples for other methods
