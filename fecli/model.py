@@ -92,7 +92,3 @@ class RBM:
         """Clamped free energy F_beta(v) = -beta a.v - sum_j softplus(beta (b_j + (v^T W)_j))."""
         v = np.asarray(v, dtype=np.float64)
         return -beta * (v @ self.visible_bias) - softplus(beta * (v @ self.weights + self.hidden_bias)).sum(axis=-1)
-
-    def hidden_free_energy(self, h: np.ndarray, beta: float = 1.0) -> np.ndarray:
-        """Free energy of hidden states with the visible layer summed out (the same formula, transposed)."""
-        return self.transpose().free_energy(h, beta)

@@ -182,8 +182,8 @@ def test_recorded_free_energies_and_works_of_the_top_rung_are_exact():
 
 # --------------------------------------------------------------------------- error bars
 def test_interval_is_never_zero_width_even_when_every_work_is_zero():
-    """Independent units with the base model equal to the target: every BAR work is 0."""
-    m = RBM(np.zeros((6, 3)), np.full(6, -1.0), np.zeros(3))
+    """The uniform model, equal to the (uniform) base model: every BAR work is 0."""
+    m = RBM(np.zeros((6, 3)), np.zeros(6), np.zeros(3))
     r = pt(m, seed=1, chains=2, samples=100, burn_in=40)
     exact = estimate_exact(m).log_z
     assert r.log_z == pytest.approx(exact, abs=1e-12)

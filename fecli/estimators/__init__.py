@@ -32,6 +32,8 @@ class Method:
     budget_minimum: int = 1
     #: Another name for a registered method (same numbers); left out of ``--method all``.
     alias_of: str | None = None
+    #: Whether ``--method all`` (and compare's default list) runs it; auto runs other methods itself.
+    in_all: bool = True
 
     def load(self) -> Callable[..., Any]:
         return _resolve(self.target)
@@ -59,6 +61,9 @@ def _resolve(target: str) -> Callable[..., Any]:
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
+        Method("auto", "fecli.estimators.auto:estimate_auto",
+               "exact when feasible, else two independent routes (ais and pt/ti) run until they agree "
+               "within --target-error or --budget is spent", in_all=False),
         Method(
             "exact",
             "fecli.estimators.exact:estimate_exact",
@@ -100,7 +105,7 @@ METHODS: dict[str, Method] = {
 
 def method_names(*, aliases: bool = True) -> list[str]:
     """Names of the registered methods, in registry order (``aliases=False``: what 'all' runs)."""
-    return [m.name for m in METHODS.values() if aliases or m.alias_of is None]
+    return [m.name for m in METHODS.values() if aliases or (m.alias_of is None and m.in_all)]
 
 
 def get_method(name: str) -> Method:
