@@ -149,9 +149,19 @@ def test_estimate_below_the_visited_states_bound_is_raised_to_it_and_warned(monk
     high = honest.ci_high + 5.0
     monkeypatch.setattr(pt_module, "visited_lower_bound", lambda rows, neg_f: (high, 7))
     r = pt(m, seed=2, **QUICK)
-    assert r.log_z == high and r.ci_low == high and r.ci_high == math.inf
+    assert r.log_z == high and r.kind == "lower_bound" and r.ci_low == high and r.ci_high > high
     assert r.diagnostics["bar_log_z"] == honest.log_z
-    assert any("rigorous bound" in w and "7 distinct states" in w for w in r.warnings)
+    assert any("rigorous lower bound" in w and "7 distinct states" in w for w in r.warnings)
+
+
+def test_estimate_a_little_below_the_visited_states_bound_is_raised_quietly(monkeypatch):
+    """Noise below a bound that the interval allows is no missed mode: no warning."""
+    m = load_model(MODELS / "strong_24x12.h5")
+    honest = pt(m, seed=2, **QUICK)
+    high = 0.5 * (honest.log_z + honest.ci_high)
+    monkeypatch.setattr(pt_module, "visited_lower_bound", lambda rows, neg_f: (high, 7))
+    r = pt(m, seed=2, **QUICK)
+    assert (r.log_z, r.ci_low, r.ci_high, r.kind) == (high, high, honest.ci_high, "estimate") and not r.warnings
 
 
 def test_visited_states_bound_is_a_lower_bound():
