@@ -33,9 +33,12 @@ still has at most the unseen mass of ~1/N per rung (N samples), which is kept as
 Honesty. Exchanges that never bring a chain from the base to the target and back (a round
 trip) mean the target end was never fed from the well-mixed end: warned. Every state the
 chains visit gives a rigorous lower bound, ln Z >= ln sum over distinct visited v of
-e^{-F(v)}; an estimate whose interval lies below it missed a mode, and says so (the value is
-raised to the bound, the interval made one-sided). Chains start from uniformly random states
-(or data rows) rather than base samples, so that cold chains fall into different modes.
+e^{-F(v)} (their -F comes from the kernel, no extra product). A value below it is raised to it:
+quietly when the interval reaches the bound (sampling noise), otherwise through
+:func:`fecli.bounds.check_result` (the value missed probability mass: a warning, and the kind
+becomes lower_bound). Chains start from uniformly random states (or data rows) rather than base
+samples, so that cold chains fall into different modes. Independent ladders that disagree more
+than their own error bars allow are warned about.
 """
 
 from __future__ import annotations
