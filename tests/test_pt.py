@@ -390,3 +390,23 @@ def test_coverage_over_30_seeds_on_a_trained_model():
     exact = REFERENCE["digits_64x16.h5"]["1.0"]
     hits = [covers(pt(m, seed=s, samples=1500), exact) for s in range(30)]
     assert sum(hits) >= 27
+
+
+def test_round_trips_are_counted_as_chains_travel_between_the_ends():
+    """With identical rungs every exchange is accepted, so the chains' walk is known: count it here too."""
+    m = RBM(np.zeros((5, 3)), np.zeros(5), np.zeros(3))
+    path = pt_module.AnnealingPath(m, 1.0, np.zeros(5))
+    K, rounds = 4, 50
+    ladders = pt_module.Ladders(path, np.linspace(0.0, 1.0, K), 2, entropy=1)
+    ladders.run(rounds, count_trips=True)
+    assert np.all(ladders.acceptance() == 1.0)
+    chain_at, last_end, half = list(range(K)), {}, dict.fromkeys(range(K), 0)
+    for i in range(rounds):
+        for k in range(i % 2, K - 1, 2):
+            chain_at[k], chain_at[k + 1] = chain_at[k + 1], chain_at[k]
+        for end, c in ((0, chain_at[0]), (1, chain_at[-1])):
+            if last_end.get(c, end) != end:
+                half[c] += 1
+            last_end[c] = end
+    expected = sum(h // 2 for h in half.values())
+    assert expected > 5 and ladders.round_trips().tolist() == [expected, expected]
