@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fecli import references
 from fecli.errors import EstimationFailedError, InvalidOptionError
 from fecli.estimators import method_names
 from fecli.estimators import pt as pt_module
@@ -29,25 +30,14 @@ QUICK = dict(chains=4, samples=1000, burn_in=500)
 
 
 def two_mode(strength: float) -> RBM:
-    """12 visible units with bias -8; hidden unit 0 joins all of them with weight ``strength``
-    and has bias -93; hidden unit 1 is free (bias 0). At strength 16 the state 'all on' holds
-    about 95% of Z and is out of reach of Gibbs moves from 'all off' (issue 10, case 2)."""
-    w = np.zeros((12, 2))
-    w[:, 0] = strength
-    return RBM(w, np.full(12, -8.0), np.array([-93.0, 0.0]), name=f"two-mode-{strength:g}")
+    """Issue 10, case 2 (fecli.references): at strength 16 the state 'all on' holds about 95% of Z
+    and is out of reach of Gibbs moves from 'all off'."""
+    return references.two_mode_model(strength)
 
 
 def ising_torus(L: int, K: float) -> RBM:
-    """The L x L periodic Ising model (L even) with coupling K, as an RBM: black sites visible,
-    white sites hidden, spins s = 2x - 1. K s_i s_j = 4K x_i x_j - 2K x_i - 2K x_j + K and every
-    site has 4 bonds, so W = 4K on bonds, all biases -8K, and ln Z_Ising = ln Z_RBM + 2 L^2 K."""
-    black = [(i, j) for i in range(L) for j in range(L) if (i + j) % 2 == 0]
-    white = {s: n for n, s in enumerate((i, j) for i in range(L) for j in range(L) if (i + j) % 2 == 1)}
-    w = np.zeros((len(black), len(white)))
-    for n, (i, j) in enumerate(black):
-        for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-            w[n, white[((i + di) % L, (j + dj) % L)]] += 4 * K
-    return RBM(w, np.full(len(black), -8 * K), np.full(len(white), -8 * K), name=f"ising-{L}x{L}-K{K:g}")
+    """The L x L Ising torus at coupling K as an RBM (fecli.references; ln Z_RBM = ln Z_Ising - 2 K L^2)."""
+    return references.ising_torus(L, K)[0]
 
 
 def uniform_base(model, beta, data):
@@ -121,6 +111,25 @@ def test_ordered_ising_torus_with_a_mode_covering_base_is_covered_without_warnin
     m = ising_torus(6, 0.6)
     r = pt(m, seed=5, **QUICK)
     assert covers(r, estimate_exact(m).log_z) and not r.warnings
+
+
+@pytest.mark.parametrize("L,K", [(8, 0.6), (16, 0.6), (16, 0.4407)])
+def test_ising_tori_too_large_to_enumerate_cover_kaufmans_value(L, K):
+    """Issue 10, case 4 (ordered, and near critical), against Kaufman's exact ln Z, at the defaults."""
+    from fecli.references import ising_torus, kaufman_log_z
+
+    m, offset = ising_torus(L, K)
+    r = pt(m, seed=1)
+    assert covers(r, kaufman_log_z(L, K) - offset) and not r.warnings
+
+
+def test_bars_and_stripes_is_covered():
+    """PyDeep's 2x2 bars-and-stripes test RBM (issue 10, case 1), as fecli.references rebuilds it."""
+    from fecli.references import bars_and_stripes_model
+
+    m = bars_and_stripes_model()
+    r = pt(m, seed=1, **QUICK)
+    assert covers(r, 59.6749019726) and not r.warnings
 
 
 def test_ising_mapping_matches_the_spin_model():
