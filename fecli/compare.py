@@ -38,6 +38,8 @@ class Comparison:
     reference: Reference
     differences: dict[int, float | None] = field(default_factory=dict)
     verdict: list[str] = field(default_factory=list)
+    #: What the run policy left out (e.g. exact on a model too large to enumerate).
+    notes: list[str] = field(default_factory=list)
 
 
 def label(result: Result) -> str:

@@ -25,7 +25,8 @@ import numpy as np
 from ..data import resolve_data  # noqa: F401  (re-exported for the sampling estimators)
 from ..errors import EstimationFailedError, InvalidOptionError
 from ..model import RBM, sigmoid, softplus
-from ..validation import check_positive_int, check_seed  # noqa: F401  (check_positive_int re-exported)
+from ..validation import check_positive_int, check_seed, fresh_seed  # noqa: F401  (check_positive_int re-exported)
+from . import SCHEDULES  # noqa: F401  (declared with the options in the registry; re-exported)
 
 #: Chains per chunk: the unit of seeding (and of scale-out).
 CHAINS_PER_CHUNK = 16
@@ -35,7 +36,6 @@ PROGRESS_UPDATES = 200
 PARALLEL_MIN_WORK = 1 << 16
 #: Spawn key reserved for the bootstrap stream (never a chunk index in practice).
 BOOTSTRAP_KEY = 2**31 - 1
-SCHEDULES = ("linear", "sigmoid", "sm08")
 #: Salakhutdinov & Murray (2008): 500 steps on [0, 0.5], 4,000 on [0.5, 0.9], 10,000 on [0.9, 1].
 SM08_PIECES = ((0.0, 0.5, 500), (0.5, 0.9, 4000), (0.9, 1.0, 10000))
 #: ESS below this fraction of the sample count switches the interval to the bootstrap.
@@ -59,9 +59,10 @@ def check_schedule(name: Any) -> str:
 
 
 def resolve_seed(seed: Any) -> int:
-    """The entropy of a run: the given seed, or fresh entropy (recorded so a run can be repeated)."""
+    """The entropy of a run: the given seed, or a fresh one below 2^53 (recorded so a run can be
+    repeated, and exact in any JSON reader)."""
     if seed is None:
-        return int(np.random.SeedSequence().entropy)
+        return fresh_seed()
     return check_seed(seed)
 
 

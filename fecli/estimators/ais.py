@@ -50,17 +50,18 @@ from ._sampling_common import (
     start_at_target,
     summarize_log_weights,
 )
+from . import METHODS, RAISE
 from .exact import check_beta
 
-#: Library defaults (repeated in the CLI help).
-DEFAULT_CHAINS = 100
-DEFAULT_STEPS = 3000
-DEFAULT_SCHEDULE = "sm08"
-DEFAULT_SWEEPS = 1
-#: reverse-ais: exact target samples when the smaller layer has at most this many units.
-DEFAULT_EXACT_MAX_UNITS = 20
-#: reverse-ais without exact samples: Gibbs sweeps at the target before annealing down.
-DEFAULT_BURN_IN = 2000
+#: Library defaults, declared with the options in the registry (fecli/estimators/__init__.py).
+DEFAULTS = METHODS["ais"].defaults()
+DEFAULT_CHAINS, DEFAULT_STEPS, DEFAULT_SCHEDULE, DEFAULT_SWEEPS = (
+    DEFAULTS[k] for k in ("chains", "steps", "schedule", "sweeps"))
+#: reverse-ais: exact target samples when the smaller layer has at most this many units, else
+#: this many Gibbs sweeps at the target before annealing down.
+DEFAULT_EXACT_MAX_UNITS, DEFAULT_BURN_IN = (METHODS["reverse-ais"].defaults()[k] for k in ("exact_max_units", "burn_in"))
+#: RAISE's reverse chains per example (fecli loglik --method raise --chains).
+DEFAULT_REPEATS = RAISE.defaults()["repeats"]
 
 
 def _check_common(beta, chains, steps, schedule, sweeps):
@@ -253,7 +254,7 @@ def raise_log_likelihood(
     data: Any,
     *,
     beta: float = 1.0,
-    repeats: int = 10,
+    repeats: int = DEFAULT_REPEATS,
     steps: int = DEFAULT_STEPS,
     schedule: str = DEFAULT_SCHEDULE,
     sweeps: int = DEFAULT_SWEEPS,

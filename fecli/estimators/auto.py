@@ -16,7 +16,6 @@ not a precise one.
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 from typing import Any
@@ -27,10 +26,11 @@ from ..errors import InvalidOptionError
 from ..model import RBM
 from ..result import Result
 from ._sampling_common import Z95, resolve_seed
+from . import METHODS
 from .exact import check_beta
 
-DEFAULT_TARGET_ERROR = 0.5
-DEFAULT_BUDGET = 120.0
+#: Library defaults, declared with the options in the registry (fecli/estimators/__init__.py).
+DEFAULT_TARGET_ERROR, DEFAULT_BUDGET = (METHODS["auto"].defaults()[k] for k in ("target_error", "budget"))
 #: Routes in order of preference; the first two that are registered run.
 ROUTES = ("ais", "pt", "ti")
 #: Exact enumeration is used when its expected time is below this share of the budget.
@@ -50,9 +50,7 @@ def _route_names() -> list[str]:
 
 
 def _default(method: str, option: str) -> int:
-    from . import get_method
-
-    return int(inspect.signature(get_method(method).load()).parameters[option].default)
+    return int(METHODS[method].defaults()[option])
 
 
 def _seed(entropy: int, round_: int, route: int) -> int:

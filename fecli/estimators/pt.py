@@ -67,18 +67,19 @@ from ._sampling_common import (
     resolve_data,
     resolve_seed,
 )
+from . import METHODS
 from .exact import check_beta
 
-DEFAULT_CHAINS = 8
-DEFAULT_SAMPLES = 4000
-DEFAULT_BURN_IN = 1000
-DEFAULT_SWEEPS = 1
-DEFAULT_SCHEDULE = "sigmoid"
+#: Library defaults, declared with the options in the registry (fecli/estimators/__init__.py).
+DEFAULTS = METHODS["pt"].defaults()
+DEFAULT_RUNGS, DEFAULT_CHAINS, DEFAULT_SAMPLES, DEFAULT_BURN_IN, DEFAULT_SWEEPS, DEFAULT_SCHEDULE = (
+    DEFAULTS[k] for k in ("rungs", "chains", "samples", "burn_in", "sweeps", "schedule"))
 #: Mean exchange probability between neighbouring rungs that the adapted ladder aims at.
 TARGET_ACCEPTANCE = 0.4
 #: Rungs of the first ladder when their number is adapted.
 FIRST_RUNGS = 16
-MAX_RUNGS = 256
+#: Most rungs of a ladder (the declared upper limit of --rungs).
+MAX_RUNGS = int(METHODS["pt"].option("rungs").allowed.high)
 #: Neighbours exchanging less often than this (after adaptation) are warned about.
 POOR_ACCEPTANCE = 0.05
 #: Rates below this count as this when measuring distances (no exchange at all: d = 2 erfcinv(1e-3) = 4.6).
@@ -450,7 +451,7 @@ def pt(
     model: RBM,
     *,
     beta: float = 1.0,
-    rungs: int | None = None,
+    rungs: int | None = DEFAULT_RUNGS,
     chains: int = DEFAULT_CHAINS,
     samples: int = DEFAULT_SAMPLES,
     burn_in: int = DEFAULT_BURN_IN,
@@ -581,7 +582,7 @@ def umbrella(
     model: RBM,
     *,
     beta: float = 1.0,
-    windows: int | None = None,
+    windows: int | None = DEFAULT_RUNGS,
     chains: int = DEFAULT_CHAINS,
     samples: int = DEFAULT_SAMPLES,
     burn_in: int = DEFAULT_BURN_IN,
