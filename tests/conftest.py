@@ -1,17 +1,30 @@
-"""Shared test helpers: brute-force ln Z over both layers, random models, sample model paths."""
+"""Shared test helpers: brute-force ln Z over both layers, random models, sample model paths.
+
+Also two session-wide settings:
+
+* Subprocesses (``fecli ...``, ``python -c ...``) import the same fecli as the tests, whichever
+  folder they start in: PYTHONPATH names its parent folder. Numba caches compiled kernels next
+  to the source files, so without this a test run from a clone compiles every kernel the
+  subprocesses use a second time, for the installed copy.
+* The suite must not leave files in the repository root (a stray output once got committed).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from itertools import product
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import fecli
 from fecli.model import RBM
 
 ROOT = Path(__file__).resolve().parents[1]
+FECLI_PARENT = str(Path(fecli.__file__).resolve().parents[1])
+os.environ["PYTHONPATH"] = os.pathsep.join([FECLI_PARENT, *filter(None, [os.environ.get("PYTHONPATH")])])
 SAMPLES = ROOT / "sample_models"
 SAMPLE_MODELS = sorted(SAMPLES.glob("*.h5"))
 REFERENCE = json.loads((SAMPLES / "reference.json").read_text())
@@ -48,3 +61,12 @@ def small_model_file(tmp_path, rng) -> Path:
     path = tmp_path / "small.h5"
     save_model(random_rbm(rng, 7, 5, 0.5), path)
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def repository_root_stays_clean():
+    """Fail the session if a test wrote a file into the repository root (outputs belong in tmp_path)."""
+    before = set(os.listdir(ROOT))
+    yield
+    new = sorted(name for name in set(os.listdir(ROOT)) - before if not name.startswith(".") and name != "__pycache__")
+    assert not new, f"tests left files in the repository root: {', '.join(new)}"

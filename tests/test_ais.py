@@ -188,6 +188,7 @@ def test_ais_defaults_within_0_1_nats_on_trained_model():
     assert abs(ais(m, seed=0).log_z - exact("digits_64x16.h5")) < 0.1
 
 
+@pytest.mark.slow
 def test_ais_interval_covers_exact_over_seeds():
     """Over 30 seeds the 95% interval covers exact ln Z at least 85% of the time."""
     for name in ("strong_24x12.h5", "digits_64x16.h5"):

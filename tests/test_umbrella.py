@@ -21,7 +21,7 @@ REFERENCE = json.loads((MODELS / "reference.json").read_text())
     ("weak_24x12.h5", 1.0, dict(windows=12, samples=150)),
     ("strong_24x12.h5", 1.0, dict(windows=16, samples=150)),
     ("strong_24x12.h5", 0.5, dict(windows=12, samples=150)),
-    ("digits_64x16.h5", 1.0, {}),  # the defaults
+    pytest.param("digits_64x16.h5", 1.0, {}, marks=pytest.mark.slow),  # the defaults (10-20 s)
 ])
 def test_umbrella_within_4_stderr_of_exact(name, beta, options):
     r = umbrella(load_model(MODELS / name), beta=beta, seed=41, **options)
@@ -33,6 +33,7 @@ def test_umbrella_within_4_stderr_of_exact(name, beta, options):
     assert sum(d["samples_per_window"]) > 0
 
 
+@pytest.mark.slow
 def test_umbrella_coverage_over_seeds():
     m = load_model(MODELS / "strong_24x12.h5")
     ex = REFERENCE["strong_24x12.h5"]["1.0"]
