@@ -1,7 +1,14 @@
 """Shared test helpers: brute-force ln Z over both layers, random models, sample model paths.
 
-Also two session-wide settings:
+Also session-wide settings:
 
+* Worker threads that wait by sleeping, not spinning (unless set already): OpenBLAS with one
+  thread and OpenMP with OMP_WAIT_POLICY=passive. Spinning threads of OpenBLAS and of Numba's
+  OpenMP layer fight each other and everything else on a busy 2-core machine: there the suite
+  took 278 s and 152 CPU-seconds with the defaults, 175 s with one BLAS thread, and 91 s and
+  44 CPU-seconds with neither spinning. Results do not depend on thread counts (tests spawn
+  subprocesses with 1 and 2 Numba threads to check that), only the speed does. Set before
+  numpy and numba load, which read them once.
 * Subprocesses (``fecli ...``, ``python -c ...``) import the same fecli as the tests, whichever
   folder they start in: PYTHONPATH names its parent folder. Numba caches compiled kernels next
   to the source files, so without this a test run from a clone compiles every kernel the
@@ -16,11 +23,14 @@ import os
 from itertools import product
 from pathlib import Path
 
-import numpy as np
-import pytest
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
-import fecli
-from fecli.model import RBM
+import numpy as np  # noqa: E402  (after the thread settings above)
+import pytest  # noqa: E402
+
+import fecli  # noqa: E402
+from fecli.model import RBM  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FECLI_PARENT = str(Path(fecli.__file__).resolve().parents[1])

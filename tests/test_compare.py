@@ -73,14 +73,17 @@ def test_cli_compare_tables_one_per_model():
     assert "cumulant (order 3)" in result.stdout and "Deterministic bounds hold: mf" in result.stdout
 
 
-@pytest.mark.parametrize("path", [pytest.param(p, marks=[pytest.mark.slow] if p.name != "weak_24x12.h5" else [])
-                                  for p in SAMPLE_MODELS], ids=[p.name for p in SAMPLE_MODELS])
-def test_compare_every_method_every_row_exact_row_exact_each_within_error_or_marked(path):
-    """Every registered method on a shipped model with compare's defaults (the strongly coupled
-    models take 5-20 s each: they run with -m slow)."""
+@pytest.mark.parametrize("path, options", [
+    (SAMPLES / "weak_24x12.h5", ["--windows", "12"]),  # umbrella's 32 windows take ~20 s of MBAR
+    pytest.param(SAMPLES / "weak_24x12.h5", [], marks=pytest.mark.slow),
+    pytest.param(SAMPLES / "strong_24x12.h5", [], marks=pytest.mark.slow),
+    pytest.param(SAMPLES / "digits_64x16.h5", [], marks=pytest.mark.slow),
+], ids=["weak-12-windows", "weak", "strong", "digits"])
+def test_compare_every_method_every_row_exact_row_exact_each_within_error_or_marked(path, options):
+    """Every registered method on a shipped model (compare's defaults: -m slow, tens of seconds each)."""
     from fecli.estimators import method_names
 
-    result = CliRunner().invoke(cli, ["compare", str(path), "--seed", "3", "--format", "json"])
+    result = CliRunner().invoke(cli, ["compare", str(path), "--seed", "3", "--format", "json", *options])
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     labels = [r["method"] + (f" {r['params']['order']}" if r["method"] == "cumulant" else "") for r in rows]

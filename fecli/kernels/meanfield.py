@@ -22,6 +22,10 @@ Damping d starts at ``damping`` and becomes 1 - (1 - d)/2 (at most ``max_damping
 ``stall_sweeps`` sweeps in which the residual made no new minimum and the step reversed
 direction. Products are written as row updates (acc += y_j * W^T[j, :]) over contiguous
 rows, so they vectorise without reordering any sum.
+
+:func:`tap_statistics` sums EMF training's negative-phase statistics at the fixed points. Both
+kernels handle a start equal to an earlier one by copying (persistent EMF magnetisations collapse
+onto one fixed point after a few updates, so a batch of 20 is mostly one start).
 """
 
 from __future__ import annotations
