@@ -150,3 +150,17 @@ def test_table_output_file_holds_the_comparison_and_verdict(tmp_path):
     text = out.read_text()
     assert "(reference: exact, ln Z = 25.724841)" in text and "Deterministic bounds hold: mf." in text
     assert "\x1b[" not in text
+
+
+def test_compare_uses_auto_as_the_reference_where_exact_cannot_run():
+    from fecli.references import ising_torus, kaufman_log_z
+    from fecli.runner import compare_model
+
+    model, offset = ising_torus(8, 0.6)
+    comparison = compare_model(model, seed=1)
+    assert comparison.reference.label.startswith("auto [")
+    exact = kaufman_log_z(8, 0.6) - offset
+    assert comparison.reference.low <= exact <= comparison.reference.high
+    assert "auto's agreed routes are the reference" in comparison.notes[0]
+    assert comparison.verdict[0].startswith("auto's two routes agree")
+    assert not any(r.method == "exact" for r in comparison.results)
