@@ -92,7 +92,7 @@ def test_every_bad_model_file_gives_one_line_and_exit_1(tmp_path, case):
 def test_exact_above_the_unit_limit_is_refused_with_the_expected_time(tmp_path):
     path = tmp_path / "big.h5"
     save_model(RBM(np.zeros((40, 33)), np.zeros(40), np.zeros(33)), path)
-    result = run("estimate", path)
+    result = run("estimate", path, "-m", "exact")
     assert result.exit_code == 1
     assert "2^33 states" in result.stderr and "--max-units" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -100,8 +100,8 @@ def test_exact_above_the_unit_limit_is_refused_with_the_expected_time(tmp_path):
 
 def test_max_units_lowers_and_raises_the_limit():
     path = SAMPLES / "weak_24x12.h5"
-    assert run("estimate", path, "--max-units", "11").exit_code == 1
-    assert run("estimate", path, "--max-units", "12").exit_code == 0
+    assert run("estimate", path, "-m", "exact", "--max-units", "11").exit_code == 1
+    assert run("estimate", path, "-m", "exact", "--max-units", "12").exit_code == 0
 
 
 def test_one_bad_model_does_not_stop_the_others(tmp_path):
@@ -127,7 +127,7 @@ def test_layer_option_reaches_the_method(small_model_file):
     """--layer picks the enumerated layer (a 7 x 5 model: 2^7 visible or 2^5 hidden states)."""
     rows = {}
     for layer in ("visible", "hidden"):
-        result = run("estimate", small_model_file, "--layer", layer, "--format", "json")
+        result = run("estimate", small_model_file, "-m", "exact", "--layer", layer, "--format", "json")
         assert result.exit_code == 0, result.output
         rows[layer] = json.loads(result.stdout)
         assert rows[layer]["params"]["layer"] == layer
