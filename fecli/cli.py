@@ -143,16 +143,17 @@ METHOD_OPTIONS = [
                       "umbrella: recorded rounds (umbrella default: 300).  [default: 10000]"),
     click.option("--chains", type=int, default=None,
                  help="ais, reverse-ais, ti: independent chains; umbrella: replica ladders; loglik raise: "
-                      "reverse chains per example.  [default: 100; umbrella: 8; raise: 10]"),
+                      "reverse chains per example; trajectory: particles per replicate.  "
+                      "[default: 100; umbrella: 8; raise: 10; trajectory: 64]"),
     click.option("--steps", type=int, default=None,
-                 help="ais, reverse-ais, raise: transitions between base model and target; ti: grid intervals.  "
-                      "[default: 3000; ti: 200]"),
+                 help="ais, reverse-ais, raise: transitions between base model and target; ti: grid intervals; "
+                      "trajectory: steps between consecutive snapshots.  [default: 3000; ti: 200; trajectory: 50]"),
     click.option("--schedule", type=str, default=None,
                  help="ais, reverse-ais, raise, ti, umbrella: spacing of the path, linear|sigmoid|sm08 "
                       "(Salakhutdinov & Murray's three pieces).  [default: sm08; ti, umbrella: sigmoid]"),
     click.option("--sweeps", type=int, default=None,
-                 help="ais, reverse-ais, raise: Gibbs sweeps per intermediate distribution; ti: per grid point.  "
-                      "[default: 1; ti: 20]"),
+                 help="ais, reverse-ais, raise, trajectory: Gibbs sweeps per intermediate distribution; ti: per "
+                      "grid point.  [default: 1; ti: 20]"),
     click.option("--burn-in", type=int, default=None,
                  help="reverse-ais, ti: Gibbs sweeps at the target when exact samples are not available "
                       "(ti: for its downward chains); umbrella: rounds before recording.  "
@@ -160,6 +161,23 @@ METHOD_OPTIONS = [
     click.option("--windows", type=int, default=None,
                  help="umbrella: windows from base model to target.  [default: 32]"),
 ]
+
+#: trajectory (ln Z along the training snapshots): its own options, in one block. The same
+#: decorators serve `fecli trajectory`.
+TRAJECTORY_OPTIONS = [
+    click.option("--replicates", type=int, default=None,
+                 help="trajectory: independent SMC runs; their spread is the error bar (>= 2).  [default: 4]"),
+    click.option("--resample-ess", type=float, default=None,
+                 help="trajectory: resample a replicate when its ESS falls below this fraction of its particles "
+                      "(0: never, 1: every step).  [default: 0.5]"),
+    click.option("--resampling", type=click.Choice(["systematic", "multinomial"]), default=None,
+                 help="trajectory: resampling scheme.  [default: systematic]"),
+    click.option("--initial", type=click.Choice(["auto", "exact", "factorised"]), default=None,
+                 help="trajectory: ln Z of the first snapshot by enumeration (exact samples) or by annealing from "
+                      "its factorised version (W = 0); auto: exact when its smaller layer has <= 20 units.  "
+                      "[default: auto]"),
+]
+METHOD_OPTIONS.extend(TRAJECTORY_OPTIONS)
 
 #: --data for the methods that take data (starts, base rates); not on loglik, whose DATA is an argument.
 DATA_OPTION = click.option(
@@ -173,6 +191,16 @@ def method_options(func):
     for option in reversed(METHOD_OPTIONS):
         func = option(func)
     return func
+
+
+def options_from(options: list):
+    """A decorator applying a list of click options (in order)."""
+    def decorate(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
 
 
 def output_options(formats=("table", "json", "csv")):
@@ -208,9 +236,12 @@ class MethodPlan:
         from .api import method_options as accepted_options
         from .errors import InvalidOptionError
 
+        named = set(methods) - {"all"}
         if "all" in methods:
             methods = tuple(method_names())
         self.methods = tuple(dict.fromkeys(methods))
+        #: Methods selected by 'all' only: an optional one is skipped on models it does not apply to.
+        self.implicit = set(self.methods) - named
         given = {k: v for k, v in options.items() if v is not None}
         self.accepted = {m: set(accepted_options(m)) for m in self.methods}
         unused = sorted(k for k in given if not any(k in acc for acc in self.accepted.values()))
@@ -313,7 +344,11 @@ def run_methods(plan: MethodPlan, model: Any, path: Path, batch: Batch, quiet: b
     from .api import estimate as run_estimate
     from .errors import FecliError
 
+    from .estimators import get_method
+
     for method, overrides in plan.runs:
+        if method in plan.implicit and get_method(method).optional and not get_method(method).feasibility(model).feasible:
+            continue
         label = method + "".join(f" {k} {v}" for k, v in overrides.items())
         with report.DelayedProgress(enabled=not quiet) as progress:
             try:
@@ -603,6 +638,8 @@ def compare(models: tuple[Path, ...], method_list: str | None, beta: float, seed
                 chosen = tuple(n for n in names if n != "exact")
                 if not quiet:
                     _warn(f"{path}: exact enumeration skipped ({exact.note}).")
+            if not explicit:  # methods that apply to some files only (trajectory: snapshots) run where they do
+                chosen = tuple(n for n in chosen if not METHODS[n].optional or METHODS[n].feasibility(model).feasible)
             plan = MethodPlan(chosen, beta, seed, options, expand_series=True, budget=budget)
             results = list(run_methods(plan, model, path, batch, quiet))
             if not results:
@@ -717,6 +754,9 @@ def plot_results(results: Path, output: Path) -> None:
               help="Rows used for reconstruction error and pseudo-likelihood.  [default: 1000]")
 @click.option("--checkpoint-every", type=int, default=None,
               help="Write the output every N epochs (0: only at the end or on Ctrl-C).  [default: 0]")
+@click.option("--snapshots", type=int, default=None,
+              help="Keep N parameter snapshots in the model file (update 0, then log-spaced updates up to the "
+                   "last) for 'fecli trajectory': ln Z along training.  [default: 0, none]")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="Metrics at the end on stdout: a table, or one JSON object per monitored epoch.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, epoch lines or warnings on stderr.")
@@ -725,9 +765,10 @@ def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | N
               validation_data: Path | None, fmt: str, quiet: bool, **options: Any) -> None:
     """Train an RBM on DATA (rows of 0/1 values: .npy, .npz, .csv, .txt) with CD-k, PCD or EMF (TAP).
 
-    Metrics per epoch (reconstruction error, exact pseudo-log-likelihood and, when the
-    smaller layer has <= 20 units, the exact log-likelihood) are stored in the model
-    file's 'training' group and printed at the end. Ctrl-C finishes the current batch,
+    Metrics per epoch (reconstruction error, exact pseudo-log-likelihood and the
+    log-likelihood: exact when the smaller layer has <= 20 units, otherwise with ln Z tracked
+    along the run by sequential Monte Carlo) are stored in the model file's 'training' group
+    and printed at the end. Ctrl-C finishes the current batch,
     writes a checkpoint to the output and exits with status 130; --resume continues it
     exactly. Exit status: 0 done, 1 error, 2 usage error, 130 interrupted (checkpoint written).
     """
@@ -777,6 +818,104 @@ def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | N
              f"{outcome.epochs_done} epochs in {outcome.wall_time_s:.1f} s")
     print_metrics(outcome.history, fmt, title, str(where))
     sys.exit(EXIT_OK)
+
+
+@plot.command("trajectory")
+@click.argument("source", type=click.Path(path_type=Path))
+@figure_output
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="Training data: adds its mean log-likelihood (when SOURCE is a model file).")
+@click.option("--validation-data", type=click.Path(path_type=Path), default=None,
+              help="Held-out data: adds its mean log-likelihood (when SOURCE is a model file).")
+@click.option("--seed", type=int, default=None, help="Seed of the run (when SOURCE is a model file).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar on stderr.")
+def plot_trajectory(source: Path, output: Path, data: Path | None, validation_data: Path | None,
+                    seed: int | None, quiet: bool) -> None:
+    """ln Z and log-likelihoods against updates (log axis) along training.
+
+    SOURCE is a model file with snapshots (the trajectory runs with its defaults) or the JSON
+    lines of 'fecli trajectory --format json' (plotted as they are).
+    """
+    from . import report
+    from .plots import plot_trajectory as draw, read_trajectory_rows
+
+    rows = read_trajectory_rows(source)
+    if rows is None:
+        with report.DelayedProgress(enabled=not quiet) as progress:
+            rows = _trajectory_rows(source, data, validation_data, {}, seed, 1.0, progress)
+        rows = [r.to_dict() for r in rows]
+    elif data is not None or validation_data is not None or seed is not None:
+        raise click.UsageError("--data, --validation-data and --seed apply when SOURCE is a model file.")
+    click.echo(draw(rows, output))
+
+
+@cli.command("trajectory")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="Training data: its mean log-likelihood -F(v) - ln Z at every snapshot.")
+@click.option("--validation-data", type=click.Path(path_type=Path), default=None,
+              help="Held-out data: the same for these rows.")
+@click.option("--key", default=None, help="Array name inside .npz data files.")
+@click.option("--binarize", type=float, default=None, help="Threshold greyscale data: values > THRESHOLD become 1.")
+@click.option("--scale", type=float, default=None, help="Divide data by this first (e.g. 255 for 0..255 images).")
+@click.option("--chains", type=int, default=None, help="Particles per replicate.  [default: 64]")
+@click.option("--steps", type=int, default=None,
+              help="Interpolation steps between consecutive snapshots.  [default: 50]")
+@click.option("--sweeps", type=int, default=None, help="Gibbs sweeps per step.  [default: 1]")
+@options_from(TRAJECTORY_OPTIONS)
+@click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0).")
+@click.option("--seed", type=int, default=None, help="Seed (same seed, same numbers).  [default: random, in params]")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
+              help="table for people; json (one object per snapshot) or csv for pipelines.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Write the rows to this file (atomically) instead of stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or warnings on stderr.")
+def trajectory_command(model: Path, data: Path | None, validation_data: Path | None, key: str | None,
+                       binarize: float | None, scale: float | None, beta: float, seed: int | None, fmt: str,
+                       output: Path | None, quiet: bool, **options: Any) -> None:
+    """ln Z, its error and the data log-likelihoods at every training snapshot of MODEL.
+
+    MODEL must hold snapshots ('fecli train-rbm --snapshots N'). Particles start at the first
+    snapshot (ln Z exact when its smaller layer has <= 20 units, else annealed from its
+    factorised version) and are annealed from each snapshot to the next, parameters
+    interpolated linearly, with Gibbs sweeps between steps; a replicate whose effective sample
+    size falls below --resample-ess is resampled (sequential Monte Carlo). The error bar is the
+    spread between --replicates independent runs.
+    """
+    from . import report
+    from .estimators.trajectory import FIELDS
+
+    _check_output_path(output)
+    fmt_options = {"key": key, "binarize": binarize, "scale": scale}
+    with report.DelayedProgress(enabled=not quiet) as progress:
+        rows = _trajectory_rows(model, data, validation_data, options, seed, beta, progress, fmt_options)
+    if not quiet:
+        for text in dict.fromkeys(w for r in rows for w in r.warnings):
+            _warn(f"{model}: {text}")
+    emitter = Emitter(fmt, output, FIELDS, report.trajectory_table)
+    for row in rows:
+        emitter.add(row)
+    emitter.close()
+
+
+def _trajectory_rows(model_path: Path, data: Path | None, validation_data: Path | None, options: dict[str, Any],
+                     seed: int | None, beta: float, progress: Any, fmt_options: dict[str, Any] | None = None) -> list:
+    """Load MODEL and the data, run the trajectory; the rows (the library does the numerics)."""
+    from .data import check_width, load_data
+    from .estimators.trajectory import trajectory_rows
+    from .io import load_model
+
+    rbm = load_model(model_path)
+    arrays = []
+    for path in (data, validation_data):
+        rows = None if path is None else load_data(path, **(fmt_options or {}))
+        if rows is not None:
+            check_width(rows, rbm, str(path))
+        arrays.append(rows)
+    given = {k: v for k, v in options.items() if v is not None}
+    rows, _ = trajectory_rows(rbm, data=arrays[0], validation_data=arrays[1], seed=seed, beta=beta,
+                              progress=progress, **given)
+    return rows
 
 
 @plot.command("ais-weights")

@@ -30,6 +30,9 @@ class Method:
     #: fit a time budget) and the smallest value worth running.
     budget_option: str | None = None
     budget_minimum: int = 1
+    #: Applies only to some model files (trajectory: those with training snapshots): '--method all'
+    #: and compare's default selection run it only where its feasibility says it applies.
+    optional: bool = False
 
     def load(self) -> Callable[..., Any]:
         return _resolve(self.target)
@@ -86,6 +89,10 @@ METHODS: dict[str, Method] = {
         Method("ti", "fecli.estimators.ti:ti",
                "thermodynamic integration along the annealing path",
                budget_option="steps", budget_minimum=10),
+        Method("trajectory", "fecli.estimators.trajectory:trajectory",
+               "SMC along the training snapshots stored with the model (train-rbm --snapshots N)",
+               "fecli.estimators.trajectory:trajectory_feasibility", budget_option="steps", budget_minimum=5,
+               optional=True),
     )
 }
 

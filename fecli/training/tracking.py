@@ -1,0 +1,116 @@
+"""ln Z tracked along a training run, for models too large to enumerate.
+
+At every monitored epoch the particles of a small sequential Monte Carlo run (see
+:mod:`fecli.estimators.trajectory`) are annealed from the parameters of the previous
+monitored point, through the snapshots taken since (``--snapshots``), to the current ones,
+so the monitored ln Z and log-likelihood cost a few hundred Gibbs sweeps of a few dozen
+chains per epoch instead of a new AIS run. The run starts at the initial model (update 0),
+whose ln Z comes from a short anneal out of its factorised version (same biases, W = 0).
+
+Everything is a function of the seed and the update number, and the particles, their
+weights and the last anchor are kept in the checkpoint's ``state`` group
+(``tracker_*``), so a resumed run monitors the same numbers as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..model import RBM
+
+#: Particles per replicate, replicates (their spread is the error bar) and interpolation steps per interval.
+TRACK_CHAINS = 32
+TRACK_REPLICATES = 4
+TRACK_STEPS = 50
+TRACK_SWEEPS = 1
+#: Spawn key of the tracker's random streams (next to the trainer's streams 0-5).
+STREAM_TRACKER = 6
+
+
+class LogZTracker:
+    """The SMC run behind the monitored ln Z: an anchor (parameters, update) and particles there."""
+
+    def __init__(self, seed: int, *, chains: int = TRACK_CHAINS, replicates: int = TRACK_REPLICATES,
+                 steps: int = TRACK_STEPS, sweeps: int = TRACK_SWEEPS):
+        self.seed = int(seed)
+        self.chains, self.replicates, self.steps, self.sweeps = chains, replicates, steps, sweeps
+        self.anchor: RBM | None = None
+        self.update = 0
+        self.particles = None  # ParticleState once started
+
+    def reset(self, initial: RBM) -> None:
+        """Start at the initial model (update 0); particles are drawn at the first monitored point."""
+        self.anchor = RBM(initial.weights, initial.visible_bias, initial.hidden_bias)
+        self.update = 0
+        self.particles = None
+
+    @property
+    def ready(self) -> bool:
+        return self.anchor is not None
+
+    def _sampler(self, update: int):
+        from ..estimators._sampling_common import chain_states, kernel_states
+        from ..estimators.trajectory import Sampler
+
+        entropy = [self.seed, STREAM_TRACKER, int(update)]
+        states = kernel_states(chain_states(entropy, self.replicates * self.chains))  # type: ignore[arg-type]
+        rngs = [np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(1, r)))
+                for r in range(self.replicates)]
+        return Sampler(states, rngs, steps=self.steps, sweeps=self.sweeps, resample_ess=0.5,
+                       resampling="systematic"), states
+
+    def advance(self, anchors: Sequence[tuple[int, RBM]]):
+        """Anneal through ``anchors`` ((update, model) in order, the last one the current model);
+        returns the combined ln Z estimate there (:class:`fecli.estimators.trajectory.Combined`)."""
+        from ..estimators.trajectory import factorised_model, initial_particles
+
+        last_update = anchors[-1][0]
+        sampler, states = self._sampler(last_update)
+        if self.particles is None:
+            self.particles, _ = initial_particles(self.anchor, "factorised", self.replicates, self.chains,
+                                                  0, states)
+            sampler.advance(self.particles, factorised_model(self.anchor), self.anchor)
+        previous = self.anchor
+        for update, model in anchors:
+            if update <= self.update:
+                continue
+            sampler.advance(self.particles, previous, model)
+            previous = model
+        self.anchor = RBM(previous.weights, previous.visible_bias, previous.hidden_bias)
+        self.update = last_update
+        from ..estimators.trajectory import combine_replicates
+
+        return combine_replicates(self.particles.log_z())
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        if self.anchor is None:
+            return {}
+        out: dict[str, Any] = {
+            "update": self.update,
+            "weights": self.anchor.weights,
+            "visible_bias": self.anchor.visible_bias,
+            "hidden_bias": self.anchor.hidden_bias,
+        }
+        p = self.particles
+        if p is not None:
+            out.update(v=p.v.astype(np.uint8), log_weights=p.log_weights, log_z_resampled=p.log_z_resampled,
+                       resamplings=p.resamplings)
+        return out
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        from ..estimators.trajectory import ParticleState
+
+        if not d:
+            self.anchor, self.particles = None, None
+            return
+        self.anchor = RBM(d["weights"], d["visible_bias"], d["hidden_bias"])
+        self.update = int(d["update"])
+        self.particles = None
+        if "v" in d:
+            self.particles = ParticleState(np.ascontiguousarray(d["v"], dtype=np.float64),
+                                           np.array(d["log_weights"], dtype=np.float64),
+                                           np.array(d["log_z_resampled"], dtype=np.float64),
+                                           np.array(d["resamplings"], dtype=np.int64))
