@@ -144,7 +144,7 @@ METHOD_OPTIONS = [
     click.option("--chains", type=int, default=None,
                  help="ais, reverse-ais, ti: independent chains; umbrella: replica ladders; loglik raise: "
                       "reverse chains per example; trajectory: particles per replicate.  "
-                      "[default: 100; umbrella: 8; raise: 10; trajectory: 64]"),
+                      "[default: 100; umbrella: 8; raise: 10; trajectory: 32]"),
     click.option("--steps", type=int, default=None,
                  help="ais, reverse-ais, raise: transitions between base model and target; ti: grid intervals; "
                       "trajectory: steps between consecutive snapshots.  [default: 3000; ti: 200; trajectory: 50]"),
@@ -166,7 +166,7 @@ METHOD_OPTIONS = [
 #: decorators serve `fecli trajectory`.
 TRAJECTORY_OPTIONS = [
     click.option("--replicates", type=int, default=None,
-                 help="trajectory: independent SMC runs; their spread is the error bar (>= 2).  [default: 4]"),
+                 help="trajectory: independent SMC runs; their spread is the error bar (>= 2).  [default: 8]"),
     click.option("--resample-ess", type=float, default=None,
                  help="trajectory: resample a replicate when its ESS falls below this fraction of its particles "
                       "(0: never, 1: every step).  [default: 0.5]"),
@@ -858,7 +858,7 @@ def plot_trajectory(source: Path, output: Path, data: Path | None, validation_da
 @click.option("--key", default=None, help="Array name inside .npz data files.")
 @click.option("--binarize", type=float, default=None, help="Threshold greyscale data: values > THRESHOLD become 1.")
 @click.option("--scale", type=float, default=None, help="Divide data by this first (e.g. 255 for 0..255 images).")
-@click.option("--chains", type=int, default=None, help="Particles per replicate.  [default: 64]")
+@click.option("--chains", type=int, default=None, help="Particles per replicate.  [default: 32]")
 @click.option("--steps", type=int, default=None,
               help="Interpolation steps between consecutive snapshots.  [default: 50]")
 @click.option("--sweeps", type=int, default=None, help="Gibbs sweeps per step.  [default: 1]")

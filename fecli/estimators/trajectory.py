@@ -62,8 +62,8 @@ from ._sampling_common import (
 from .exact import check_beta
 
 #: Library defaults (repeated in the CLI help).
-DEFAULT_CHAINS = 64
-DEFAULT_REPLICATES = 4
+DEFAULT_CHAINS = 32
+DEFAULT_REPLICATES = 8
 DEFAULT_STEPS = 50
 DEFAULT_SWEEPS = 1
 DEFAULT_RESAMPLE_ESS = 0.5

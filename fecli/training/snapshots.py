@@ -28,6 +28,7 @@ def snapshot_schedule(count: int, total_updates: int) -> np.ndarray:
     if m >= total_updates:
         return np.arange(total_updates + 1, dtype=np.int64)
     points = np.rint(np.geomspace(1.0, float(total_updates), m)).astype(np.int64)
+    points[-1] = total_updates  # (geomspace with one point gives its start)
     for i in range(1, m):  # strictly increasing from the left ...
         points[i] = max(points[i], points[i - 1] + 1)
     for i in range(m - 1, -1, -1):  # ... and room left at the right end (m <= total_updates)

@@ -21,8 +21,8 @@ import numpy as np
 from ..model import RBM
 
 #: Particles per replicate, replicates (their spread is the error bar) and interpolation steps per interval.
-TRACK_CHAINS = 32
-TRACK_REPLICATES = 4
+TRACK_CHAINS = 16
+TRACK_REPLICATES = 8
 TRACK_STEPS = 50
 TRACK_SWEEPS = 1
 #: Spawn key of the tracker's random streams (next to the trainer's streams 0-5).
