@@ -143,11 +143,12 @@ METHOD_OPTIONS = [
                       "umbrella: recorded rounds (umbrella default: 300).  [default: 10000]"),
     click.option("--chains", type=int, default=None,
                  help="ais, reverse-ais, ti: independent chains; umbrella: replica ladders; loglik raise: "
-                      "reverse chains per example; trajectory: particles per replicate.  "
-                      "[default: 100; umbrella: 8; raise: 10; trajectory: 32]"),
+                      "reverse chains per example; trajectory: particles per replicate (trajectory default: "
+                      "32).  [default: 100; umbrella: 8; raise: 10]"),
     click.option("--steps", type=int, default=None,
                  help="ais, reverse-ais, raise: transitions between base model and target; ti: grid intervals; "
-                      "trajectory: steps between consecutive snapshots.  [default: 3000; ti: 200; trajectory: 50]"),
+                      "trajectory: steps between consecutive snapshots (trajectory default: 50).  "
+                      "[default: 3000; ti: 200]"),
     click.option("--schedule", type=str, default=None,
                  help="ais, reverse-ais, raise, ti, umbrella: spacing of the path, linear|sigmoid|sm08 "
                       "(Salakhutdinov & Murray's three pieces).  [default: sm08; ti, umbrella: sigmoid]"),

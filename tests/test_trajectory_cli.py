@@ -128,3 +128,12 @@ def test_plot_trajectory_from_model_and_from_json(snap_model, tmp_path):
     junk = tmp_path / "junk.txt"
     junk.write_text("not json\n")
     assert "neither a model file nor JSON lines" in one_error_line(run("plot", "trajectory", junk, "-o", png))
+
+
+def test_estimate_help_names_the_trajectory_defaults():
+    from fecli.estimators import trajectory as t
+
+    text = " ".join(run("estimate", "--help").output.split())
+    assert f"(trajectory default: {t.DEFAULT_CHAINS})" in text and f"(trajectory default: {t.DEFAULT_STEPS})" in text
+    assert f"their spread is the error bar (>= 2). [default: {t.DEFAULT_REPLICATES}]" in text
+    assert f"[default: {t.DEFAULT_RESAMPLE_ESS}]" in text
