@@ -843,7 +843,10 @@ def plot_trajectory(source: Path, output: Path, data: Path | None, validation_da
     rows = read_trajectory_rows(source)
     if rows is None:
         with report.DelayedProgress(enabled=not quiet) as progress:
-            rows = _trajectory_rows(source, data, validation_data, {}, seed, 1.0, progress)
+            rows, warnings = _trajectory_rows(source, data, validation_data, {}, seed, 1.0, progress)
+        if not quiet:
+            for text in warnings:
+                _warn(f"{source}: {text}")
         rows = [r.to_dict() for r in rows]
     elif data is not None or validation_data is not None or seed is not None:
         raise click.UsageError("--data, --validation-data and --seed apply when SOURCE is a model file.")
@@ -889,9 +892,9 @@ def trajectory_command(model: Path, data: Path | None, validation_data: Path | N
     _check_output_path(output)
     fmt_options = {"key": key, "binarize": binarize, "scale": scale}
     with report.DelayedProgress(enabled=not quiet) as progress:
-        rows = _trajectory_rows(model, data, validation_data, options, seed, beta, progress, fmt_options)
+        rows, warnings = _trajectory_rows(model, data, validation_data, options, seed, beta, progress, fmt_options)
     if not quiet:
-        for text in dict.fromkeys(w for r in rows for w in r.warnings):
+        for text in warnings:
             _warn(f"{model}: {text}")
     emitter = Emitter(fmt, output, FIELDS, report.trajectory_table)
     for row in rows:
@@ -900,8 +903,8 @@ def trajectory_command(model: Path, data: Path | None, validation_data: Path | N
 
 
 def _trajectory_rows(model_path: Path, data: Path | None, validation_data: Path | None, options: dict[str, Any],
-                     seed: int | None, beta: float, progress: Any, fmt_options: dict[str, Any] | None = None) -> list:
-    """Load MODEL and the data, run the trajectory; the rows (the library does the numerics)."""
+                     seed: int | None, beta: float, progress: Any, fmt_options: dict[str, Any] | None = None):
+    """Load MODEL and the data, run the trajectory; (rows, warnings) (the library does the numerics)."""
     from .data import check_width, load_data
     from .estimators.trajectory import trajectory_rows
     from .io import load_model
@@ -914,9 +917,9 @@ def _trajectory_rows(model_path: Path, data: Path | None, validation_data: Path 
             check_width(rows, rbm, str(path))
         arrays.append(rows)
     given = {k: v for k, v in options.items() if v is not None}
-    rows, _ = trajectory_rows(rbm, data=arrays[0], validation_data=arrays[1], seed=seed, beta=beta,
-                              progress=progress, **given)
-    return rows
+    rows, run = trajectory_rows(rbm, data=arrays[0], validation_data=arrays[1], seed=seed, beta=beta,
+                                progress=progress, **given)
+    return rows, run.warnings
 
 
 @plot.command("ais-weights")

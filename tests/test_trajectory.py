@@ -105,20 +105,21 @@ def test_training_stores_the_scheduled_snapshots_and_the_final_model(trained):
 
 # --------------------------------------------------------------------------- the increment kernel
 @pytest.mark.parametrize("density", [0.2, 0.8])  # rows with few ones, and rows taking the column-sum path
-def test_interpolation_increments_match_free_energies(rng, density):
-    from fecli.estimators._sampling_common import Chains, AnnealingPath, kernel_states, chain_states
-    from fecli.kernels.interpolation import interpolation_increments
+def test_interpolation_log_f_matches_free_energies(rng, density):
+    from fecli.kernels.interpolation import interpolation_fields, interpolation_log_f
 
     a, b = random_rbm(rng, 11, 7), random_rbm(rng, 11, 7)
     v = (rng.random((37, 11)) < density).astype(float)
     stacked = np.ascontiguousarray(np.concatenate([a.weights, b.weights], axis=1))
-    out = np.empty(37)
+    fields, vis, out = np.empty((37, 14)), np.empty((37, 2)), np.empty((37, 3))
     bounds = np.array([0, 5, 20, 37])
+    ss = (0.0, 0.3, 1.0)
     for parallel in (False, True):
-        interpolation_increments(bounds, v, stacked, stacked.sum(axis=0), a.hidden_bias, b.hidden_bias,
-                                 b.visible_bias - a.visible_bias, 0.3, 0.55, out, parallel)
-        expected = interpolate(a, b, 0.3).free_energy(v) - interpolate(a, b, 0.55).free_energy(v)
-        np.testing.assert_allclose(out, expected, rtol=0, atol=1e-11)
+        interpolation_fields(bounds, v, stacked, stacked.sum(axis=0), a.hidden_bias, b.hidden_bias,
+                             a.visible_bias, b.visible_bias, fields, vis, parallel)
+        interpolation_log_f(fields, vis, ss, out, parallel)
+        for k, s in enumerate(ss):
+            np.testing.assert_allclose(out[:, k], -interpolate(a, b, s).free_energy(v), rtol=0, atol=1e-11)
 
 
 # --------------------------------------------------------------------------- SMC bookkeeping
@@ -190,10 +191,20 @@ def test_identical_snapshots_change_nothing(rng):
 
 
 def test_combined_estimate_and_student_t_interval():
-    c = combine_replicates(np.log([1.0, 2.0, 3.0]))
-    assert c.log_z == pytest.approx(math.log(2.0))
-    assert c.stderr == pytest.approx(np.std([1, 2, 3], ddof=1) / (math.sqrt(3) * 2.0))
+    c = combine_replicates(np.log([1.0, 1.1, 1.2]))
+    assert c.log_z == pytest.approx(math.log(1.1))
+    delta = np.std([1.0, 1.1, 1.2], ddof=1) / (math.sqrt(3) * 1.1)
+    assert c.stderr == pytest.approx(max(delta, np.std(np.log([1.0, 1.1, 1.2]), ddof=1) / math.sqrt(3)))
+    assert c.stderr == pytest.approx(delta, rel=0.01)  # replicates that agree: both rules give the same
     assert c.ci_high - c.log_z == pytest.approx(4.302652729911275 * c.stderr)  # t_{0.975, 2}
+
+
+def test_replicates_far_apart_give_a_wide_error_bar_not_a_saturated_one():
+    far = np.array([100.0, 60.0, 55.0, 52.0])  # one replicate dominates the mean of Z_hat
+    c = combine_replicates(far)
+    assert c.log_z == pytest.approx(100.0 - math.log(4.0), abs=1e-9)
+    assert c.stderr == pytest.approx(np.std(far, ddof=1) / 2.0) and c.stderr > 10  # the delta method says ~1
+    assert c.ci_high - c.ci_low > 50.0
 
 
 # --------------------------------------------------------------------------- against exact enumeration

@@ -73,6 +73,9 @@ INITIAL_METHODS = ("auto", "exact", "factorised")
 EXACT_START_MAX_UNITS = 20
 #: A step whose weights fall below this ESS fraction (before resampling) is reported.
 COLLAPSE_ESS_FRACTION = 0.05
+#: Replicates whose ln Z have a standard deviation above this (nats) are reported as disagreeing.
+DISAGREEMENT_NATS = 1.0
+
 #: Spawn-key streams of a run: particles' Gibbs chains, exact start samples and resampling draws.
 STREAM_CHAINS, STREAM_RESAMPLE = 40, 41
 
@@ -173,7 +176,7 @@ class ParticleState:
 
 @dataclass
 class IntervalInfo:
-    """Diagnostics of one annealed interval."""
+    """Diagnostics of one annealed interval (over its replicates)."""
 
     steps: int
     resamplings: int
@@ -200,8 +203,11 @@ def interpolate(a: RBM, b: RBM, s: float) -> RBM:
 class Sampler:
     """Moves a :class:`ParticleState` along interpolation intervals (one object per run).
 
-    ``states``: the chains' xoshiro states (R n, 4), advanced in place; ``rngs``: one numpy
-    Generator per replicate for the resampling draws.
+    Each replicate is its own particle system (own chains, own random streams), so the
+    replicates stay independent and their spread is an honest error bar. ``states``: the
+    chains' xoshiro states (R n, 4), advanced in place; ``rngs``: one numpy Generator per
+    replicate for the resampling draws; ``steps`` equal steps per interval. (The steps are not
+    sized from the particles' weights: a schedule that depends on the particles biases Z_hat.)
     """
 
     def __init__(self, states: np.ndarray, rngs: list[np.random.Generator], *, steps: int, sweeps: int,
@@ -212,61 +218,70 @@ class Sampler:
         self.sweeps = sweeps
         self.resample_ess = resample_ess
         self.resampling = resampling
-        self._chains: Chains | None = None
+        self._chains: dict[int, Chains] = {}
 
-    def _walkers(self, state: ParticleState, model: RBM) -> Chains:
+    def _walkers(self, r: int, v: np.ndarray, model: RBM) -> Chains:
         path = AnnealingPath(model, 1.0, model.visible_bias)
-        if self._chains is None or self._chains.n != state.v.shape[0]:
-            self._chains = Chains(path, state.v, self.states)
+        chains = self._chains.get(r)
+        if chains is None or chains.n != v.shape[0]:
+            n = v.shape[0]
+            chains = self._chains[r] = Chains(path, v, self.states[r * n:(r + 1) * n])
         else:
-            self._chains.path = path
-            self._chains.v[...] = state.v
-        return self._chains
+            chains.path = path
+            chains.v[...] = v
+        return chains
 
-    def advance(self, state: ParticleState, a: RBM, b: RBM, steps: int | None = None,
-                progress: ProgressCallback = None, label: str = "trajectory",
-                done: float = 0.0, total: float = 0.0) -> IntervalInfo:
-        """Anneal ``state`` (in place) from theta_a to theta_b in ``steps`` steps (default: the sampler's)."""
-        steps = self.steps if steps is None else steps
-        from ..kernels.interpolation import interpolation_increments
-
+    def advance(self, state: ParticleState, a: RBM, b: RBM, progress: ProgressCallback = None,
+                label: str = "trajectory", done: float = 0.0, total: float = 0.0) -> IntervalInfo:
+        """Anneal every replicate of ``state`` (in place) from theta_a to theta_b."""
         R, n = state.log_weights.shape
         stacked = np.ascontiguousarray(np.concatenate([a.weights, b.weights], axis=1))
         colsum = stacked.sum(axis=0)
-        dvis = np.ascontiguousarray(b.visible_bias - a.visible_bias)
-        walkers = self._walkers(state, a)
+        infos = []
+        for r in range(R):
+            infos.append(self._advance_replicate(state, r, a, b, stacked, colsum))
+            if progress is not None:
+                progress(label, done + (r + 1) / R, total)
+        return IntervalInfo(self.steps, sum(i.resamplings for i in infos), min(i.min_ess_fraction for i in infos))
+
+    def _advance_replicate(self, state: ParticleState, r: int, a: RBM, b: RBM, stacked: np.ndarray,
+                           colsum: np.ndarray) -> IntervalInfo:
+        from ..kernels.interpolation import interpolation_fields, interpolation_log_f
+
+        n = state.chains
+        rows = slice(r * n, (r + 1) * n)
+        walkers = self._walkers(r, state.v[rows], a)
         bounds, parallel = walkers._blocks(), walkers._parallel(1)
-        increments = np.empty(R * n)
-        resampled = 0
-        min_ess = math.inf
+        fields = np.empty((n, 2 * a.n_hidden))
+        vis = np.empty((n, 2))
+        log_f = np.empty((n, 2))
+        log_w = state.log_weights[r]
+        resampled, min_ess = 0, math.inf
         with np.errstate(over="ignore", invalid="ignore"):
-            for k in range(1, steps + 1):
-                s0, s1 = (k - 1) / steps, k / steps
-                interpolation_increments(bounds, walkers.v, stacked, colsum, a.hidden_bias, b.hidden_bias, dvis,
-                                         s0, s1, increments, parallel)
-                state.log_weights += increments.reshape(R, n)
-                ess = state.ess()
-                min_ess = min(min_ess, float(ess.min()) / n)
-                for r in np.flatnonzero(ess < self.resample_ess * n):
-                    self._resample(state, walkers.v, int(r))
+            for k in range(1, self.steps + 1):
+                s0, s1 = (k - 1) / self.steps, k / self.steps
+                interpolation_fields(bounds, walkers.v, stacked, colsum, a.hidden_bias, b.hidden_bias,
+                                     a.visible_bias, b.visible_bias, fields, vis, parallel)
+                interpolation_log_f(fields, vis, (s0, s1), log_f, parallel)
+                log_w += log_f[:, 1] - log_f[:, 0]
+                ess = float(effective_sample_size(log_w))
+                min_ess = min(min_ess, ess / n)
+                if ess < self.resample_ess * n:
+                    self._resample(state, walkers.v, r)
                     resampled += 1
                 model = interpolate(a, b, s1)
                 walkers.path = AnnealingPath(model, 1.0, model.visible_bias)
                 walkers.sweep(1.0, self.sweeps)
-                if progress is not None:
-                    progress(label, done + k, total)
-        state.v[...] = walkers.v
-        return IntervalInfo(steps, resampled, min_ess)
+        state.v[rows] = walkers.v
+        return IntervalInfo(self.steps, resampled, min_ess)
 
     def _resample(self, state: ParticleState, v: np.ndarray, r: int) -> None:
-        """Resample replicate r: its ln Z absorbs logmeanexp(w), its weights reset; only the
-        visible states are copied (each chain slot keeps its own random stream)."""
-        n = state.chains
+        """Resample replicate r (its chains' states ``v``): its ln Z absorbs logmeanexp(w), its
+        weights reset; only the visible states are copied (each chain keeps its own random stream)."""
         log_w = state.log_weights[r]
         state.log_z_resampled[r] += float(log_mean_exp_rows(log_w))
         idx = resample_indices(log_w, self.rngs[r], self.resampling)
-        block = v[r * n:(r + 1) * n]
-        block[...] = block[idx]
+        v[...] = v[idx]
         log_w[...] = 0.0
         state.resamplings[r] += 1
 
@@ -299,8 +314,14 @@ class Combined:
 
 
 def combine_replicates(log_z: np.ndarray, exact: bool = False) -> Combined:
-    """ln mean(Z_hat_r) with the delta-method standard error between replicates and a
-    Student-t 95% interval (R - 1 degrees of freedom)."""
+    """ln mean(Z_hat_r) with a standard error from the spread between replicates and a
+    Student-t 95% interval (R - 1 degrees of freedom).
+
+    The standard error is the larger of the delta-method one, sd(Z_hat_r) / (sqrt(R) mean),
+    and sd(ln Z_hat_r) / sqrt(R): the two agree while the replicates agree, but when one
+    replicate dominates the mean the delta method saturates near 1 nat however far apart
+    they are, and only the spread of their logarithms says how far.
+    """
     from scipy.stats import t as student_t
 
     log_z = np.asarray(log_z, dtype=np.float64)
@@ -311,9 +332,12 @@ def combine_replicates(log_z: np.ndarray, exact: bool = False) -> Combined:
     value = top + math.log(mean)
     if exact:
         return Combined(value, 0.0, value, value, 0.0)
-    se = float(r.std(ddof=1) / (math.sqrt(R) * mean)) if R > 1 else math.inf
-    q = float(student_t.ppf(0.975, R - 1)) if R > 1 else math.inf
-    return Combined(value, se, value - q * se, value + q * se, float(np.std(log_z, ddof=1)) if R > 1 else math.inf)
+    if R < 2:
+        return Combined(value, math.inf, -math.inf, math.inf, math.inf)
+    spread = float(np.std(log_z, ddof=1))
+    se = max(float(r.std(ddof=1) / (math.sqrt(R) * mean)), spread / math.sqrt(R))
+    q = float(student_t.ppf(0.975, R - 1))
+    return Combined(value, se, value - q * se, value + q * se, spread)
 
 
 @dataclass
@@ -440,7 +464,7 @@ def run_trajectory(
     state, log_z0 = initial_particles(models[0], start, replicates, chains, entropy, states)
 
     intervals = len(models) - 1 + (start == "factorised")
-    total = float(intervals * steps)
+    total = float(intervals)  # progress: intervals done
     done = 0.0
     points: list[Point] = []
     warnings: list[str] = []
@@ -448,25 +472,43 @@ def run_trajectory(
     if start == "factorised":
         info = sampler.advance(state, factorised_model(models[0]), models[0], progress=progress,
                                done=done, total=total)
-        done += steps
+        done += 1
     points.append(Point(0, updates[0], state.log_z(), state.ess(), int(state.resamplings.sum()), info.steps,
                         info.min_ess_fraction, exact=start == "exact"))
     for j in range(1, len(models)):
         info = sampler.advance(state, models[j - 1], models[j], progress=progress, done=done, total=total)
-        done += steps
+        done += 1
         points.append(Point(j, updates[j], state.log_z(), state.ess(), int(state.resamplings.sum()), info.steps,
                             info.min_ess_fraction))
-    collapsed = [p.index for p in points if p.steps and p.min_ess_fraction < COLLAPSE_ESS_FRACTION]
-    if collapsed:
-        worst = min(points[i].min_ess_fraction for i in collapsed)
-        warnings.append(
-            f"the weights collapsed within one step (ESS down to {worst:.1%} of the chains) in the interval(s) "
-            f"ending at snapshot(s) {_ranges(collapsed)}: those snapshots are far apart for {steps} steps; "
-            "use more steps (or more snapshots when training)."
-        )
+    warnings += interval_warnings(points)
     params = {"chains": chains, "replicates": replicates, "steps": steps, "sweeps": sweeps,
               "resample_ess": resample_ess, "resampling": resampling, "initial": start, "seed": entropy}
     return TrajectoryRun(points, start, log_z0, params, warnings, time.perf_counter() - start_time)
+
+
+def interval_warnings(points: list[Point]) -> list[str]:
+    """Intervals whose steps were too coarse (weights collapsed within a step) and points where the
+    replicates disagree (the particles lost track of the model)."""
+    out = []
+    low = [p for p in points if p.steps and p.min_ess_fraction < COLLAPSE_ESS_FRACTION]
+    collapsed = [p.index for p in low]
+    if collapsed:
+        worst = min(p.min_ess_fraction for p in low)
+        out.append(
+            f"the weights collapsed within one step (ESS down to {worst:.1%} of the chains) on the way to "
+            f"snapshot(s) {_ranges(collapsed)}: the particles lag behind the model there, so those values (and the "
+            "later ones) may be far too low; use more --sweeps, or more snapshots when training."
+        )
+    apart = [p for p in points if not p.exact and p.summary().spread > DISAGREEMENT_NATS]
+    if apart:
+        worst = max(apart, key=lambda p: p.summary().spread)
+        out.append(
+            f"the replicates disagree by more than {DISAGREEMENT_NATS:g} nat (sd of their ln Z up to "
+            f"{worst.summary().spread:.3g} at snapshot {worst.index}) at snapshot(s) {_ranges([p.index for p in apart])}: "
+            "the particles lost track of the model (it moves too fast between snapshots for them), so ln Z "
+            "there is unreliable and probably too low; record more snapshots, use more --sweeps, or check with ais."
+        )
+    return out
 
 
 def _ranges(indices: list[int]) -> str:
@@ -645,10 +687,7 @@ def trajectory_rows(
     for point, anchor in zip(run.points, anchors):
         c = point.summary()
         lls = [None if x is None else mean_neg_free_energy(anchor, x, beta) - c.log_z for x in (train_rows, val_rows)]
-        warnings = []
-        if point.steps and point.min_ess_fraction < COLLAPSE_ESS_FRACTION:
-            warnings.append(f"the weights collapsed within one step (ESS {point.min_ess_fraction:.1%} of the chains) "
-                            "on the way to this snapshot; use more steps.")
+        warnings = interval_warnings([point])
         rows.append(TrajectoryRow(
             model=model.name,
             snapshot=point.index,
