@@ -31,10 +31,14 @@ sampled exactly) to theta_0, annealed like the others (a short AIS: theta_0 is t
 random initialisation of training).
 
 Error bars come from ``replicates`` independent runs (own seeds, own particles): the
-combined estimate is ln of the mean of their Z_hat (still unbiased), its standard error
-the delta-method spread between replicates, sd(Z_hat_r) / (sqrt(R) mean(Z_hat_r)), and the
-95% interval uses Student's t with R - 1 degrees of freedom. The ESS of one run says how
-degenerate its weights are, not how far it is from the truth; replicates that disagree do.
+combined estimate is ln of the mean of their Z_hat (still unbiased), its standard error the
+larger of the delta-method spread sd(Z_hat_r) / (sqrt(R) mean(Z_hat_r)) and sd(ln Z_hat_r) /
+sqrt(R) (the delta method saturates near 1 nat when one replicate dominates), and the 95%
+interval uses Student's t with R - 1 degrees of freedom. The ESS of one run says how
+degenerate its weights are, not how far it is from the truth; replicates that disagree do,
+and more than 1 nat apart they are reported: the particles lost track of a model that moves
+too fast between snapshots, and the value is then probably too low (as for AIS, a stochastic
+lower bound fails by missing mass, not by inventing it).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 At every monitored epoch the particles of a small sequential Monte Carlo run (see
 :mod:`fecli.estimators.trajectory`) are annealed from the parameters of the previous
 monitored point, through the snapshots taken since (``--snapshots``), to the current ones,
-so the monitored ln Z and log-likelihood cost a few hundred Gibbs sweeps of a few dozen
-chains per epoch instead of a new AIS run. The run starts at the initial model (update 0),
+so the monitored ln Z and log-likelihood cost 20 Gibbs sweeps of 128 chains per interval
+(most snapshots fall in the first epochs) instead of a new AIS run. The run starts at the initial model (update 0),
 whose ln Z comes from a short anneal out of its factorised version (same biases, W = 0).
 
 Everything is a function of the seed and the update number, and the particles, their
@@ -23,8 +23,10 @@ from ..model import RBM
 #: Particles per replicate, replicates (their spread is the error bar) and interpolation steps per interval.
 TRACK_CHAINS = 16
 TRACK_REPLICATES = 8
-TRACK_STEPS = 50
+TRACK_STEPS = 20
 TRACK_SWEEPS = 1
+#: Replicates whose ln Z spread (sd) exceeds this many nats make the trainer warn.
+LOST_TRACK_NATS = 1.0
 #: Spawn key of the tracker's random streams (next to the trainer's streams 0-5).
 STREAM_TRACKER = 6
 

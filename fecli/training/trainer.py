@@ -39,7 +39,7 @@ from .monitor import Monitor, exact_enumerable
 from .negative import NEGATIVE_PHASES
 from .settings import TrainSettings
 from .snapshots import SnapshotLog
-from .tracking import LogZTracker
+from .tracking import LOST_TRACK_NATS, LogZTracker
 
 #: "auto" products use the sparse binary kernels when the training data has at most this fraction of ones.
 SPARSE_MAX_DENSITY = 0.25
@@ -243,6 +243,7 @@ class Trainer:
         self.tracker: LogZTracker | None = None
         if settings.monitor_every > 0 and not exact_enumerable(self.n_visible, settings.hidden):
             self.tracker = LogZTracker(settings.seed)
+        self._tracker_lost: list[int] = []  # epochs where the tracker's replicates disagreed
         self._alloc()
 
     # -- data -----------------------------------------------------------------------------------------
@@ -340,6 +341,8 @@ class Trainer:
         anchors.append((state.step, model))
         tracked = tracker.advance(anchors)
         state.tracker = tracker.state_dict()
+        if tracked.spread > LOST_TRACK_NATS:
+            self._tracker_lost.append(state.epoch)
         return tracked
 
     def model(self, state: TrainState, name: str = "<memory>") -> RBM:
@@ -549,6 +552,13 @@ class Trainer:
             errstate.__exit__(None, None, None)
             if hasattr(self.negative, "warnings"):
                 self.warnings.extend(self.negative.warnings())
+            if self._tracker_lost:
+                epochs = ", ".join(map(str, self._tracker_lost[:5])) + (" ..." if len(self._tracker_lost) > 5 else "")
+                self.warnings.append(
+                    f"the tracked ln Z was unreliable at epoch(s) {epochs} (its replicates disagree by more than "
+                    f"{LOST_TRACK_NATS:g} nat: the model moved too fast for its particles); those log-likelihoods "
+                    "are probably too high. Check with 'fecli trajectory' or 'fecli loglik -m ais'."
+                )
             state.negative = self.negative.state_dict()
             state.wall_time_s += time.perf_counter() - last
         return False
