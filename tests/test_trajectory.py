@@ -271,3 +271,20 @@ def test_exact_start_is_refused_for_a_wide_first_snapshot(rng):
     m = random_rbm(rng, 26, 25, 0.01)
     with pytest.raises(RefusedError, match="initial 'exact' enumerates 2\\^25"):
         run_trajectory([m, m], initial="exact")
+
+
+@pytest.mark.slow
+def test_coverage_of_the_95_percent_intervals_over_30_seeds(trained):
+    path, _, _ = trained
+    model = load_model(path)
+    anchors, updates = anchors_of(read_snapshots(path), model)
+    exact = np.array([log_partition(m) for m in anchors])
+    inside, final = [], []
+    for seed in range(30):
+        run = run_trajectory(anchors, updates, seed=100 + seed, steps=20)
+        for point, truth in zip(run.points[1:], exact[1:]):
+            c = point.summary()
+            inside.append(c.ci_low <= truth <= c.ci_high)
+        final.append(run.points[-1].summary().ci_low <= exact[-1] <= run.points[-1].summary().ci_high)
+    assert np.mean(inside) >= 0.9, np.mean(inside)
+    assert np.mean(final) >= 0.9, np.mean(final)
