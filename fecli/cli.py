@@ -1,7 +1,8 @@
 """The fecli command line: parse, call the library, render. No numerics here.
 
 Heavy imports (numpy, numba, h5py, the estimators) happen inside the commands so
-that ``fecli --help`` stays fast.
+that ``fecli --help`` stays fast. The options of the methods are not written here:
+they are generated from the declarations in the registry (fecli/estimators/__init__.py).
 """
 
 from __future__ import annotations
@@ -9,27 +10,22 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 
 from . import __version__
-from .estimators import method_names
+from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from .estimators import METHODS, RAISE, Method, method_names
+from .validation import DATA, Option
 
-EXIT_OK, EXIT_FAILURE = 0, 1
-METHOD_CHOICES = [*method_names(), "all"]
-
-
-def _method_help() -> str:
-    """The registry's methods as a block for --help (the one list of methods)."""
-    from .estimators import METHODS
-
-    lines = [f"  {m.name:<12} {m.summary}" for m in METHODS.values()]
-    return "\b\nMethods:\n" + "\n".join(lines)
+#: The method name that selects every registered ln Z method.
+ALL = "all"
 
 
 class FecliGroup(click.Group):
-    """Reports expected failures (FecliError) as one line and their exit status."""
+    """Every error as one line on stderr with its exit status: usage errors (2), expected failures
+    (FecliError, 1) and interrupts (130); tracebacks only with --debug."""
 
     def invoke(self, ctx: click.Context) -> Any:
         from .errors import FecliError
@@ -42,6 +38,25 @@ class FecliGroup(click.Group):
             _error(str(exc))
             ctx.exit(exc.exit_code)
 
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            where = f"; see '{exc.ctx.command_path} --help'" if exc.ctx is not None else ""
+            _error(exc.format_message().rstrip(".") + where + ".")
+            code = EXIT_USAGE
+        except click.ClickException as exc:
+            exc.show()
+            code = exc.exit_code
+        except (click.exceptions.Abort, KeyboardInterrupt):
+            click.echo("fecli: interrupted.", err=True)
+            code = EXIT_INTERRUPTED
+        code = code if isinstance(code, int) else EXIT_OK
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
 
 @click.group(cls=FecliGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="fecli")
@@ -50,7 +65,8 @@ def cli(debug: bool) -> None:
     """fecli: free energies (ln Z) of Restricted Boltzmann Machines.
 
     Models are fecli-rbm HDF5 files (see the README). Results go to stdout,
-    progress and messages to stderr. Exit status: 0 success, 1 failure, 2 usage error.
+    progress and messages to stderr. Exit status: 0 success, 1 failure, 2 usage error,
+    130 interrupted.
     """
 
 
@@ -88,116 +104,145 @@ def report_json(summary: dict[str, Any]) -> str:
     return json.dumps(_jsonable(summary), allow_nan=False)
 
 
-def method_selection(func=None, *, extra: tuple[str, ...] = (), extra_help: str = ""):
-    """--method (repeatable), --beta and --seed: shared by every command that runs estimators.
+# --------------------------------------------------------------------------- commands that run methods
+class MethodNames(click.ParamType):
+    """Method names, comma-separated (-m exact,mf) and/or repeated (-m exact -m mf); 'all' for every one."""
 
-    ``extra``: choices beyond the registry's ln Z methods (loglik's 'raise'), handled by the command.
-    """
-    if func is None:
-        return lambda f: method_selection(f, extra=extra, extra_help=extra_help)
-    choices = [*METHOD_CHOICES[:-1], *extra, METHOD_CHOICES[-1]]
-    for option in reversed([
-        click.option("-m", "--method", "methods", multiple=True, type=click.Choice(choices),
-                     default=("exact",), show_default=True,
-                     help="Estimator; repeat for several, 'all' for every ln Z method." + extra_help),
-        click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0)."),
-        click.option("--seed", type=int, default=None,
-                     help="Seed of stochastic methods (same seed, same numbers)."),
-    ]):
-        func = option(func)
-    return func
+    name = "method"
 
+    def __init__(self, choices: tuple[str, ...]):
+        self.choices = choices
 
-#: Method-specific options, one list for every command that runs estimators. Each has
-#: default=None (the library signature holds the default, repeated in the help text)
-#: and is passed only to the selected methods that take it.
-METHOD_OPTIONS = [
-    click.option("--max-units", type=int, default=None,
-                 help="exact: largest layer to enumerate.  [default: 30]"),
-    click.option("--layer", type=click.Choice(["auto", "hidden", "visible"]), default=None,
-                 help="exact: layer to enumerate.  [default: auto, the smaller]"),
-    click.option("--tol", type=float, default=None,
-                 help="mf/tap2/tap3/cumulant: stop when the stationarity residual of the magnetisations is "
-                      "below this (> 0).  [default: 1e-07]"),
-    click.option("--max-iter", type=int, default=None,
-                 help="mf/tap2/tap3/cumulant: most fixed-point sweeps per start.  [default: 2000]"),
-    click.option("--damping", type=float, default=None,
-                 help="mf/tap2/tap3/cumulant: fraction of the old magnetisation kept per step, in (0, 1); "
-                      "raised automatically for starts that oscillate.  [default: 0.3]"),
-    click.option("--starts", type=int, default=None,
-                 help="mf/tap2/tap3/cumulant: starting points (base rate and data rows with --data, else "
-                      "sigma(a); the rest random).  [default: 8]"),
-    click.option("--combine", type=click.Choice(["best", "logsumexp"]), default=None,
-                 help="mf/tap2/tap3: the best fixed point, or the log-sum-exp over distinct ones.  "
-                      "[default: best]"),
-    click.option("--order", type=int, default=None,
-                 help="cumulant: highest order of the series, 1 to 4 (1 = variational bound).  [default: 2]"),
-    click.option("--reference", type=click.Choice(["mf", "tap", "base-rate"]), default=None,
-                 help="cumulant: factorized reference q: mean-field or TAP3 fixed point, or the data's base "
-                      "rate (needs --data).  [default: mf]"),
-    click.option("--variant", type=click.Choice(["joint", "marginal"]), default=None,
-                 help="cumulant: q over (v, h) with analytic cumulants, or q over v with hidden units summed "
-                      "and sampled k-statistics.  [default: joint]"),
-    click.option("--samples", type=int, default=None,
-                 help="cumulant --variant marginal: exact samples of q; importance: proposal samples; "
-                      "umbrella: recorded rounds (umbrella default: 300).  [default: 10000]"),
-    click.option("--chains", type=int, default=None,
-                 help="ais, reverse-ais, ti: independent chains; umbrella: replica ladders; loglik raise: "
-                      "reverse chains per example; trajectory: particles per replicate (trajectory default: "
-                      "32).  [default: 100; umbrella: 8; raise: 10]"),
-    click.option("--steps", type=int, default=None,
-                 help="ais, reverse-ais, raise: transitions between base model and target; ti: grid intervals; "
-                      "trajectory: steps between consecutive snapshots (trajectory default: 50).  "
-                      "[default: 3000; ti: 200]"),
-    click.option("--schedule", type=str, default=None,
-                 help="ais, reverse-ais, raise, ti, umbrella: spacing of the path, linear|sigmoid|sm08 "
-                      "(Salakhutdinov & Murray's three pieces).  [default: sm08; ti, umbrella: sigmoid]"),
-    click.option("--sweeps", type=int, default=None,
-                 help="ais, reverse-ais, raise, trajectory: Gibbs sweeps per intermediate distribution; ti: per "
-                      "grid point.  [default: 1; ti: 20]"),
-    click.option("--burn-in", type=int, default=None,
-                 help="reverse-ais, ti: Gibbs sweeps at the target when exact samples are not available "
-                      "(ti: for its downward chains); umbrella: rounds before recording.  "
-                      "[default: 2000; umbrella: 200]"),
-    click.option("--windows", type=int, default=None,
-                 help="umbrella: windows from base model to target.  [default: 32]"),
-]
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "NAME[,NAME...]"
 
-#: trajectory (ln Z along the training snapshots): its own options, in one block. The same
-#: decorators serve `fecli trajectory`.
-TRAJECTORY_OPTIONS = [
-    click.option("--replicates", type=int, default=None,
-                 help="trajectory: independent SMC runs; their spread is the error bar (>= 2).  [default: 8]"),
-    click.option("--resample-ess", type=float, default=None,
-                 help="trajectory: resample a replicate when its ESS falls below this fraction of its particles "
-                      "(0: never, 1: every step).  [default: 0.5]"),
-    click.option("--resampling", type=click.Choice(["systematic", "multinomial"]), default=None,
-                 help="trajectory: resampling scheme.  [default: systematic]"),
-    click.option("--initial", type=click.Choice(["auto", "exact", "factorised"]), default=None,
-                 help="trajectory: ln Z of the first snapshot by enumeration (exact samples) or by annealing from "
-                      "its factorised version (W = 0); auto: exact when its smaller layer has <= 20 units.  "
-                      "[default: auto]"),
-]
-METHOD_OPTIONS.extend(TRAJECTORY_OPTIONS)
-
-#: --data for the methods that take data (starts, base rates); not on loglik, whose DATA is an argument.
-DATA_OPTION = click.option(
-    "--data", type=click.Path(path_type=Path), default=None,
-    help="mf/tap2/tap3/cumulant: data file (.npy/.npz/.csv/.txt of 0/1 rows) for the base-rate and data-row "
-         "starts and --reference base-rate; ais, reverse-ais, importance, ti, umbrella: the base model "
-         "(proposal) becomes the data's base rate.  [default: none, naive mean-field base model]")
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, ...]:
+        if isinstance(value, tuple):
+            return value
+        names = tuple(n.strip() for n in str(value).split(",") if n.strip())
+        unknown = [n for n in names if n not in self.choices]
+        if unknown or not names:
+            self.fail(f"unknown method(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
+                      f"valid methods are: {', '.join(self.choices)}", param, ctx)
+        return names
 
 
-def method_options(func):
-    for option in reversed(METHOD_OPTIONS):
-        func = option(func)
-    return func
+def chosen_methods(values: tuple[tuple[str, ...], ...]) -> tuple[str, ...]:
+    """The -m/--methods values, flattened in order."""
+    return tuple(name for names in values for name in names)
 
 
-def options_from(options: list):
-    """A decorator applying a list of click options (in order)."""
+class MethodCommand(click.Command):
+    """A command that runs methods: its help lists them with the options each takes, and
+    ``--help-method NAME`` shows one method's options with their constraints and defaults."""
+
+    def __init__(self, *args: Any, entries: Callable[[], list[Method]], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.entries = entries
+        #: Declared options that are this command's arguments (loglik's DATA), not flags.
+        self.arguments = {p.name for p in self.params if isinstance(p, click.Argument)}
+        own = {p.name for p in self.params} | {"seed"}
+        self.params.append(click.Option(
+            ["--help-method"], type=click.Choice([*(m.name for m in entries()), ALL]), metavar="NAME",
+            expose_value=False, is_eager=True, callback=self._show_method_help,
+            help="Show the options of method NAME (or all) with their defaults, and exit."))
+        self.params.extend(generated_options(entries(), exclude=tuple(own)))
+
+    def flags_of(self, entry: Method) -> list[Option]:
+        """The options of ``entry`` that this command takes as flags."""
+        return [o for o in entry.options if o.cli and o.name not in self.arguments]
+
+    def _show_method_help(self, ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+        if value is None or ctx.resilient_parsing:
+            return
+        formatter = ctx.make_formatter()
+        entries = self.entries() if value == ALL else [m for m in self.entries() if m.name == value]
+        for entry in entries:
+            write_method_help(formatter, entry, self.flags_of(entry))
+        formatter.write_text(f"Run: {ctx.command_path} ... -m NAME [OPTIONS]; an option that none of the "
+                             f"chosen methods takes is an error.")
+        click.echo(formatter.getvalue().rstrip("\n"))
+        ctx.exit(EXIT_OK)
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(entry.name, entry.summary) for entry in self.entries()]
+        with formatter.section(f"Methods (their options and defaults: {ctx.command_path} --help-method NAME)"):
+            formatter.write_dl(rows)
+        super().format_epilog(ctx, formatter)
+
+
+def _click_type(option: Option) -> click.ParamType:
+    if option.choices is not None:
+        return click.Choice([str(c) for c in option.choices])
+    if option.type == DATA:
+        return click.Path(path_type=Path)
+    return {int: click.INT, float: click.FLOAT, str: click.STRING}[option.type]
+
+
+def generated_options(entries: list[Method], exclude: tuple[str, ...] = ()) -> list[click.Option]:
+    """One hidden click option per declared option key of ``entries`` (the plain --help stays short;
+    the Methods section and --help-method show them). Methods that share an option must declare
+    the same type and choices for it: it is one flag."""
+    by_key: dict[str, list[tuple[Method, Option]]] = {}
+    for entry in entries:
+        for option in entry.options:
+            if option.cli and option.name not in exclude:
+                by_key.setdefault(option.key, []).append((entry, option))
+    params = []
+    for key, pairs in by_key.items():
+        first = pairs[0][1]
+        clash = [e.name for e, o in pairs if (o.type, o.choices) != (first.type, first.choices)]
+        if clash:
+            raise RuntimeError(f"{first.cli_flag} is declared with different types or choices by: "
+                               f"{pairs[0][0].name}, {', '.join(clash)}")
+        takers = ", ".join(e.name for e, _ in pairs)
+        params.append(click.Option([first.cli_flag, key], type=_click_type(first), default=None, hidden=True,
+                                   help=f"{takers}: see --help-method NAME."))
+    return params
+
+
+def write_method_help(formatter: click.HelpFormatter, entry: Method, options: list[Option]) -> None:
+    """One method's section of --help-method: summary, then each option with constraint and default."""
+    formatter.write_text(f"{entry.name}: {entry.summary}")
+    rows = []
+    for option in options:
+        metavar = "[" + "|".join(map(str, option.choices)) + "]" if option.choices else _metavar(option)
+        constraint = option.describe_constraint()
+        rows.append((f"{option.cli_flag} {metavar}", f"{option.help[0].upper()}{option.help[1:]}.  "
+                                                     f"[{constraint + '; ' if constraint else ''}default: "
+                                                     f"{option.describe_default()}]"))
+    if rows:
+        with formatter.indentation():
+            formatter.write_dl(rows)
+    formatter.write_paragraph()
+
+
+def _metavar(option: Option) -> str:
+    return {int: "INTEGER", float: "FLOAT", str: "TEXT", DATA: "FILE"}[option.type]
+
+
+def seed_help(entries: list[Method]) -> str:
+    """--seed's help with each method's default, from the declarations."""
+    by_default: dict[str, list[str]] = {}
+    for entry in entries:
+        if entry.takes("seed"):
+            by_default.setdefault(entry.option("seed").describe_default(), []).append(entry.name)
+    defaults = "; ".join(f"{', '.join(names)}: {text}" for text, names in by_default.items())
+    return f"Seed of the random streams (same seed, same numbers, whatever the thread count).  [default: {defaults}]"
+
+
+def method_selection(*, choices: tuple[str, ...], default: tuple[str, ...] | None, default_text: str,
+                     entries: list[Method]):
+    """-m/--method/--methods (repeated and/or comma-separated), --beta and --seed: every command that runs methods."""
     def decorate(func):
-        for option in reversed(options):
+        for option in reversed([
+            click.option("-m", "--method", "--methods", "methods", multiple=True, type=MethodNames(choices),
+                         default=default or (),
+                         help=f"Methods to run: repeat -m or separate names with commas; '{ALL}' for every ln Z "
+                              f"method.  [default: {default_text}]"),
+            click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0)."),
+            click.option("--seed", type=int, default=None, help=seed_help(entries)),
+        ]):
             func = option(func)
         return func
 
@@ -220,56 +265,19 @@ def output_options(formats=("table", "json", "csv")):
     return decorate
 
 
-#: In `compare`, a series method runs once per order so each partial sum keeps its own kind.
-SERIES_ORDERS = {"cumulant": (1, 2, 3)}
+#: --data on estimate and compare (loglik's DATA is an argument, passed to the methods that take data).
+DATA_OPTION = click.option(
+    "--data", type=click.Path(path_type=Path), default=None,
+    help="Data file (.npy/.npz/.csv/.txt of 0/1 rows) for the methods that take it; --help-method NAME says "
+         "how each uses it.")
 
 
-class MethodPlan:
-    """The runs to make (method + option overrides) and which options go to each.
+def ln_z_entries() -> list[Method]:
+    return list(METHODS.values())
 
-    Checked once, before any work starts: an option that no selected method takes is an
-    error. ``context`` holds values (e.g. loaded data) passed only to methods that take them.
-    """
 
-    def __init__(self, methods: tuple[str, ...], beta: float, seed: int | None, options: dict[str, Any],
-                 *, context: dict[str, Any] | None = None, expand_series: bool = False,
-                 budget: float | None = None):
-        from .api import method_options as accepted_options
-        from .errors import InvalidOptionError
-
-        named = set(methods) - {"all"}
-        if "all" in methods:
-            methods = tuple(method_names())
-        self.methods = tuple(dict.fromkeys(methods))
-        #: Methods selected by 'all' only: an optional one is skipped on models it does not apply to.
-        self.implicit = set(self.methods) - named
-        given = {k: v for k, v in options.items() if v is not None}
-        self.accepted = {m: set(accepted_options(m)) for m in self.methods}
-        unused = sorted(k for k in given if not any(k in acc for acc in self.accepted.values()))
-        if unused:
-            names = ", ".join("--" + k.replace("_", "-") for k in unused)
-            raise InvalidOptionError(
-                f"{names} does not apply to the selected method(s): {', '.join(self.methods)}."
-            )
-        common = {"beta": beta} if seed is None else {"beta": beta, "seed": seed}
-        self.options = {**common, **(context or {}), **given}
-        self.budget_share: dict[str, float] = {}
-        if budget is not None:
-            from .budget import budgeted_methods, check_budget
-
-            check_budget(budget, self.methods, given)
-            sampling = budgeted_methods(self.methods)
-            self.budget_share = {m: budget / len(sampling) for m in sampling}
-        self.runs: list[tuple[str, dict[str, Any]]] = []
-        for method in self.methods:
-            orders = SERIES_ORDERS.get(method, ()) if expand_series and "order" not in given else ()
-            self.runs.extend((method, {"order": k}) for k in orders) if orders else self.runs.append((method, {}))
-
-    def options_for(self, method: str, overrides: dict[str, Any], progress: Any) -> dict[str, Any]:
-        chosen = {k: v for k, v in {**self.options, **overrides}.items() if k in self.accepted[method]}
-        if "progress" in self.accepted[method]:
-            chosen["progress"] = progress
-        return chosen
+def loglik_entries() -> list[Method]:
+    return [*METHODS.values(), RAISE]
 
 
 class Emitter:
@@ -339,62 +347,65 @@ def expand_models(paths: tuple[Path, ...]) -> list[Path]:
     return out
 
 
-def run_methods(plan: MethodPlan, model: Any, path: Path, batch: Batch, quiet: bool):
-    """Yield each method's Result for ``model``; failures are reported through ``batch``."""
+def results_of(plan: Any, model: Any, path: Path, batch: Batch, quiet: bool, runs: Any = None):
+    """The library's run_methods with the CLI around it: progress bars, failures through ``batch``, warnings."""
     from . import report
-    from .api import estimate as run_estimate
-    from .errors import FecliError
+    from .compare import label
+    from .runner import run_methods
 
-    from .estimators import get_method
+    def failed(run: Any, exc: Exception) -> None:
+        batch.fail(f"{path} [{run.label}]: {exc}")
 
-    for method, overrides in plan.runs:
-        if method in plan.implicit and get_method(method).optional and not get_method(method).feasibility(model).feasible:
-            continue
-        label = method + "".join(f" {k} {v}" for k, v in overrides.items())
-        with report.DelayedProgress(enabled=not quiet) as progress:
-            try:
-                options = plan.options_for(method, overrides, progress)
-                if method in plan.budget_share:
-                    from .budget import run_within
-
-                    result = run_within(model, method, plan.budget_share[method], options)
-                else:
-                    result = run_estimate(model, method, **options)
-            except FecliError as exc:
-                batch.fail(f"{path} [{label}]: {exc}")
-                continue
+    for result in run_methods(plan, model, runs=runs, on_error=failed,
+                              progress=lambda run: report.DelayedProgress(enabled=not quiet)):
         if not quiet:
             for text in result.warnings:
-                _warn(f"{path} [{label}]: {text}")
+                _warn(f"{path} [{label(result)}]: {text}")
         yield result
 
 
-@cli.command()
-@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
-@method_selection
-@output_options()
-@method_options
-@DATA_OPTION
-def estimate(models: tuple[Path, ...], methods: tuple[str, ...], beta: float, seed: int | None, fmt: str,
-             output: Path | None, quiet: bool, fail_fast: bool, **options: Any) -> None:
-    """Estimate ln Z and the free energy of MODELS with one or more methods."""
-    from . import report
+def _load_or_fail(path: Path, batch: Batch) -> Any:
     from .errors import FecliError
     from .io import load_model
-    from .result import FIELDS
 
-    plan = MethodPlan(methods, beta, seed, options)
+    try:
+        return load_model(path)
+    except FecliError as exc:
+        batch.fail(str(exc))
+        return None
+
+
+@cli.command(cls=MethodCommand, entries=ln_z_entries,
+             short_help="Estimate ln Z and the free energy of MODELS with one or more methods.")
+@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
+@method_selection(choices=(*method_names(), ALL), default=("auto",), default_text="auto", entries=ln_z_entries())
+@output_options()
+@DATA_OPTION
+def estimate(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], beta: float, seed: int | None, fmt: str,
+             output: Path | None, quiet: bool, fail_fast: bool, **options: Any) -> None:
+    """\b
+    Examples:
+      fecli estimate sample_models/digits_64x16.h5
+      fecli estimate sample_models/weak_24x12.h5 -m exact,mf,ais --steps 500 --seed 1 --format json
+
+    Estimate ln Z and the free energy F = -ln Z / beta of MODELS (fecli-rbm files; quoted globs
+    are expanded) with each method. The default, auto, is exact enumeration when it is feasible,
+    else two independent sampling routes run until they agree. Each result says whether it is
+    exact, a bound, an estimate with an error bar, or an approximation.
+    """
+    from . import report
+    from .result import FIELDS
+    from .runner import MethodPlan
+
+    plan = MethodPlan(chosen_methods(methods), beta=beta, seed=seed, options=options, flags=True)
     emitter = Emitter(fmt, output, FIELDS, report.results_table)
     batch = Batch(fail_fast)
     try:
         for path in expand_models(models):
-            try:
-                model = load_model(path)
-            except FecliError as exc:
-                batch.fail(str(exc))
-                continue
-            for result in run_methods(plan, model, path, batch, quiet):
-                emitter.add(result)
+            model = _load_or_fail(path, batch)
+            if model is not None:
+                for result in results_of(plan, model, path, batch, quiet):
+                    emitter.add(result)
     except _StopBatch:
         pass
     emitter.close()
@@ -413,56 +424,60 @@ def _print_sandwiches(results: list) -> None:
         click.echo(s.describe())
 
 
-estimate.help = (estimate.help or "") + "\n\n" + _method_help()
-
-
-@cli.command()
+@cli.command(cls=MethodCommand, entries=loglik_entries,
+             short_help="Average log-likelihood of the rows of DATA under MODEL.")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.argument("data", type=click.Path(path_type=Path))
-@method_selection(extra=("raise",), extra_help=" 'raise': per-example stochastic lower bounds on ln p(v) "
-                                                "by RAISE (no ln Z; takes --chains, --steps, --schedule, --sweeps).")
+@method_selection(choices=(*method_names(), RAISE.name, ALL), default=("auto",), default_text="auto",
+                  entries=loglik_entries())
 @output_options()
 @click.option("--per-example", type=click.Path(path_type=Path), default=None,
-              help="Also save ln p(v) of every row to this .npy file.")
+              help="Also save ln p(v) of every row to this file (.npy, .npz, .csv or .txt, by extension).")
 @click.option("--key", default=None, help="Array name inside an .npz data file.")
-@click.option("--binarize", type=float, default=None, help="Threshold greyscale data: values > THRESHOLD become 1.")
+@click.option("--binarize", type=float, default=None,
+              help="Threshold greyscale data: values > THRESHOLD (in the data's units, after --scale) become 1.")
 @click.option("--scale", type=float, default=None, help="Divide data by this first (e.g. 255 for 0..255 images).")
-@method_options
-def loglik(model: Path, data: Path, methods: tuple[str, ...], beta: float, seed: int | None, fmt: str,
+def loglik(model: Path, data: Path, methods: tuple[tuple[str, ...], ...], beta: float, seed: int | None, fmt: str,
            output: Path | None, quiet: bool, fail_fast: bool, per_example: Path | None, key: str | None,
            binarize: float | None, scale: float | None, **options: Any) -> None:
-    """Average log-likelihood of the rows of DATA under MODEL: mean of -F(v) minus ln Z.
+    """\b
+    Examples:
+      fecli loglik sample_models/digits_64x16.h5 sample_models/data/digits8x8_binary.npy -m exact,mf
+      fecli loglik sample_models/digits_64x16.h5 sample_models/data/digits8x8_binary.npy -m exact,raise --chains 2 --steps 100 --seed 1
 
-    ln Z comes from the chosen --method (exact by default) and its error carries through; a
-    bound on ln Z becomes the opposite bound on the log-likelihood. --method raise instead
-    estimates each row's ln p(v) by RAISE (a stochastic lower bound, no ln Z needed). DATA may
-    be .npy, .npz, .csv or .txt, or '-' to read an .npy stream from stdin.
+    Average log-likelihood of the rows of DATA under MODEL: the mean of -F(v) minus ln Z.
+    ln Z comes from each --method (auto by default) and its error carries through; a bound
+    on ln Z becomes the opposite bound on the log-likelihood. --method raise instead estimates
+    each row's ln p(v) by RAISE (a stochastic lower bound, no ln Z needed). DATA may be .npy,
+    .npz, .csv or .txt, or '-' to read an .npy stream from stdin; the methods that take data
+    get DATA.
     """
     from . import report
-    from .data import check_width, load_data
+    from .data import check_array_path, check_width, load_data, save_array
+    from .errors import InvalidOptionError
     from .io import load_model
     from .loglik import FIELDS, from_log_z
+    from .runner import MethodPlan
 
-    from .errors import InvalidOptionError
-
+    plan = MethodPlan(chosen_methods(methods), beta=beta, seed=seed, options=options, extra={RAISE.name: RAISE},
+                      context={"data": None}, flags=True)
+    if per_example is not None:
+        check_array_path(per_example, "--per-example file")
+        _check_output_path(per_example)
+        if len(plan.methods) > 1:
+            raise InvalidOptionError("--per-example saves one method's values: choose a single --method.")
     rbm = load_model(model)
     rows = load_data(data, key=key, binarize=binarize, scale=scale)
     check_width(rows, rbm, str(data))
-    raise_options, options = _split_raise(methods, options)
-    methods = tuple(m for m in methods if m != "raise")
-    plan = MethodPlan(methods, beta, seed, options, context={"data": rows}) if methods else None
-    if per_example is not None:
-        _check_output_path(per_example)
-        if len(plan.methods if plan else ()) + (raise_options is not None) > 1:
-            raise InvalidOptionError("--per-example saves one method's values: choose a single --method.")
+    plan.context = {"data": rows}
     emitter = Emitter(fmt, output, FIELDS, report.loglik_table)
     batch = Batch(fail_fast)
 
     def records():
-        for result in run_methods(plan, rbm, model, batch, quiet) if plan else ():
+        for result in results_of(plan, rbm, model, batch, quiet):
             yield from_log_z(rbm, rows, result, str(data))
-        if raise_options is not None:
-            record = _run_raise(rbm, rows, str(data), model, beta, seed, raise_options, batch, quiet)
+        if RAISE.name in plan.methods:
+            record = _run_raise(plan, rbm, rows, str(data), model, batch, quiet)
             if record is not None:
                 yield record
 
@@ -470,156 +485,56 @@ def loglik(model: Path, data: Path, methods: tuple[str, ...], beta: float, seed:
         for record in records():
             emitter.add(record)
             if per_example is not None:
-                _save_array(per_example, record.per_example)
+                save_array(per_example, record.per_example, key="log_likelihood")
     except _StopBatch:
         pass
     emitter.close()
     batch.exit()
 
 
-def _split_raise(methods: tuple[str, ...], options: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """For loglik: (RAISE's options or None when raise is not selected, the options left for the others).
-
-    --chains/--steps/--schedule/--sweeps go to RAISE (--chains as its repeats per example) and
-    also stay with the other methods that take them; any other option with raise alone is an error.
-    """
-    from .api import method_options as accepted_options
-    from .errors import InvalidOptionError
-
-    if "raise" not in methods:
-        return None, options
-    cli_names = {"chains": "repeats", "steps": "steps", "schedule": "schedule", "sweeps": "sweeps"}
-    given = {k: v for k, v in options.items() if v is not None}
-    raise_options = {cli_names[k]: v for k, v in given.items() if k in cli_names}
-    others = [m for m in methods if m != "raise"]
-    others = method_names() if "all" in others else others
-    if not others and set(given) - set(cli_names):
-        names = ", ".join("--" + k.replace("_", "-") for k in sorted(set(given) - set(cli_names)))
-        raise InvalidOptionError(f"{names} does not apply to the selected method(s): raise.")
-    left = {k: v for k, v in options.items()
-            if k not in cli_names or any(k in accepted_options(m) for m in others)}
-    return raise_options, left
-
-
-def _run_raise(rbm: Any, rows: Any, data_name: str, path: Path, beta: float, seed: int | None,
-               options: dict[str, Any], batch: Batch, quiet: bool) -> Any:
+def _run_raise(plan: Any, rbm: Any, rows: Any, data_name: str, path: Path, batch: Batch, quiet: bool) -> Any:
     """loglik --method raise: the RAISE record, or None when it failed (reported through ``batch``)."""
     from . import report
     from .errors import FecliError
-    from .loglik import raise_loglik
 
     with report.DelayedProgress(enabled=not quiet) as progress:
         try:
-            record = raise_loglik(rbm, rows, data_name, beta=beta, seed=seed, progress=progress, **options)
+            record = RAISE.load()(rbm, rows, data_name, **plan.options_for(RAISE.name, progress=progress))
         except FecliError as exc:
-            batch.fail(f"{path} [raise]: {exc}")
+            batch.fail(f"{path} [{RAISE.name}]: {exc}")
             return None
     if not quiet:
         for text in record.warnings:
-            _warn(f"{path} [raise]: {text}")
+            _warn(f"{path} [{RAISE.name}]: {text}")
     return record
 
 
-def _save_array(path: Path, array: Any) -> None:
-    import numpy as np
-
-    from .atomic import atomic_path
-
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, array)
-
-
-@cli.command()
-@click.argument("model", type=click.Path(path_type=Path))
-@click.option("-n", "n", type=int, required=True, help="Number of samples (rows of the output).")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="Visible samples: .npy file, uint8 0/1 of shape (N, n_visible).")
-@click.option("--method", type=click.Choice(["auto", "exact", "gibbs"]), default="auto", show_default=True,
-              help="exact: i.i.d. samples (smaller layer <= 24 units); gibbs: block Gibbs chains; "
-                   "auto: exact when the smaller layer has <= 20 units, else gibbs.")
-@click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0).")
-@click.option("--seed", type=int, default=None, help="Seed (same seed, same samples).  [default: random, printed]")
-@click.option("--chains", type=int, default=None, help="gibbs: independent chains.  [default: 10]")
-@click.option("--burn-in", type=int, default=None, help="gibbs: sweeps before the first kept sample.  [default: 1000]")
-@click.option("--thin", type=int, default=None, help="gibbs: sweeps between kept samples of a chain.  [default: 10]")
-@click.option("--hidden", type=click.Path(path_type=Path), default=None,
-              help="Also save the hidden states to this .npy file (uint8, (N, n_hidden); row i pairs with row i "
-                   "of the output).")
-@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary on stderr.")
-def sample(model: Path, n: int, output: Path, method: str, beta: float, seed: int | None, hidden: Path | None,
-           overwrite: bool, quiet: bool, **options: Any) -> None:
-    """Draw N samples of the visible layer of MODEL and save them to an .npy file.
-
-    Prints the output path on stdout and a summary (method, shape, time, seed) on stderr.
-    Gibbs row r is round r // chains of chain r % chains.
-    """
-    from . import report
-    from .errors import InvalidOptionError
-    from .io import load_model
-    from .sampling import check_output, sample as draw, save_array
-
-    given = {k: v for k, v in options.items() if v is not None}
-    if given and method == "exact":
-        names = ", ".join("--" + k.replace("_", "-") for k in given)
-        raise InvalidOptionError(f"{names} applies to --method gibbs only.")
-    for path in (output, hidden):
-        if path is not None:
-            check_output(path, overwrite)
-    if hidden is not None and hidden.resolve() == output.resolve():
-        raise InvalidOptionError("--hidden must name a different file from --output.")
-    rbm = load_model(model)
-    with report.DelayedProgress(enabled=not quiet) as progress:
-        result = draw(rbm, n, method=method, beta=beta, seed=seed, progress=progress, **given)
-    save_array(output, result.v)
-    if hidden is not None:
-        save_array(hidden, result.h)
-    if not quiet:
-        if given and result.method == "exact":
-            names = ", ".join("--" + k.replace("_", "-") for k in given)
-            _warn(f"{names} ignored: --method auto chose exact sampling (use --method gibbs for Gibbs chains).")
-        click.echo(f"fecli: {model}: {result.summary()}", err=True)
-    click.echo(str(output))
-
-
-@cli.command()
+@cli.command(cls=MethodCommand, entries=ln_z_entries,
+             short_help="Run several estimators on each of MODELS and show them side by side.")
 @click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--methods", "method_list", default=None,
-              help="Comma-separated methods to run.  [default: every method; exact only when feasible]")
-@click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0).")
-@click.option("--seed", type=int, default=None, help="Seed of stochastic methods (same seed, same numbers).")
+@method_selection(choices=(*method_names(), ALL), default=None,
+                  default_text="every method; exact only where it can enumerate", entries=ln_z_entries())
 @click.option("--budget", type=float, default=None,
               help="Seconds to spread evenly over the sampling methods (each sized by a short pilot run).")
 @output_options()
-@method_options
 @DATA_OPTION
-def compare(models: tuple[Path, ...], method_list: str | None, beta: float, seed: int | None, budget: float | None,
-            fmt: str, output: Path | None, quiet: bool, fail_fast: bool, **options: Any) -> None:
-    """Run several estimators on each of MODELS and show them side by side.
+def compare(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], beta: float, seed: int | None,
+            budget: float | None, fmt: str, output: Path | None, quiet: bool, fail_fast: bool, **options: Any) -> None:
+    """\b
+    Examples:
+      fecli compare sample_models/weak_24x12.h5 -m exact,mf,tap3,cumulant,ais --steps 500 --seed 1
+      fecli compare 'sample_models/*.h5' -m exact,mf,tap2,ais,reverse-ais --steps 300 --seed 1
 
-    Each model gets one table: ln Z, free energy, error, kind (exact, bound, estimate or
-    approximation), time, and the difference to exact ln Z when it is known, otherwise to
-    the tightest sandwich of lower and upper bounds, followed by a short verdict.
+    Run several estimators on each of MODELS and show them side by side. Each model gets one
+    table: ln Z, free energy, error, kind (exact, bound, estimate or approximation), time, and
+    the difference to exact ln Z when it is known, otherwise to the tightest sandwich of lower
+    and upper bounds, followed by a short verdict. A series method (cumulant) runs once per order.
     """
     from . import report
     from .compare import ComparedRow, compare_results
-    from .errors import FecliError, InvalidOptionError
-    from .estimators import METHODS
-    from .io import load_model
+    from .runner import compare_plan
 
-    if method_list is None:
-        names = tuple(method_names())
-        explicit = False
-    else:
-        names = tuple(n.strip() for n in method_list.split(",") if n.strip())
-        unknown = [n for n in names if n not in METHODS]
-        if unknown or not names:
-            raise InvalidOptionError(
-                f"unknown method(s) {', '.join(map(repr, unknown)) or '(none given)'} in --methods; "
-                f"valid methods are: {', '.join(METHODS)}."
-            )
-        explicit = True
+    plan = compare_plan(chosen_methods(methods) or None, beta=beta, seed=seed, budget=budget, flags=True, **options)
     tables = fmt == "table"
     emitter = None if tables else Emitter(fmt, output, ComparedRow.FIELDS, None)
     if tables:
@@ -628,21 +543,14 @@ def compare(models: tuple[Path, ...], method_list: str | None, beta: float, seed
     rendered = []
     try:
         for path in expand_models(models):
-            try:
-                model = load_model(path)
-            except FecliError as exc:
-                batch.fail(str(exc))
+            model = _load_or_fail(path, batch)
+            if model is None:
                 continue
-            chosen = names
-            exact = METHODS["exact"].feasibility(model)
-            if not explicit and not exact.feasible:
-                chosen = tuple(n for n in names if n != "exact")
-                if not quiet:
-                    _warn(f"{path}: exact enumeration skipped ({exact.note}).")
-            if not explicit:  # methods that apply to some files only (trajectory: snapshots) run where they do
-                chosen = tuple(n for n in chosen if not METHODS[n].optional or METHODS[n].feasibility(model).feasible)
-            plan = MethodPlan(chosen, beta, seed, options, expand_series=True, budget=budget)
-            results = list(run_methods(plan, model, path, batch, quiet))
+            runs, notes = plan.runs_for(model)
+            if not quiet:
+                for note in notes:
+                    _warn(f"{path}: {note}")
+            results = list(results_of(plan, model, path, batch, quiet, runs=runs))
             if not results:
                 continue
             comparison = compare_results(str(path), results)
@@ -664,6 +572,60 @@ def compare(models: tuple[Path, ...], method_list: str | None, beta: float, seed
     elif emitter is not None:
         emitter.close()
     batch.exit()
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("-n", "n", type=int, required=True, help="Number of samples (rows of the output).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Visible samples, 0/1 of shape (N, n_visible): .npy (uint8), .npz, .csv or .txt, by extension.")
+@click.option("--method", type=click.Choice(["auto", "exact", "gibbs"]), default="auto", show_default=True,
+              help="exact: i.i.d. samples (smaller layer <= 24 units); gibbs: block Gibbs chains; "
+                   "auto: exact when the smaller layer has <= 20 units, else gibbs.")
+@click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0).")
+@click.option("--seed", type=int, default=None, help="Seed (same seed, same samples).  [default: random, printed]")
+@click.option("--chains", type=int, default=None, help="gibbs: independent chains.  [default: 10]")
+@click.option("--burn-in", type=int, default=None, help="gibbs: sweeps before the first kept sample.  [default: 1000]")
+@click.option("--thin", type=int, default=None, help="gibbs: sweeps between kept samples of a chain.  [default: 10]")
+@click.option("--hidden", type=click.Path(path_type=Path), default=None,
+              help="Also save the hidden states (N, n_hidden) to this file, format by extension as for -o "
+                   "(row i pairs with row i of the output).")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary on stderr.")
+def sample(model: Path, n: int, output: Path, method: str, beta: float, seed: int | None, hidden: Path | None,
+           overwrite: bool, quiet: bool, **options: Any) -> None:
+    """Draw N samples of the visible layer of MODEL and save them (.npy, .npz, .csv or .txt, by extension).
+
+    Prints the output path on stdout and a summary (method, shape, time, seed) on stderr.
+    Gibbs row r is round r // chains of chain r % chains.
+    """
+    from . import report
+    from .errors import InvalidOptionError
+    from .io import load_model
+    from .data import save_array
+    from .sampling import check_output, sample as draw
+
+    given = {k: v for k, v in options.items() if v is not None}
+    if given and method == "exact":
+        names = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise InvalidOptionError(f"{names} applies to --method gibbs only.")
+    for path in (output, hidden):
+        if path is not None:
+            check_output(path, overwrite)
+    if hidden is not None and hidden.resolve() == output.resolve():
+        raise InvalidOptionError("--hidden must name a different file from --output.")
+    rbm = load_model(model)
+    with report.DelayedProgress(enabled=not quiet) as progress:
+        result = draw(rbm, n, method=method, beta=beta, seed=seed, progress=progress, **given)
+    save_array(output, result.v, key="samples")
+    if hidden is not None:
+        save_array(hidden, result.h, key="hidden")
+    if not quiet:
+        if given and result.method == "exact":
+            names = ", ".join("--" + k.replace("_", "-") for k in given)
+            _warn(f"{names} ignored: --method auto chose exact sampling (use --method gibbs for Gibbs chains).")
+        click.echo(f"fecli: {model}: {result.summary()}", err=True)
+    click.echo(str(output))
 
 
 def _check_figure(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
@@ -719,12 +681,13 @@ def plot_results(results: Path, output: Path) -> None:
 @cli.command("train-rbm")
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Model file to write (at checkpoints and at the end). With --resume: defaults to that file.")
+              help="Model file to write (at checkpoints and at the end).  [default: DATA's name with "
+                   "'-rbm.h5' next to it, e.g. digits.npy -> digits-rbm.h5; with --resume: that file]")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("--resume", type=click.Path(path_type=Path), default=None,
               help="Continue training from this model file (a checkpoint written by train-rbm).")
 @click.option("--key", default=None, help="Array name inside an .npz data file.")
-@click.option("--binarize", type=float, default=None, help="Threshold: values > THRESHOLD become 1 (greyscale data).")
+@click.option("--binarize", type=float, default=None, help="Threshold greyscale data: values > THRESHOLD (in the data's units, after --scale) become 1.")
 @click.option("--scale", type=float, default=None, help="Divide the data by this first (e.g. 255), then --binarize.")
 @click.option("--validation", type=float, default=None,
               help="Fraction of the rows held out for validation metrics.  [default: 0, none]")
@@ -768,8 +731,8 @@ def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | N
 
     Metrics per epoch (reconstruction error, exact pseudo-log-likelihood and the
     log-likelihood: exact when the smaller layer has <= 20 units, otherwise with ln Z tracked
-    along the run by sequential Monte Carlo) are stored in the model file's 'training' group
-    and printed at the end. Ctrl-C finishes the current batch,
+    along the run by sequential Monte Carlo) are stored in the model
+    file's 'training' group and printed at the end. Ctrl-C finishes the current batch,
     writes a checkpoint to the output and exits with status 130; --resume continues it
     exactly. Exit status: 0 done, 1 error, 2 usage error, 130 interrupted (checkpoint written).
     """
@@ -778,7 +741,7 @@ def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | N
     from .report_train import TrainingProgress, print_metrics
 
     if output is None and resume is None:
-        raise click.UsageError("give the model file to write with -o/--output.")
+        output = _default_model_path(data)
     if validation is not None and validation_data is not None:
         raise click.UsageError("give either --validation or --validation-data, not both.")
     options["validation"] = validation
@@ -814,43 +777,30 @@ def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | N
         again = f"fecli train-rbm {data} --resume {where}" if where is not None else "(no output file)"
         click.echo(f"fecli: interrupted after epoch {outcome.epochs_done} (+{outcome.batches_done}/{outcome.n_batches} "
                f"batches) of {outcome.epochs}; checkpoint written to {where}. Continue with: {again}", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     title = (f"{where}: {outcome.model.n_visible}x{outcome.model.n_hidden} RBM, "
              f"{outcome.epochs_done} epochs in {outcome.wall_time_s:.1f} s")
     print_metrics(outcome.history, fmt, title, str(where))
+    if not quiet:
+        click.echo(f"fecli: model written to {where}", err=True)
     sys.exit(EXIT_OK)
 
 
-@plot.command("trajectory")
-@click.argument("source", type=click.Path(path_type=Path))
-@figure_output
-@click.option("--data", type=click.Path(path_type=Path), default=None,
-              help="Training data: adds its mean log-likelihood (when SOURCE is a model file).")
-@click.option("--validation-data", type=click.Path(path_type=Path), default=None,
-              help="Held-out data: adds its mean log-likelihood (when SOURCE is a model file).")
-@click.option("--seed", type=int, default=None, help="Seed of the run (when SOURCE is a model file).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar on stderr.")
-def plot_trajectory(source: Path, output: Path, data: Path | None, validation_data: Path | None,
-                    seed: int | None, quiet: bool) -> None:
-    """ln Z and log-likelihoods against updates (log axis) along training.
+# --------------------------------------------------------------------------- ln Z along training
+def declared_options(method: str, exclude: tuple[str, ...] = ()):
+    """A decorator adding one visible click option per declared option of ``method`` (registry:
+    help, constraint and default from the declaration), for commands built around one method."""
+    entry = METHODS[method]
 
-    SOURCE is a model file with snapshots (the trajectory runs with its defaults) or the JSON
-    lines of 'fecli trajectory --format json' (plotted as they are).
-    """
-    from . import report
-    from .plots import plot_trajectory as draw, read_trajectory_rows
+    def decorate(func):
+        for option in reversed([o for o in entry.options if o.cli and o.name not in exclude]):
+            constraint = option.describe_constraint()
+            text = (f"{option.help[0].upper()}{option.help[1:]}.  "
+                    f"[{constraint + '; ' if constraint else ''}default: {option.describe_default()}]")
+            func = click.option(option.cli_flag, option.key, type=_click_type(option), default=None, help=text)(func)
+        return func
 
-    rows = read_trajectory_rows(source)
-    if rows is None:
-        with report.DelayedProgress(enabled=not quiet) as progress:
-            rows, warnings = _trajectory_rows(source, data, validation_data, {}, seed, 1.0, progress)
-        if not quiet:
-            for text in warnings:
-                _warn(f"{source}: {text}")
-        rows = [r.to_dict() for r in rows]
-    elif data is not None or validation_data is not None or seed is not None:
-        raise click.UsageError("--data, --validation-data and --seed apply when SOURCE is a model file.")
-    click.echo(draw(rows, output))
+    return decorate
 
 
 @cli.command("trajectory")
@@ -862,20 +812,15 @@ def plot_trajectory(source: Path, output: Path, data: Path | None, validation_da
 @click.option("--key", default=None, help="Array name inside .npz data files.")
 @click.option("--binarize", type=float, default=None, help="Threshold greyscale data: values > THRESHOLD become 1.")
 @click.option("--scale", type=float, default=None, help="Divide data by this first (e.g. 255 for 0..255 images).")
-@click.option("--chains", type=int, default=None, help="Particles per replicate.  [default: 32]")
-@click.option("--steps", type=int, default=None,
-              help="Interpolation steps between consecutive snapshots.  [default: 50]")
-@click.option("--sweeps", type=int, default=None, help="Gibbs sweeps per step.  [default: 1]")
-@options_from(TRAJECTORY_OPTIONS)
+@declared_options("trajectory")
 @click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0).")
-@click.option("--seed", type=int, default=None, help="Seed (same seed, same numbers).  [default: random, in params]")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
               help="table for people; json (one object per snapshot) or csv for pipelines.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Write the rows to this file (atomically) instead of stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or warnings on stderr.")
 def trajectory_command(model: Path, data: Path | None, validation_data: Path | None, key: str | None,
-                       binarize: float | None, scale: float | None, beta: float, seed: int | None, fmt: str,
+                       binarize: float | None, scale: float | None, beta: float, fmt: str,
                        output: Path | None, quiet: bool, **options: Any) -> None:
     """ln Z, its error and the data log-likelihoods at every training snapshot of MODEL.
 
@@ -892,7 +837,7 @@ def trajectory_command(model: Path, data: Path | None, validation_data: Path | N
     _check_output_path(output)
     fmt_options = {"key": key, "binarize": binarize, "scale": scale}
     with report.DelayedProgress(enabled=not quiet) as progress:
-        rows, warnings = _trajectory_rows(model, data, validation_data, options, seed, beta, progress, fmt_options)
+        rows, warnings = _trajectory_rows(model, data, validation_data, options, beta, progress, fmt_options)
     if not quiet:
         for text in warnings:
             _warn(f"{model}: {text}")
@@ -903,7 +848,7 @@ def trajectory_command(model: Path, data: Path | None, validation_data: Path | N
 
 
 def _trajectory_rows(model_path: Path, data: Path | None, validation_data: Path | None, options: dict[str, Any],
-                     seed: int | None, beta: float, progress: Any, fmt_options: dict[str, Any] | None = None):
+                     beta: float, progress: Any, fmt_options: dict[str, Any] | None = None):
     """Load MODEL and the data, run the trajectory; (rows, warnings) (the library does the numerics)."""
     from .data import check_width, load_data
     from .estimators.trajectory import trajectory_rows
@@ -917,9 +862,41 @@ def _trajectory_rows(model_path: Path, data: Path | None, validation_data: Path 
             check_width(rows, rbm, str(path))
         arrays.append(rows)
     given = {k: v for k, v in options.items() if v is not None}
-    rows, run = trajectory_rows(rbm, data=arrays[0], validation_data=arrays[1], seed=seed, beta=beta,
-                                progress=progress, **given)
+    rows, run = trajectory_rows(rbm, data=arrays[0], validation_data=arrays[1], beta=beta, progress=progress,
+                                **given)
     return rows, run.warnings
+
+
+@plot.command("trajectory")
+@click.argument("source", type=click.Path(path_type=Path))
+@figure_output
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="Training data: adds its mean log-likelihood (when SOURCE is a model file).")
+@click.option("--validation-data", type=click.Path(path_type=Path), default=None,
+              help="Held-out data: adds its mean log-likelihood (when SOURCE is a model file).")
+@click.option("--seed", type=int, default=None, help="Seed of the run (when SOURCE is a model file).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or warnings on stderr.")
+def plot_trajectory(source: Path, output: Path, data: Path | None, validation_data: Path | None,
+                    seed: int | None, quiet: bool) -> None:
+    """ln Z and log-likelihoods against updates (log axis) along training.
+
+    SOURCE is a model file with snapshots (the trajectory runs with its defaults) or the JSON
+    lines of 'fecli trajectory --format json' (plotted as they are).
+    """
+    from . import report
+    from .plots import plot_trajectory as draw, read_trajectory_rows
+
+    rows = read_trajectory_rows(source)
+    if rows is None:
+        with report.DelayedProgress(enabled=not quiet) as progress:
+            rows, warnings = _trajectory_rows(source, data, validation_data, {"seed": seed}, 1.0, progress)
+        if not quiet:
+            for text in warnings:
+                _warn(f"{source}: {text}")
+        rows = [r.to_dict() for r in rows]
+    elif data is not None or validation_data is not None or seed is not None:
+        raise click.UsageError("--data, --validation-data and --seed apply when SOURCE is a model file.")
+    click.echo(draw(rows, output))
 
 
 @plot.command("ais-weights")
@@ -930,6 +907,13 @@ def plot_ais_weights(results: Path, output: Path) -> None:
     from .plots import plot_log_weights, read_result_rows
 
     click.echo(plot_log_weights(read_result_rows(results), output))
+
+
+def _default_model_path(data: Path) -> Path:
+    """Where ``train-rbm DATA`` writes without -o: next to the data, named after it."""
+    if str(data) == "-":
+        raise click.UsageError("with data from standard input, give the model file to write with -o/--output.")
+    return data.with_name(data.stem + "-rbm.h5")
 
 
 def _check_output_path(output: Path | None) -> None:
@@ -959,22 +943,13 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or bool(os.environ.get("FECLI_DEBUG"))
     try:
-        code = cli.main(args=args, prog_name="fecli", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("fecli: interrupted.", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("fecli: interrupted.", err=True)
-        sys.exit(130)
+        code = cli.main(args=args, prog_name="fecli", standalone_mode=False)  # usage errors, Ctrl-C: FecliGroup
     except Exception as exc:  # a bug: keep it visible, but one line unless --debug
         if debug:
             raise
         _error(f"internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback.")
         sys.exit(EXIT_FAILURE)
-    sys.exit(code if isinstance(code, int) else EXIT_OK)
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -28,7 +28,7 @@ import numpy as np
 
 from .atomic import atomic_path
 from .errors import ModelFileError
-from .model import RBM, RESERVED_UNIT_TYPES, SUPPORTED_UNIT_TYPES
+from .model import RBM, RESERVED_UNIT_TYPES, SUPPORTED_UNIT_TYPES, check_parameters
 
 FORMAT_NAME = "fecli-rbm"
 FORMAT_VERSION = 1
@@ -68,8 +68,9 @@ def load_model(path: str | os.PathLike) -> RBM:
         raise
     except (OSError, KeyError, RuntimeError) as exc:
         raise ModelFileError(f"{where} is truncated or damaged and cannot be read ({_first_line(exc)}).") from exc
-    _check_shapes(arrays, where)
-    return RBM(arrays["weights"], arrays["visible_bias"], arrays["hidden_bias"], name=str(path), training=training)
+    weights, visible_bias, hidden_bias = check_parameters(
+        arrays["weights"], arrays["visible_bias"], arrays["hidden_bias"], where, ModelFileError)
+    return RBM(weights, visible_bias, hidden_bias, name=str(path), training=training)
 
 
 def save_model(model: RBM, path: str | os.PathLike, *, overwrite: bool = True,
@@ -88,7 +89,8 @@ def save_model(model: RBM, path: str | os.PathLike, *, overwrite: bool = True,
         raise ModelFileError(f"cannot write model file '{path}': folder '{folder}' does not exist.")
     if path.exists() and not overwrite:
         raise ModelFileError(f"model file '{path}' already exists (use --overwrite to replace it).")
-    _check_finite_model(model, path)
+    check_parameters(model.weights, model.visible_bias, model.hidden_bias, f"cannot write model file '{path}'",
+                     ModelFileError)
     if snapshots is not None:
         snapshots.check(model.n_visible, model.n_hidden, f"cannot write model file '{path}'")
     with atomic_path(path) as tmp_name:
@@ -168,34 +170,7 @@ def _read_float_dataset(f: Any, name: str, where: str) -> np.ndarray:
         raise ModelFileError(
             f"{where}: dataset '{name}' has dtype {node.dtype}, but a floating-point dtype is required."
         )
-    data = np.asarray(node[()], dtype=np.float64)
-    if not np.all(np.isfinite(data)):
-        bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
-        raise ModelFileError(f"{where}: dataset '{name}' contains {bad} non-finite value(s) (NaN or inf).")
-    return data
-
-
-def _check_shapes(arrays: dict[str, np.ndarray], where: str) -> None:
-    w, a, b = arrays["weights"], arrays["visible_bias"], arrays["hidden_bias"]
-    if w.ndim != 2:
-        raise ModelFileError(f"{where}: 'weights' must be 2-D (n_visible, n_hidden), but has shape {w.shape}.")
-    nv, nh = w.shape
-    if nv == 0 or nh == 0:
-        raise ModelFileError(f"{where}: 'weights' has shape {w.shape}; both layers need at least one unit.")
-    if a.shape != (nv,):
-        raise ModelFileError(
-            f"{where}: 'visible_bias' has shape {a.shape}, but 'weights' {w.shape} needs ({nv},)."
-        )
-    if b.shape != (nh,):
-        raise ModelFileError(
-            f"{where}: 'hidden_bias' has shape {b.shape}, but 'weights' {w.shape} needs ({nh},)."
-        )
-
-
-def _check_finite_model(model: RBM, path: Path) -> None:
-    for name in DATASETS:
-        if not np.all(np.isfinite(getattr(model, name))):
-            raise ModelFileError(f"cannot write model file '{path}': '{name}' contains NaN or inf.")
+    return np.asarray(node[()], dtype=np.float64)  # shapes and finiteness: model.check_parameters
 
 
 def _read_group(group: Any) -> dict[str, Any]:

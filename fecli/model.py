@@ -39,6 +39,41 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
+def check_parameters(weights: Any, visible_bias: Any, hidden_bias: Any, where: str,
+                     error: type[Exception] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The one model check, used by the RBM constructor and by every reader and writer.
+
+    Returns the three arrays as contiguous float64: weights (nv, nh), visible_bias (nv,),
+    hidden_bias (nh,), both layers with at least one unit, every value finite. Otherwise
+    raises ``error`` (default :class:`~fecli.errors.InvalidModelError`) with one sentence
+    that starts with ``where`` (e.g. "model file 'm.h5'") and names the array.
+    """
+    from .errors import InvalidModelError
+
+    error = error or InvalidModelError
+    arrays = {}
+    for name, value in (("weights", weights), ("visible_bias", visible_bias), ("hidden_bias", hidden_bias)):
+        try:
+            arrays[name] = np.ascontiguousarray(value, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise error(f"{where}: '{name}' is not an array of real numbers ({exc}).") from None
+    w, a, b = arrays["weights"], arrays["visible_bias"], arrays["hidden_bias"]
+    if w.ndim != 2:
+        raise error(f"{where}: 'weights' must be 2-D (n_visible, n_hidden), but has shape {w.shape}.")
+    nv, nh = w.shape
+    if nv == 0 or nh == 0:
+        raise error(f"{where}: 'weights' has shape {w.shape}; both layers need at least one unit.")
+    if a.shape != (nv,):
+        raise error(f"{where}: 'visible_bias' has shape {a.shape}, but 'weights' {w.shape} needs ({nv},).")
+    if b.shape != (nh,):
+        raise error(f"{where}: 'hidden_bias' has shape {b.shape}, but 'weights' {w.shape} needs ({nh},).")
+    for name, x in arrays.items():
+        if not np.isfinite(x).all():
+            bad = int(x.size - np.count_nonzero(np.isfinite(x)))
+            raise error(f"{where}: '{name}' contains {bad} non-finite value(s) (NaN or inf).")
+    return w, a, b
+
+
 @dataclass
 class RBM:
     """A Bernoulli-Bernoulli Restricted Boltzmann Machine.
@@ -48,6 +83,8 @@ class RBM:
     weights : array (n_visible, n_hidden)
     visible_bias : array (n_visible,)
     hidden_bias : array (n_hidden,)
+        Finite real values (stored as float64); anything else raises
+        :class:`~fecli.errors.InvalidModelError` (see :func:`check_parameters`).
     name : where the model came from (a file path), used to label results.
     training : metadata of the optional ``training`` group, kept verbatim.
     """
@@ -59,16 +96,8 @@ class RBM:
     training: dict[str, Any] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.weights = np.ascontiguousarray(self.weights, dtype=np.float64)
-        self.visible_bias = np.ascontiguousarray(self.visible_bias, dtype=np.float64)
-        self.hidden_bias = np.ascontiguousarray(self.hidden_bias, dtype=np.float64)
-        if self.weights.ndim != 2:
-            raise ValueError(f"weights must be 2-D (n_visible, n_hidden), got shape {self.weights.shape}")
-        nv, nh = self.weights.shape
-        if self.visible_bias.shape != (nv,):
-            raise ValueError(f"visible_bias must have shape ({nv},), got {self.visible_bias.shape}")
-        if self.hidden_bias.shape != (nh,):
-            raise ValueError(f"hidden_bias must have shape ({nh},), got {self.hidden_bias.shape}")
+        self.weights, self.visible_bias, self.hidden_bias = check_parameters(
+            self.weights, self.visible_bias, self.hidden_bias, f"model '{self.name}'")
 
     @property
     def n_visible(self) -> int:
@@ -92,7 +121,3 @@ class RBM:
         """Clamped free energy F_beta(v) = -beta a.v - sum_j softplus(beta (b_j + (v^T W)_j))."""
         v = np.asarray(v, dtype=np.float64)
         return -beta * (v @ self.visible_bias) - softplus(beta * (v @ self.weights + self.hidden_bias)).sum(axis=-1)
-
-    def hidden_free_energy(self, h: np.ndarray, beta: float = 1.0) -> np.ndarray:
-        """Free energy of hidden states with the visible layer summed out (the same formula, transposed)."""
-        return self.transpose().free_energy(h, beta)

@@ -97,19 +97,16 @@ def test_estimate_method_trajectory_and_one_line_refusals(snap_model, tmp_path):
     assert usage.exit_code == 1 and "--snapshots must be 0 (none) or at least 2" in one_error_line(usage)
 
 
-def test_method_all_runs_trajectory_only_on_files_with_snapshots(snap_model):
-    from fecli.cli import Batch, MethodPlan, run_methods
+def test_trajectory_is_named_not_in_all_and_info_says_where_it_applies(snap_model):
+    from fecli.estimators import METHODS, method_names
+    from fecli.info import describe
 
     path, _ = snap_model
-    plan = MethodPlan(("all",), 1.0, 3, {"steps": 5})
-    assert "trajectory" in plan.implicit
-    plan.runs = [("exact", {}), ("trajectory", {})]  # the two that matter here (the rest are slow)
-    for model_path, expected in ((SAMPLES / "weak_24x12.h5", ["exact"]), (path, ["exact", "trajectory"])):
-        batch = Batch(fail_fast=True)
-        got = [r.method for r in run_methods(plan, load_model(model_path), model_path, batch, quiet=True)]
-        assert got == expected and not batch.failed
-    named = MethodPlan(("trajectory",), 1.0, 3, {})
-    assert not named.implicit  # asked for by name: refused loudly on a file without snapshots (test above)
+    assert "trajectory" in method_names() and "trajectory" not in method_names(aliases=False)
+    assert not METHODS["trajectory"].in_all
+    assert describe(path)["estimators"]["trajectory"]["feasible"]
+    plain = describe(SAMPLES / "weak_24x12.h5")["estimators"]["trajectory"]
+    assert not plain["feasible"] and "train-rbm --snapshots N" in plain["note"]
 
 
 def test_plot_trajectory_from_model_and_from_json(snap_model, tmp_path):
@@ -134,6 +131,8 @@ def test_estimate_help_names_the_trajectory_defaults():
     from fecli.estimators import trajectory as t
 
     text = " ".join(run("estimate", "--help").output.split())
-    assert f"(trajectory default: {t.DEFAULT_CHAINS})" in text and f"(trajectory default: {t.DEFAULT_STEPS})" in text
-    assert f"their spread is the error bar (>= 2). [default: {t.DEFAULT_REPLICATES}]" in text
-    assert f"[default: {t.DEFAULT_RESAMPLE_ESS}]" in text
+    assert "trajectory" in text and "train-rbm --snapshots N" in text
+    help_method = " ".join(run("estimate", "--help-method", "trajectory").output.split())
+    assert f"[>= 1; default: {t.DEFAULT_CHAINS}]" in help_method and f"[>= 2; default: {t.DEFAULT_REPLICATES}]" in help_method
+    own = " ".join(run("trajectory", "--help").output.split())
+    assert f"[>= 1; default: {t.DEFAULT_STEPS}]" in own and "--resample-ess" in own

@@ -55,14 +55,13 @@ from ..errors import EstimationFailedError, InvalidOptionError
 from ..model import RBM, sigmoid
 from ..result import Result
 from ..validation import check_positive_int, check_seed
+from . import METHODS
 
-#: Library defaults (repeated in ``fecli estimate --help``).
-DEFAULT_TOL = 1e-7
-DEFAULT_MAX_ITER = 2000
-DEFAULT_DAMPING = 0.3
-DEFAULT_STARTS = 8
-DEFAULT_SEED = 0
-COMBINE_CHOICES = ("best", "logsumexp")
+#: Library defaults, declared with the options in the registry (fecli/estimators/__init__.py).
+DEFAULTS = METHODS["mf"].defaults()
+DEFAULT_TOL, DEFAULT_MAX_ITER, DEFAULT_DAMPING, DEFAULT_STARTS, DEFAULT_SEED, DEFAULT_COMBINE = (
+    DEFAULTS[k] for k in ("tol", "max_iter", "damping", "starts", "seed", "combine"))
+COMBINE_CHOICES = METHODS["mf"].option("combine").choices
 ORDER_NAMES = {1: "naive mean field", 2: "TAP2", 3: "TAP3"}
 #: Coefficient of the third-order (TAP3) term: -kappa_3 / 6 with kappa_3 = -4 sum W^3 d d.
 TAP3_COEFFICIENT = 2.0 / 3.0
@@ -639,8 +638,8 @@ def _estimate_fixed_point(model: RBM, method: str, order: int, *, beta, tol, max
 
 
 def estimate_mf(model: RBM, *, beta: float = 1.0, tol: float = DEFAULT_TOL, max_iter: int = DEFAULT_MAX_ITER,
-                damping: float = DEFAULT_DAMPING, starts: int = DEFAULT_STARTS, combine: str = "best",
-                data: Any = None, seed: int | None = None, progress=None) -> Result:
+                damping: float = DEFAULT_DAMPING, starts: int = DEFAULT_STARTS, combine: str = DEFAULT_COMBINE,
+                data: Any = None, seed: int | None = DEFAULT_SEED, progress=None) -> Result:
     """Naive mean field: the largest Gibbs variational lower bound -Gamma_MF found (kind lower_bound).
 
     Damped alternating updates from ``starts`` starting points (base rate and data rows when
@@ -653,9 +652,19 @@ def estimate_mf(model: RBM, *, beta: float = 1.0, tol: float = DEFAULT_TOL, max_
                                  starts=starts, combine=combine, data=data, seed=seed, progress=progress)
 
 
+def estimate_tap(model: RBM, *, beta: float = 1.0, tol: float = DEFAULT_TOL, max_iter: int = DEFAULT_MAX_ITER,
+                 damping: float = DEFAULT_DAMPING, starts: int = DEFAULT_STARTS, combine: str = DEFAULT_COMBINE,
+                 data: Any = None, seed: int | None = DEFAULT_SEED, progress=None) -> Result:
+    """The TAP free energy at its usual order: second order (Thouless, Anderson & Palmer 1977;
+    the Onsager reaction term), the same numbers as :func:`estimate_tap2` under the name 'tap'.
+    """
+    return _estimate_fixed_point(model, "tap", 2, beta=beta, tol=tol, max_iter=max_iter, damping=damping,
+                                 starts=starts, combine=combine, data=data, seed=seed, progress=progress)
+
+
 def estimate_tap2(model: RBM, *, beta: float = 1.0, tol: float = DEFAULT_TOL, max_iter: int = DEFAULT_MAX_ITER,
-                  damping: float = DEFAULT_DAMPING, starts: int = DEFAULT_STARTS, combine: str = "best",
-                  data: Any = None, seed: int | None = None, progress=None) -> Result:
+                  damping: float = DEFAULT_DAMPING, starts: int = DEFAULT_STARTS, combine: str = DEFAULT_COMBINE,
+                  data: Any = None, seed: int | None = DEFAULT_SEED, progress=None) -> Result:
     """Second-order TAP (EMF) free energy at the converged fixed point with the largest -Gamma.
 
     Same starts and iteration as :func:`estimate_mf`; starts that do not converge are left out
@@ -666,8 +675,8 @@ def estimate_tap2(model: RBM, *, beta: float = 1.0, tol: float = DEFAULT_TOL, ma
 
 
 def estimate_tap3(model: RBM, *, beta: float = 1.0, tol: float = DEFAULT_TOL, max_iter: int = DEFAULT_MAX_ITER,
-                  damping: float = DEFAULT_DAMPING, starts: int = DEFAULT_STARTS, combine: str = "best",
-                  data: Any = None, seed: int | None = None, progress=None) -> Result:
+                  damping: float = DEFAULT_DAMPING, starts: int = DEFAULT_STARTS, combine: str = DEFAULT_COMBINE,
+                  data: Any = None, seed: int | None = DEFAULT_SEED, progress=None) -> Result:
     """Third-order TAP (EMF) free energy, coefficient 2/3, the third-order term included in the value.
 
     Same starts and iteration as :func:`estimate_mf`; starts that do not converge are left out

@@ -65,14 +65,17 @@ from ._sampling_common import (
 )
 from .exact import check_beta
 
-#: Library defaults (repeated in the CLI help).
-DEFAULT_CHAINS = 32
-DEFAULT_REPLICATES = 8
-DEFAULT_STEPS = 50
-DEFAULT_SWEEPS = 1
-DEFAULT_RESAMPLE_ESS = 0.5
-RESAMPLING_SCHEMES = ("systematic", "multinomial")
-INITIAL_METHODS = ("auto", "exact", "factorised")
+from . import METHODS
+
+#: The declared defaults (fecli.estimators registry), used by the signatures below.
+DEFAULTS = METHODS["trajectory"].defaults()
+DEFAULT_CHAINS = DEFAULTS["chains"]
+DEFAULT_REPLICATES = DEFAULTS["replicates"]
+DEFAULT_STEPS = DEFAULTS["steps"]
+DEFAULT_SWEEPS = DEFAULTS["sweeps"]
+DEFAULT_RESAMPLE_ESS = DEFAULTS["resample_ess"]
+RESAMPLING_SCHEMES = METHODS["trajectory"].option("resampling").choices
+INITIAL_METHODS = METHODS["trajectory"].option("initial").choices
 #: ``initial="auto"`` enumerates the first snapshot when its smaller layer has at most this many units.
 EXACT_START_MAX_UNITS = 20
 #: A step whose weights fall below this ESS fraction (before resampling) is reported.
@@ -429,8 +432,8 @@ def run_trajectory(
     steps: int = DEFAULT_STEPS,
     sweeps: int = DEFAULT_SWEEPS,
     resample_ess: float = DEFAULT_RESAMPLE_ESS,
-    resampling: str = "systematic",
-    initial: str = "auto",
+    resampling: str = DEFAULTS["resampling"],
+    initial: str = DEFAULTS["initial"],
     seed: int | None = None,
     progress: ProgressCallback = None,
 ) -> TrajectoryRun:
@@ -554,8 +557,8 @@ def trajectory(
     steps: int = DEFAULT_STEPS,
     sweeps: int = DEFAULT_SWEEPS,
     resample_ess: float = DEFAULT_RESAMPLE_ESS,
-    resampling: str = "systematic",
-    initial: str = "auto",
+    resampling: str = DEFAULTS["resampling"],
+    initial: str = DEFAULTS["initial"],
     seed: int | None = None,
     progress=None,
 ) -> Result:
