@@ -340,7 +340,8 @@ class Trainer:
                 if tracker.update < update < state.step:
                     anchors.append((update, RBM(log.weights[i], log.visible_bias[i], log.hidden_bias[i])))
         anchors.append((state.step, model))
-        tracked = tracker.advance(anchors)
+        chain_updates = (state.step - tracker.update) * (self.batch_size + self.negative.n_negative(self.batch_size))
+        tracked = tracker.advance(anchors, tracker.steps_for(chain_updates))
         state.tracker = tracker.state_dict()
         if tracked.spread > LOST_TRACK_NATS:
             self._tracker_lost.append(state.epoch)
