@@ -255,8 +255,8 @@ def test_an_interrupted_checkpoint_ends_the_trajectory_at_its_own_parameters(tmp
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"replicates": 1}, "replicates must be at least 2"),
-    ({"resample_ess": 1.5}, "resample_ess must be a number in"),
+    ({"replicates": 1}, "replicates must be an integer >= 2"),
+    ({"resample_ess": 1.5}, "resample_ess must be a finite number in \\[0, 1\\]"),
     ({"resampling": "stratified"}, "resampling must be one of"),
     ({"initial": "magic"}, "initial must be one of"),
     ({"steps": 0}, "steps must be an integer >= 1"),

@@ -88,7 +88,7 @@ def test_estimate_method_trajectory_and_one_line_refusals(snap_model, tmp_path):
     refused = run("trajectory", plain)
     assert refused.exit_code == 1 and "train-rbm --snapshots N" in one_error_line(refused)
     bad = run("trajectory", path, "--replicates", 1)
-    assert bad.exit_code == 1 and "replicates must be at least 2" in one_error_line(bad)
+    assert bad.exit_code == 1 and "replicates must be an integer >= 2" in one_error_line(bad)
     narrow = tmp_path / "narrow.npy"
     np.save(narrow, np.zeros((5, 40)))
     wrong = run("trajectory", path, "--data", narrow)

@@ -53,19 +53,17 @@ import numpy as np
 from ..errors import InvalidOptionError, RefusedError
 from ..model import RBM, softplus
 from ..result import Result
+from . import METHODS
 from ._sampling_common import (
     AnnealingPath,
     Chains,
     base_samples,
     chain_states,
-    check_positive_int,
     kernel_states,
     numpy_rng,
     resolve_seed,
 )
 from .exact import check_beta
-
-from . import METHODS
 
 #: The declared defaults (fecli.estimators registry), used by the signatures below.
 DEFAULTS = METHODS["trajectory"].defaults()
@@ -90,20 +88,9 @@ ProgressCallback = Callable[[str, float, float], None] | None
 
 
 # --------------------------------------------------------------------------- options
-def check_resample_ess(value: Any) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise InvalidOptionError(f"resample_ess must be a number in [0, 1], got {value!r}.") from None
-    if not (0.0 <= value <= 1.0):
-        raise InvalidOptionError(f"resample_ess must be a number in [0, 1], got {value:g}.")
-    return value
-
-
-def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise InvalidOptionError(f"{name} must be one of {', '.join(choices)}, got {value!r}.")
-    return value
+def checked(name: str, value: Any) -> Any:
+    """``value`` checked against the registry's declaration of option ``name`` (the one validator)."""
+    return METHODS["trajectory"].option(name).check(value)
 
 
 # --------------------------------------------------------------------------- weights
@@ -447,15 +434,10 @@ def run_trajectory(
     """
     start_time = time.perf_counter()
     beta = check_beta(beta)
-    chains = check_positive_int("chains", chains)
-    replicates = check_positive_int("replicates", replicates)
-    if replicates < 2:
-        raise InvalidOptionError(f"replicates must be at least 2 (their spread is the error bar), got {replicates}.")
-    steps = check_positive_int("steps", steps)
-    sweeps = check_positive_int("sweeps", sweeps)
-    resample_ess = check_resample_ess(resample_ess)
-    resampling = check_choice("resampling", resampling, RESAMPLING_SCHEMES)
-    initial = check_choice("initial", initial, INITIAL_METHODS)
+    chains, replicates, steps, sweeps = (checked(k, v) for k, v in (("chains", chains), ("replicates", replicates),
+                                                                    ("steps", steps), ("sweeps", sweeps)))
+    resample_ess, resampling, initial = (checked(k, v) for k, v in (("resample_ess", resample_ess),
+                                                                    ("resampling", resampling), ("initial", initial)))
     if not anchors:
         raise InvalidOptionError("the trajectory needs at least one snapshot.")
     updates = list(updates) if updates is not None else list(range(len(anchors)))
