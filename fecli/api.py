@@ -93,5 +93,4 @@ def check_against_bracket(model: RBM, result: Result, data: Any = None) -> Resul
         missed = missed_modes(model, result.beta, result.states)
         if missed is not None:
             result.warnings.append(missed)
-    result.states = None
     return check_result(result, bracket)

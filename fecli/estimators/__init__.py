@@ -223,7 +223,8 @@ METHODS: dict[str, Method] = {
                "reverse AIS from target samples (stochastic upper bound when exact samples exist)",
                budget_option="steps", budget_minimum=50,
                options=(*_AIS, _base_data(),
-                        *_target_start("Gibbs sweeps at the target when exact samples are not available"),
+                        *_target_start("when exact samples are out of reach: the start comes from parallel tempering with "
+                                       "burn_in // 4 rounds of burn-in and as many recorded"),
                         _seed(None, "the chains"))),
         Method("importance", "fecli.estimators.importance:importance",
                "importance sampling with a factorised proposal (stochastic lower bound)",
@@ -251,8 +252,8 @@ METHODS: dict[str, Method] = {
                                    steps_help="grid intervals from the base model to the target",
                                    sweeps_help="Gibbs sweeps per grid point"),
                         _base_data(),
-                        *_target_start("Gibbs sweeps at the target before the downward chains start, when "
-                                       "exact samples are not available"),
+                        *_target_start("when exact samples are out of reach, the downward chains start from parallel "
+                                       "tempering with burn_in // 4 rounds of burn-in and as many recorded"),
                         _seed(None, "the chains"))),
         Method("trajectory", "fecli.estimators.trajectory:trajectory",
                "SMC along the training snapshots stored in the file (train-rbm --snapshots N)",

@@ -2,16 +2,21 @@
 
 Where the smaller layer can be enumerated within the time allowed, the answer is exact.
 Otherwise fecli runs two sampling routes that fail in different ways (forward AIS from a
-mode-covering base, a stochastic lower bound; and a tempering or path-sampling route), each
+base, a stochastic lower bound; and parallel tempering), each
 checked against the rigorous bracket of :mod:`fecli.bounds`, and doubles their effort (their
 budget option, e.g. AIS steps) until
 
     |ln Z_A - ln Z_B| <= target_error  and  both 95% half-widths <= target_error,
 
-or the next round would exceed ``budget`` seconds. The first round runs each route at a quarter of
-its default effort (so that a large model gets several rounds within the budget). The value is the inverse-variance mean of
-the routes and the 95% interval covers both routes' intervals. When the routes still disagree
-the interval spans both and a warning names both numbers: it is then an honest wide interval,
+or the next round would exceed ``budget`` seconds. The first round runs each route at a quarter
+of its default effort, so that a large model gets several rounds within the budget; later rounds
+rerun only the routes that are imprecise or disagree. The value is the inverse-variance mean of
+the routes and the 95% interval the union of each route's value +- 1.96 standard errors.
+
+Without ``data``, tempering runs first and AIS takes as its base model the base rate of the
+tempered target samples (a base fitted from tempered samples: far closer to a trained model
+than the uniform one, while AIS stays unbiased whatever its base). When the routes still
+disagree, the interval spans both and a warning names both numbers: an honest wide interval,
 not a precise one.
 """
 
@@ -33,7 +38,7 @@ from .exact import check_beta
 #: Library defaults, declared with the options in the registry (fecli/estimators/__init__.py).
 DEFAULT_TARGET_ERROR, DEFAULT_BUDGET = (METHODS["auto"].defaults()[k] for k in ("target_error", "budget"))
 #: Routes in order of preference; the first two that are registered run.
-ROUTES = ("ais", "pt", "ti")
+ROUTES = ("pt", "ais", "ti")
 #: Exact enumeration is used when its expected time is below this share of the budget.
 EXACT_SHARE = 0.25
 
@@ -116,6 +121,8 @@ def estimate_auto(model: RBM, *, beta: float = 1.0, target_error: float = DEFAUL
     round_ = 0
     while True:
         for index, name in enumerate(routes):
+            if name == "ais" and data is None and "pt" in latest and latest["pt"].states is not None:
+                options[name]["data"] = latest["pt"].states  # a base fitted from tempered samples
             if name in latest and _precise(latest[name], target_error) and _spread(latest) <= target_error:
                 continue
             option = get_method(name).budget_option
