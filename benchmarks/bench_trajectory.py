@@ -101,7 +101,8 @@ def large_model(epochs: int, rows: int, snapshots: int) -> None:
     print(f"784x500 upscaled digits, {rows} rows, {epochs} epochs, {snapshots} snapshots, lr 0.01: training {t_plain:.1f} s "
           f"unmonitored, {t_mon:.1f} s monitored every epoch, of which the ln Z tracker {tracker_seconds[0]:.1f} s "
           f"({tracker_seconds[0] / t_plain:.0%} of unmonitored training; the rest is recon, PLL and the LL's -F)")
-    print("  tracked ln Z per epoch: " + ", ".join(f"{z:.2f}±{s:.2f}" for z, s in zip(h["log_z"], h["log_z_stderr"])))
+    print("  tracked ln Z per epoch: " + ", ".join(f"{z:.2f}±{s:.2f}" for z, s in zip(h["log_z"], h["log_z_stderr"]))
+          + "".join(f"\n  warning: {w}" for w in monitored.warnings))
     assert np.array_equal(plain.model.weights, monitored.model.weights)
     model = plain.model
     anchors, updates = anchors_of(plain.snapshots, model)

@@ -97,3 +97,13 @@ def test_missing_snapshots_group_is_refused_on_resume(tmp_path):
     with pytest.raises(ModelFileError, match="has no snapshots group"):
         resume(path, data)
     load_model(path)  # still a plain model
+
+
+def test_training_warns_when_the_tracked_replicates_disagree(tracked, monkeypatch):
+    import fecli.training.trainer as trainer
+
+    monkeypatch.setattr(trainer, "LOST_TRACK_NATS", 0.0)  # any spread at all counts as losing track
+    out = train(np.load(DIGITS)[:200], hidden=5, epochs=2, seed=3)
+    assert any("tracked ln Z was unreliable at epoch(s) 1, 2" in w for w in out.warnings), out.warnings
+    monkeypatch.setattr(trainer, "LOST_TRACK_NATS", 1.0)
+    assert not any("tracked ln Z" in w for w in train(np.load(DIGITS)[:200], hidden=5, epochs=2, seed=3).warnings)
