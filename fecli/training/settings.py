@@ -47,6 +47,8 @@ class TrainSettings:
     monitor_every : compute metrics every N epochs and after the last (0 = never).
     monitor_rows : rows used for reconstruction error and pseudo-log-likelihood.
     checkpoint_every : write the output every N epochs (0 = only at the end or on interrupt).
+    snapshots : keep this many parameter snapshots (update 0, then log-spaced updates up to the
+        last) in the model file's ``snapshots`` group, for ``fecli trajectory`` (0 = none, else >= 2).
     """
 
     hidden: int = 64
@@ -66,6 +68,7 @@ class TrainSettings:
     checkpoint_every: int = 0
     tap_tol: float | None = None
     tap_max_iter: int | None = None
+    snapshots: int = 0
 
     def __post_init__(self) -> None:
         _int_at_least(self, "hidden", 1)
@@ -104,6 +107,11 @@ class TrainSettings:
         _int_at_least(self, "monitor_every", 0)
         _int_at_least(self, "monitor_rows", 1)
         _int_at_least(self, "checkpoint_every", 0)
+        _int_at_least(self, "snapshots", 0)
+        if self.snapshots == 1:
+            raise InvalidOptionError(
+                "--snapshots must be 0 (none) or at least 2 (the initial model and the final one), got 1."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
