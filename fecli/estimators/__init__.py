@@ -9,6 +9,11 @@ fast. An estimator function has the signature
 and validates its own options (raising :class:`~fecli.errors.InvalidOptionError`).
 A method may also name a ``feasibility(model) -> Feasibility`` function, used by
 ``fecli info`` to say whether and at what cost the method applies to a model.
+
+Unit types: each method declares the (visible_type, hidden_type) combinations it supports
+(``units``; see :mod:`fecli.estimators.units`), and ``load()`` returns the function wrapped so
+that any other combination is refused with one line, spin layers run through their exact 0/1
+equivalent, and Gaussian or Potts layers go to the method's ``layered`` implementation.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from .units import ALL_UNITS, BINARY_UNITS, describe_units, dispatching
 
 
 @dataclass(frozen=True)
@@ -30,11 +37,21 @@ class Method:
     #: fit a time budget) and the smallest value worth running.
     budget_option: str | None = None
     budget_minimum: int = 1
+    #: The (visible_type, hidden_type) combinations the method supports.
+    units: frozenset = ALL_UNITS
+    #: "module:function" for models with Gaussian or Potts layers (same options); None: ``target`` itself.
+    layered: str | None = None
 
     def load(self) -> Callable[..., Any]:
-        return _resolve(self.target)
+        layered = None if self.layered is None else _resolve(self.layered)
+        return dispatching(self, _resolve(self.target), layered)
+
+    def supports(self, model: Any) -> bool:
+        return model.unit_types in self.units
 
     def feasibility(self, model: Any) -> "Feasibility":
+        if not self.supports(model):
+            return Feasibility(False, f"{model.combination} units not supported (supports {describe_units(self.units)})")
         if self.feasibility_target is None:
             return Feasibility(True, "applies to any model")
         return _resolve(self.feasibility_target)(model)
@@ -68,24 +85,25 @@ METHODS: dict[str, Method] = {
         Method("tap2", "fecli.estimators.meanfield:estimate_tap2",
                "TAP/EMF 2nd order (Onsager term), damped fixed points to --tol"),
         Method("tap3", "fecli.estimators.meanfield:estimate_tap3",
-               "TAP/EMF 3rd order (coefficient 2/3), damped fixed points to --tol"),
+               "TAP/EMF 3rd order (coefficient 2/3), damped fixed points to --tol", units=BINARY_UNITS),
         Method("cumulant", "fecli.estimators.cumulant:estimate_cumulant",
-               "cumulant series of U around a factorized q, orders 1-4 (joint analytic / marginal sampled)"),
+               "cumulant series of U around a factorized q, orders 1-4 (joint analytic / marginal sampled)",
+               layered="fecli.estimators.cumulant_layers:estimate_cumulant_layers"),
         Method("ais", "fecli.estimators.ais:ais",
                "annealed importance sampling (stochastic lower bound)",
-               budget_option="steps", budget_minimum=50),
+               budget_option="steps", budget_minimum=50, layered="fecli.estimators.layered_sampling:ais"),
         Method("reverse-ais", "fecli.estimators.ais:reverse_ais",
                "reverse AIS from target samples (stochastic upper bound when exact samples exist)",
-               budget_option="steps", budget_minimum=50),
+               budget_option="steps", budget_minimum=50, layered="fecli.estimators.layered_sampling:reverse_ais"),
         Method("importance", "fecli.estimators.importance:importance",
                "importance sampling with a factorised proposal (stochastic lower bound)",
-               budget_option="samples", budget_minimum=200),
+               budget_option="samples", budget_minimum=200, layered="fecli.estimators.layered_sampling:importance"),
         Method("umbrella", "fecli.estimators.umbrella:umbrella",
                "umbrella sampling in windows with replica exchange, combined by MBAR",
-               budget_option="samples", budget_minimum=20),
+               budget_option="samples", budget_minimum=20, units=BINARY_UNITS),
         Method("ti", "fecli.estimators.ti:ti",
                "thermodynamic integration along the annealing path",
-               budget_option="steps", budget_minimum=10),
+               budget_option="steps", budget_minimum=10, units=BINARY_UNITS),
     )
 }
 

@@ -1,0 +1,112 @@
+"""Data for any unit type: rows of unit values, validated by the model's visible layer.
+
+* bernoulli: 0/1 values (greyscale with ``binarize`` / ``scale``, as :mod:`fecli.data`);
+* spin: -1/+1 values (0/1 data is refused, with the map 2x - 1 named);
+* gaussian: any finite real values (``standardize`` centres each column and divides it by its
+  standard deviation);
+* potts: integer states 0..q-1, or aligned sequences from a FASTA file with an ``alphabet``
+  (see :mod:`fecli.fasta`).
+
+Files: ``.npy``, ``.npz`` (with ``key``), ``.csv``, ``.txt``, ``-`` (an .npy stream on stdin),
+and FASTA (``.fasta``, ``.fa``, ``.a2m``, ...) for Potts layers. Every problem is one
+:class:`~fecli.errors.DataFileError` sentence naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import DataFileError
+from .layers import Layer
+
+
+def read_raw(path: str | os.PathLike, *, key: str | None = None, alphabet: str | None = None) -> tuple[np.ndarray, str]:
+    """(raw 2-D array, description) of a data file, before any unit-type check."""
+    from . import data as _data
+    from .fasta import is_fasta, read_fasta
+
+    if str(path) == "-":
+        return _data._read_stdin_npy(), "data from stdin"
+    path = Path(path)
+    where = f"data file '{path}'"
+    if alphabet is not None or is_fasta(path):
+        if alphabet is None:
+            raise DataFileError(f"{where} looks like FASTA; give its alphabet (--alphabet protein|rna|dna|SYMBOLS).")
+        return read_fasta(path, alphabet), where
+    if not path.exists():
+        raise DataFileError(f"{where} does not exist.")
+    suffix = path.suffix.lower()
+    if suffix not in _data.FORMATS:
+        raise DataFileError(f"{where} has an unsupported extension {suffix or '(none)'!r}; use "
+                            f"{', '.join(_data.FORMATS)} or a FASTA file.")
+    return _data._read_array(path, suffix, key, where), where
+
+
+def prepare_for(layer: Layer, raw: Any, where: str, *, binarize: float | None = None, scale: float | None = None,
+                standardize: bool = False) -> np.ndarray:
+    """Validate raw rows for ``layer`` and return float64 values in the layer's own units."""
+    from .data import prepare
+
+    if layer.name == "bernoulli":
+        return prepare(raw, where, binarize=binarize, scale=scale)
+    if binarize is not None:
+        raise DataFileError(f"--binarize applies to bernoulli units; the model's visible units are {layer.name}.")
+    data = np.asarray(raw)
+    if data.ndim == 2 and (data.shape[0] == 0 or data.shape[1] == 0):
+        raise DataFileError(f"{where} is empty (shape {data.shape}).")
+    data = layer._check_width(data, where)
+    if scale is not None:
+        if layer.name != "gaussian":
+            raise DataFileError(f"--scale applies to bernoulli and gaussian units, not {layer.name}.")
+        if not scale > 0:
+            raise DataFileError(f"scale must be > 0, got {scale}.")
+        data = data / scale
+    if standardize:
+        if layer.name != "gaussian":
+            raise DataFileError(f"--standardize applies to gaussian units, not {layer.name}.")
+        data = standardize_columns(data, where)[0]
+    return layer.check_data(data, where)
+
+
+def standardize_columns(data: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(standardized data, column means, column standard deviations); refuses constant columns."""
+    mean = data.mean(axis=0)
+    std = data.std(axis=0)
+    flat = np.flatnonzero(~(std > 0))
+    if flat.size:
+        raise DataFileError(f"{where}: column {int(flat[0])} is constant, so it cannot be standardized.")
+    return (data - mean) / std, mean, std
+
+
+def load_for(layer: Layer, path: str | os.PathLike, *, key: str | None = None, binarize: float | None = None,
+             scale: float | None = None, alphabet: str | None = None, standardize: bool = False) -> np.ndarray:
+    """Load and validate a data file for ``layer`` (see the module docstring)."""
+    if alphabet is not None and layer.name != "potts":
+        raise DataFileError(f"--alphabet applies to potts units; the model's visible units are {layer.name}.")
+    raw, where = read_raw(path, key=key, alphabet=alphabet)
+    return prepare_for(layer, raw, where, binarize=binarize, scale=scale, standardize=standardize)
+
+
+def check_width(data: np.ndarray, model: Any, source: str) -> None:
+    """Raise :class:`DataFileError` unless the rows have one value per visible unit of ``model``."""
+    from .data import check_width as _check
+
+    _check(data, model, source)
+    if model.visible.name == "potts":
+        model.visible.check_data(data, f"data '{source}'")
+
+
+def resolve_for(data: Any, model: Any) -> tuple[np.ndarray | None, str | None]:
+    """``data`` as an estimator receives it (None, a path or an array) -> (validated rows or None, label)."""
+    if data is None:
+        return None, None
+    if isinstance(data, (str, os.PathLike)):
+        array, label = load_for(model.visible, data), str(data)
+    else:
+        array, label = prepare_for(model.visible, data, "data array"), "<array>"
+    check_width(array, model, label)
+    return array, label
