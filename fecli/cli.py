@@ -209,7 +209,7 @@ class MethodPlan:
         from .errors import InvalidOptionError
 
         if "all" in methods:
-            methods = tuple(method_names())
+            methods = tuple(method_names(aliases=False))
         self.methods = tuple(dict.fromkeys(methods))
         given = {k: v for k, v in options.items() if v is not None}
         self.accepted = {m: set(accepted_options(m)) for m in self.methods}
@@ -456,7 +456,7 @@ def _split_raise(methods: tuple[str, ...], options: dict[str, Any]) -> tuple[dic
     given = {k: v for k, v in options.items() if v is not None}
     raise_options = {cli_names[k]: v for k, v in given.items() if k in cli_names}
     others = [m for m in methods if m != "raise"]
-    others = method_names() if "all" in others else others
+    others = method_names(aliases=False) if "all" in others else others
     if not others and set(given) - set(cli_names):
         names = ", ".join("--" + k.replace("_", "-") for k in sorted(set(given) - set(cli_names)))
         raise InvalidOptionError(f"{names} does not apply to the selected method(s): raise.")
@@ -573,7 +573,7 @@ def compare(models: tuple[Path, ...], method_list: str | None, beta: float, seed
     from .io import load_model
 
     if method_list is None:
-        names = tuple(method_names())
+        names = tuple(method_names(aliases=False))
         explicit = False
     else:
         names = tuple(n.strip() for n in method_list.split(",") if n.strip())
@@ -681,7 +681,8 @@ def plot_results(results: Path, output: Path) -> None:
 @cli.command("train-rbm")
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Model file to write (at checkpoints and at the end). With --resume: defaults to that file.")
+              help="Model file to write (at checkpoints and at the end).  [default: DATA's name with "
+                   "'-rbm.h5' next to it, e.g. digits.npy -> digits-rbm.h5; with --resume: that file]")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("--resume", type=click.Path(path_type=Path), default=None,
               help="Continue training from this model file (a checkpoint written by train-rbm).")
@@ -736,7 +737,7 @@ def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | N
     from .report_train import TrainingProgress, print_metrics
 
     if output is None and resume is None:
-        raise click.UsageError("give the model file to write with -o/--output.")
+        output = _default_model_path(data)
     if validation is not None and validation_data is not None:
         raise click.UsageError("give either --validation or --validation-data, not both.")
     options["validation"] = validation
@@ -776,6 +777,8 @@ def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | N
     title = (f"{where}: {outcome.model.n_visible}x{outcome.model.n_hidden} RBM, "
              f"{outcome.epochs_done} epochs in {outcome.wall_time_s:.1f} s")
     print_metrics(outcome.history, fmt, title, str(where))
+    if not quiet:
+        click.echo(f"fecli: model written to {where}", err=True)
     sys.exit(EXIT_OK)
 
 
@@ -787,6 +790,13 @@ def plot_ais_weights(results: Path, output: Path) -> None:
     from .plots import plot_log_weights, read_result_rows
 
     click.echo(plot_log_weights(read_result_rows(results), output))
+
+
+def _default_model_path(data: Path) -> Path:
+    """Where ``train-rbm DATA`` writes without -o: next to the data, named after it."""
+    if str(data) == "-":
+        raise click.UsageError("with data from standard input, give the model file to write with -o/--output.")
+    return data.with_name(data.stem + "-rbm.h5")
 
 
 def _check_output_path(output: Path | None) -> None:

@@ -41,6 +41,8 @@ class Method:
     units: frozenset = ALL_UNITS
     #: "module:function" for models with Gaussian or Potts layers (same options); None: ``target`` itself.
     layered: str | None = None
+    #: Another name for a registered method (same numbers); left out of ``--method all``.
+    alias_of: str | None = None
 
     def load(self) -> Callable[..., Any]:
         layered = None if self.layered is None else _resolve(self.layered)
@@ -82,6 +84,9 @@ METHODS: dict[str, Method] = {
         ),
         Method("mf", "fecli.estimators.meanfield:estimate_mf",
                "naive mean field: Gibbs variational lower bound, multi-start fixed points"),
+        Method("tap", "fecli.estimators.meanfield:estimate_tap",
+               "TAP/EMF free energy at its usual order, 2 (the Onsager term): tap2 by another name",
+               alias_of="tap2"),
         Method("tap2", "fecli.estimators.meanfield:estimate_tap2",
                "TAP/EMF 2nd order (Onsager term), damped fixed points to --tol"),
         Method("tap3", "fecli.estimators.meanfield:estimate_tap3",
@@ -108,9 +113,9 @@ METHODS: dict[str, Method] = {
 }
 
 
-def method_names() -> list[str]:
-    """Names of all registered methods, in registry order."""
-    return list(METHODS)
+def method_names(*, aliases: bool = True) -> list[str]:
+    """Names of the registered methods, in registry order (``aliases=False``: what 'all' runs)."""
+    return [m.name for m in METHODS.values() if aliases or m.alias_of is None]
 
 
 def get_method(name: str) -> Method:

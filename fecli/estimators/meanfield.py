@@ -659,6 +659,16 @@ def estimate_mf(model: RBM, *, beta: float = 1.0, tol: float = DEFAULT_TOL, max_
                                  starts=starts, combine=combine, data=data, seed=seed, progress=progress)
 
 
+def estimate_tap(model: RBM, *, beta: float = 1.0, tol: float = DEFAULT_TOL, max_iter: int = DEFAULT_MAX_ITER,
+                 damping: float = DEFAULT_DAMPING, starts: int = DEFAULT_STARTS, combine: str = "best",
+                 data: Any = None, seed: int | None = None, progress=None) -> Result:
+    """The TAP free energy at its usual order: second order (Thouless, Anderson & Palmer 1977;
+    the Onsager reaction term), the same numbers as :func:`estimate_tap2` under the name 'tap'.
+    """
+    return _estimate_fixed_point(model, "tap", 2, beta=beta, tol=tol, max_iter=max_iter, damping=damping,
+                                 starts=starts, combine=combine, data=data, seed=seed, progress=progress)
+
+
 def estimate_tap2(model: RBM, *, beta: float = 1.0, tol: float = DEFAULT_TOL, max_iter: int = DEFAULT_MAX_ITER,
                   damping: float = DEFAULT_DAMPING, starts: int = DEFAULT_STARTS, combine: str = "best",
                   data: Any = None, seed: int | None = None, progress=None) -> Result:
