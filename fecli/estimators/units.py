@@ -56,12 +56,23 @@ def check_supported(name: str, units: frozenset[Combination], model: Any) -> Non
         )
 
 
+def check_normalisable(model: Any) -> None:
+    """RefusedError for a Gaussian-Gaussian model whose Z is infinite (no method gives it a number)."""
+    if model.unit_types == ("gaussian", "gaussian"):
+        from .exact_layers import gaussian_gaussian_problem
+
+        problem = gaussian_gaussian_problem(model)
+        if problem:
+            raise RefusedError(f"{model.name} {problem}")
+
+
 def dispatching(method: Any, func: Callable[..., Any], layered: Callable[..., Any] | None) -> Callable[..., Any]:
     """``func`` wrapped as the module docstring says (the signature, and so the options, are func's)."""
 
     @functools.wraps(func)
     def run(model: Any, *args: Any, **options: Any) -> Any:
         check_supported(method.name, method.units, model)
+        check_normalisable(model)
         if model.is_bernoulli:
             return func(model, *args, **options)
         from ..model import binary_equivalent
