@@ -110,3 +110,80 @@ def resolve_for(data: Any, model: Any) -> tuple[np.ndarray | None, str | None]:
         array, label = prepare_for(model.visible, data, "data array"), "<array>"
     check_width(array, model, label)
     return array, label
+
+
+def load_training_rows(unit_type: str, path: str | os.PathLike, *, key: str | None = None,
+                       binarize: float | None = None, scale: float | None = None, alphabet: str | None = None,
+                       states: int | None = None, standardize: Any = False) -> tuple[np.ndarray, dict[str, Any], str | None]:
+    """Training rows for a visible layer of ``unit_type``: (rows, facts for the data record, a note for
+    the user or None).
+
+    spin: -1/+1 values are read as they are; 0/1 values are read as spins x = 2y - 1 (the note says
+    which). gaussian: ``standardize`` True centres and scales each column by the data's own mean and
+    standard deviation (stored in the facts), or by a (mean, std) pair (for validation rows).
+    potts: FASTA with ``alphabet`` (q = its size) or integer states (q = ``states``, or max + 1).
+    """
+    from .data import load_data
+    from .layers import make_layer
+
+    if unit_type == "bernoulli":
+        if alphabet is not None or standardize:
+            raise DataFileError(f"{'--alphabet' if alphabet else '--standardize'} does not apply to bernoulli "
+                                f"visible units.")
+        return load_data(path, key=key, binarize=binarize, scale=scale), {}, None
+    if binarize is not None:
+        raise DataFileError(f"--binarize applies to bernoulli units; the visible units are {unit_type}.")
+    if alphabet is not None and unit_type != "potts":
+        raise DataFileError(f"--alphabet applies to potts units; the visible units are {unit_type}.")
+    if standardize is not False and standardize is not None and unit_type != "gaussian":
+        raise DataFileError(f"--standardize applies to gaussian units; the visible units are {unit_type}.")
+    raw, where = read_raw(path, key=key, alphabet=alphabet)
+    layer = make_layer("bernoulli", np.zeros(1))  # only for the shared width / finiteness checks
+    data = layer._check_width(raw, where)
+    if data.shape[0] == 0 or data.shape[1] == 0:
+        raise DataFileError(f"{where} is empty (shape {data.shape}).")
+    facts: dict[str, Any] = {}
+    note = None
+    if unit_type == "spin":
+        if np.all((data == -1) | (data == 1)):
+            note = f"{where}: read -1/+1 values as spins."
+        elif np.all((data == 0) | (data == 1)):
+            data = 2.0 * data - 1.0
+            note = f"{where}: read 0/1 values as spins x = 2y - 1 (0 -> -1, 1 -> +1)."
+            facts["encoding"] = "0/1 mapped to -1/+1"
+        else:
+            lo, hi = float(data.min()), float(data.max())
+            raise DataFileError(f"{where} has values in [{lo:g}, {hi:g}]; spin data must be -1/+1 (or 0/1).")
+        return data, facts, note
+    if unit_type == "gaussian":
+        if scale is not None:
+            if not scale > 0:
+                raise DataFileError(f"scale must be > 0, got {scale}.")
+            data = data / scale
+        if isinstance(standardize, tuple):
+            mean, std = standardize
+            data = (data - mean) / std
+        elif standardize:
+            data, mean, std = standardize_columns(data, where)
+            facts.update(standardize_mean=mean, standardize_std=std)
+        return data, facts, None
+    if scale is not None:
+        raise DataFileError(f"--scale applies to bernoulli and gaussian units, not {unit_type}.")
+    if alphabet is not None:
+        from .fasta import resolve_alphabet
+
+        symbols, _ = resolve_alphabet(alphabet)
+        if states is not None and states != len(symbols):
+            raise DataFileError(f"--states {states} does not match the alphabet's {len(symbols)} symbols.")
+        states = len(symbols)
+        facts["alphabet"] = symbols
+    if states is None:
+        bad = (data != np.round(data)) | (data < 0)
+        if bad.any():
+            r, c = (int(i) for i in np.argwhere(bad)[0])
+            raise DataFileError(f"{where}: row {r}, column {c} holds {data[r, c]:g}, which is not a Potts state "
+                                f"(an integer >= 0).")
+        states = max(2, int(data.max()) + 1)
+    make_layer("potts", np.zeros((data.shape[1], states))).check_data(data, where)
+    facts["states"] = states
+    return data, facts, None
