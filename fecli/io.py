@@ -93,7 +93,7 @@ def load_model(path: str | os.PathLike) -> RBM:
     hidden = make_layer(types[1], arrays["hidden_bias"], arrays.get("hidden_precision"))
     model = RBM(visible, hidden, arrays["weights"], name=str(path), training=training)
     if types == ("gaussian", "gaussian"):
-        from .estimators.exact import gaussian_gaussian_problem
+        from .estimators.exact_layers import gaussian_gaussian_problem
 
         problem = gaussian_gaussian_problem(model)
         if problem:
