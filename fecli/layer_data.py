@@ -73,12 +73,11 @@ def prepare_for(layer: Layer, raw: Any, where: str, *, binarize: float | None = 
 
 
 def standardize_columns(data: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(standardized data, column means, column standard deviations); refuses constant columns."""
+    """(standardized data, column means, column scales): each column minus its mean, divided by its
+    standard deviation (a constant column is only centred: its scale is 1)."""
     mean = data.mean(axis=0)
     std = data.std(axis=0)
-    flat = np.flatnonzero(~(std > 0))
-    if flat.size:
-        raise DataFileError(f"{where}: column {int(flat[0])} is constant, so it cannot be standardized.")
+    std = np.where(std > 0, std, 1.0)
     return (data - mean) / std, mean, std
 
 

@@ -56,10 +56,12 @@ class Potts(Layer):
         return out
 
     def project(self, x, w2d):
+        """sum_i w2d[i q + x_i]: gathered rows summed, in blocks of rows (about 2^22 floats at a time)."""
         codes = self._codes(np.atleast_2d(x))
-        out = np.zeros((codes.shape[0], w2d.shape[1]))
-        for i in range(self.n):
-            out += w2d[codes[:, i]]
+        out = np.empty((codes.shape[0], w2d.shape[1]))
+        block = max(1, (1 << 22) // max(1, self.n * w2d.shape[1]))
+        for lo in range(0, codes.shape[0], block):
+            out[lo:lo + block] = w2d[codes[lo:lo + block]].sum(axis=1)
         return out.reshape(np.shape(x)[:-1] + (w2d.shape[1],))
 
     def energy(self, x, beta=1.0):
