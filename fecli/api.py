@@ -6,7 +6,7 @@ import inspect
 import os
 from typing import Any
 
-from .errors import InvalidOptionError
+from .errors import FecliError, InvalidOptionError
 from .estimators import get_method, method_names
 from .model import RBM
 from .result import Result
@@ -37,4 +37,33 @@ def estimate(model: RBM | str | os.PathLike, method: str = "exact", **options: A
         raise InvalidOptionError(
             f"method {method!r} does not take option(s) {', '.join(unknown)}; it takes: {', '.join(accepted)}."
         )
-    return get_method(method).load()(model, **options)
+    result = get_method(method).load()(model, **options)
+    return check_against_bracket(model, result, options.get("data"))
+
+
+def check_against_bracket(model: RBM, result: Result, data: Any = None) -> Result:
+    """Keep ``result`` inside the model's rigorous bracket on ln Z (:mod:`fecli.bounds`), built
+    from mean field, ``data`` and the states the method visited; what lay outside is clipped and
+    named in the result's warnings."""
+    if result.kind == "exact":
+        return result
+    if not model.is_bernoulli:  # spin, Gaussian and Potts layers: fecli.bounds_layers
+        from .bounds_layers import check_against_layered_bracket
+
+        return check_against_layered_bracket(model, result, data)
+    from .bounds import check_result, missed_modes, rigorous_bracket
+    from .data import resolve_data
+
+    rows = None
+    if data is not None:
+        try:
+            rows, _ = resolve_data(data, model)
+        except FecliError:  # the method already read (or refused) the data; the bracket does without it
+            rows = None
+    bracket = rigorous_bracket(model, result.beta, [rows, result.states])
+    if result.kind != "lower_bound" and result.stderr is not None:
+        missed = missed_modes(model, result.beta, result.states)
+        if missed is not None:
+            result.warnings.append(missed)
+    result.states = None
+    return check_result(result, bracket)

@@ -98,7 +98,7 @@ def method_selection(func=None, *, extra: tuple[str, ...] = (), extra_help: str 
     choices = [*METHOD_CHOICES[:-1], *extra, METHOD_CHOICES[-1]]
     for option in reversed([
         click.option("-m", "--method", "methods", multiple=True, type=click.Choice(choices),
-                     default=("exact",), show_default=True,
+                     default=("auto",), show_default=True,
                      help="Estimator; repeat for several, 'all' for every ln Z method." + extra_help),
         click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0)."),
         click.option("--seed", type=int, default=None,
@@ -107,6 +107,17 @@ def method_selection(func=None, *, extra: tuple[str, ...] = (), extra_help: str 
         func = option(func)
     return func
 
+
+# ---- pt (and umbrella, its old name): the tempering ladder. Kept together; the shared
+# ---- --chains, --samples, --burn-in, --sweeps, --schedule above also reach pt.
+PT_OPTIONS = [
+    click.option("--rungs", type=int, default=None,
+                 help="pt: rungs of each ladder from the base model (t = 0) to the target (t = 1), placed for "
+                      "even exchange rates during --burn-in.  [default: as many as give neighbours an exchange "
+                      "rate of about 0.4]"),
+    click.option("--windows", type=int, default=None,
+                 help="umbrella (the old name of pt, kept for scripts; runs pt): the same as --rungs."),
+]
 
 #: Method-specific options, one list for every command that runs estimators. Each has
 #: default=None (the library signature holds the default, repeated in the help text)
@@ -140,33 +151,36 @@ METHOD_OPTIONS = [
                       "and sampled k-statistics.  [default: joint]"),
     click.option("--samples", type=int, default=None,
                  help="cumulant --variant marginal: exact samples of q; importance: proposal samples; "
-                      "umbrella: recorded rounds (umbrella default: 300).  [default: 10000]"),
+                      "pt: recorded rounds per ladder (pt default: 4000).  [default: 10000]"),
     click.option("--chains", type=int, default=None,
-                 help="ais, reverse-ais, ti: independent chains; umbrella: replica ladders; loglik raise: "
-                      "reverse chains per example.  [default: 100; umbrella: 8; raise: 10]"),
+                 help="ais, reverse-ais, ti: independent chains; pt: independent tempering ladders (>= 2); "
+                      "loglik raise: reverse chains per example.  [default: 100; pt: 8; raise: 10]"),
     click.option("--steps", type=int, default=None,
                  help="ais, reverse-ais, raise: transitions between base model and target; ti: grid intervals.  "
                       "[default: 3000; ti: 200]"),
     click.option("--schedule", type=str, default=None,
-                 help="ais, reverse-ais, raise, ti, umbrella: spacing of the path, linear|sigmoid|sm08 "
-                      "(Salakhutdinov & Murray's three pieces).  [default: sm08; ti, umbrella: sigmoid]"),
+                 help="ais, reverse-ais, raise, ti: spacing of the path, linear|sigmoid|sm08 "
+                      "(Salakhutdinov & Murray's three pieces); pt: of its first ladder, before adaptation.  "
+                      "[default: sm08; ti, pt: sigmoid]"),
     click.option("--sweeps", type=int, default=None,
-                 help="ais, reverse-ais, raise: Gibbs sweeps per intermediate distribution; ti: per grid point.  "
-                      "[default: 1; ti: 20]"),
+                 help="ais, reverse-ais, raise: Gibbs sweeps per intermediate distribution; ti: per grid point; "
+                      "pt: per chain and round.  [default: 1; ti: 20]"),
     click.option("--burn-in", type=int, default=None,
                  help="reverse-ais, ti: Gibbs sweeps at the target when exact samples are not available "
-                      "(ti: for its downward chains); umbrella: rounds before recording.  "
-                      "[default: 2000; umbrella: 200]"),
-    click.option("--windows", type=int, default=None,
-                 help="umbrella: windows from base model to target.  [default: 32]"),
+                      "(ti: for its downward chains); pt: rounds before recording, adapting the ladder first.  "
+                      "[default: 2000; pt: 1000]"),
+    click.option("--target-error", type=float, default=None,
+                 help="auto: nats within which its two routes must agree (and each be that precise).  "
+                      "[default: 0.5]"),
+    *PT_OPTIONS,
 ]
 
 #: --data for the methods that take data (starts, base rates); not on loglik, whose DATA is an argument.
 DATA_OPTION = click.option(
     "--data", type=click.Path(path_type=Path), default=None,
     help="mf/tap2/tap3/cumulant: data file (.npy/.npz/.csv/.txt of 0/1 rows) for the base-rate and data-row "
-         "starts and --reference base-rate; ais, reverse-ais, importance, ti, umbrella: the base model "
-         "(proposal) becomes the data's base rate.  [default: none, naive mean-field base model]")
+         "starts and --reference base-rate; ais, reverse-ais, importance, ti, pt: the base model "
+         "(proposal) becomes the data's base rate (pt also starts its chains from data rows).  [default: none; sampling methods start from the uniform distribution, mean field from sigma(beta a)]")
 
 
 def method_options(func):
@@ -204,7 +218,7 @@ class MethodPlan:
 
     def __init__(self, methods: tuple[str, ...], beta: float, seed: int | None, options: dict[str, Any],
                  *, context: dict[str, Any] | None = None, expand_series: bool = False,
-                 budget: float | None = None):
+                 budget: float | None = None, budget_for_auto: float | None = None):
         from .api import method_options as accepted_options
         from .errors import InvalidOptionError
 
@@ -222,12 +236,16 @@ class MethodPlan:
         common = {"beta": beta} if seed is None else {"beta": beta, "seed": seed}
         self.options = {**common, **(context or {}), **given}
         self.budget_share: dict[str, float] = {}
+        if budget_for_auto is not None:
+            self.options["budget"] = budget_for_auto
         if budget is not None:
             from .budget import budgeted_methods, check_budget
 
             check_budget(budget, self.methods, given)
             sampling = budgeted_methods(self.methods)
             self.budget_share = {m: budget / len(sampling) for m in sampling}
+            if "auto" in self.methods:
+                self.options["budget"] = budget
         self.runs: list[tuple[str, dict[str, Any]]] = []
         for method in self.methods:
             orders = SERIES_ORDERS.get(method, ()) if expand_series and "order" not in given else ()
@@ -339,15 +357,27 @@ def run_methods(plan: MethodPlan, model: Any, path: Path, batch: Batch, quiet: b
 @output_options()
 @method_options
 @DATA_OPTION
+@click.option("--budget", type=float, default=None,
+              help="auto: seconds it may spend per model.  [default: 120]")
 def estimate(models: tuple[Path, ...], methods: tuple[str, ...], beta: float, seed: int | None, fmt: str,
-             output: Path | None, quiet: bool, fail_fast: bool, **options: Any) -> None:
-    """Estimate ln Z and the free energy of MODELS with one or more methods."""
+             output: Path | None, quiet: bool, fail_fast: bool, budget: float | None, **options: Any) -> None:
+    """Estimate ln Z and the free energy of MODELS with one or more methods.
+
+    \b
+    Examples:
+      fecli estimate model.h5                 # auto: exact if feasible, else two agreeing routes
+      fecli estimate model.h5 -m ais -m tap --data train.npy
+    """
     from . import report
     from .errors import FecliError
     from .io import load_model
     from .result import FIELDS
 
-    plan = MethodPlan(methods, beta, seed, options)
+    if budget is not None and "auto" not in methods:
+        from .errors import InvalidOptionError
+
+        raise InvalidOptionError("--budget applies to --method auto (compare has its own --budget).")
+    plan = MethodPlan(methods, beta, seed, options, budget_for_auto=budget)
     emitter = Emitter(fmt, output, FIELDS, report.results_table)
     batch = Batch(fail_fast)
     try:
@@ -387,9 +417,9 @@ estimate.help = (estimate.help or "") + "\n\n" + _method_help()
                                                 "by RAISE (no ln Z; takes --chains, --steps, --schedule, --sweeps).")
 @output_options()
 @click.option("--per-example", type=click.Path(path_type=Path), default=None,
-              help="Also save ln p(v) of every row to this .npy file.")
+              help="Also save ln p(v) of every row to this file (.npy, .npz, .csv or .txt, by extension).")
 @click.option("--key", default=None, help="Array name inside an .npz data file.")
-@click.option("--binarize", type=float, default=None, help="Threshold greyscale data: values > THRESHOLD become 1.")
+@click.option("--binarize", type=float, default=None, help="Threshold greyscale data: values > THRESHOLD (in the data's units, after --scale) become 1.")
 @click.option("--scale", type=float, default=None, help="Divide data by this first (e.g. 255 for 0..255 images).")
 @click.option("--alphabet", default=None,
               help="Potts models: DATA is aligned FASTA in this alphabet: protein, rna, dna or the symbols in "
@@ -408,6 +438,7 @@ def loglik(model: Path, data: Path, methods: tuple[str, ...], beta: float, seed:
     units). For Gaussian visible units ln p(v) is a density (nats per unit volume of the data).
     """
     from . import report
+    from .data import check_array_path, save_array
     from .errors import InvalidOptionError
     from .io import load_model
     from .layer_data import check_width, load_for
@@ -420,6 +451,7 @@ def loglik(model: Path, data: Path, methods: tuple[str, ...], beta: float, seed:
     methods = tuple(m for m in methods if m != "raise")
     plan = MethodPlan(methods, beta, seed, options, context={"data": rows}) if methods else None
     if per_example is not None:
+        check_array_path(per_example, "--per-example file")
         _check_output_path(per_example)
         if len(plan.methods if plan else ()) + (raise_options is not None) > 1:
             raise InvalidOptionError("--per-example saves one method's values: choose a single --method.")
@@ -438,7 +470,7 @@ def loglik(model: Path, data: Path, methods: tuple[str, ...], beta: float, seed:
         for record in records():
             emitter.add(record)
             if per_example is not None:
-                _save_array(per_example, record.per_example)
+                save_array(per_example, record.per_example, key="log_likelihood")
     except _StopBatch:
         pass
     emitter.close()
@@ -488,22 +520,13 @@ def _run_raise(rbm: Any, rows: Any, data_name: str, path: Path, beta: float, see
     return record
 
 
-def _save_array(path: Path, array: Any) -> None:
-    import numpy as np
-
-    from .atomic import atomic_path
-
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, array)
-
-
 @cli.command()
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("-n", "n", type=int, required=True, help="Number of samples (rows of the output).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="Visible samples: .npy file of shape (N, n_visible): uint8 0/1 (bernoulli), int8 -1/+1 "
-                   "(spin), uint8 states (potts) or float64 (gaussian).")
+              help="Visible samples of shape (N, n_visible): .npy, .npz, .csv or .txt, by extension; 0/1 for "
+                   "bernoulli units (uint8 in .npy), -1/+1 for spins (int8), states for Potts units (uint8), "
+                   "reals for Gaussian units (float64).")
 @click.option("--method", type=click.Choice(["auto", "exact", "gibbs"]), default="auto", show_default=True,
               help="exact: i.i.d. samples (smaller layer <= 24 units); gibbs: block Gibbs chains; "
                    "auto: exact when the smaller layer has <= 20 units, else gibbs.")
@@ -513,13 +536,13 @@ def _save_array(path: Path, array: Any) -> None:
 @click.option("--burn-in", type=int, default=None, help="gibbs: sweeps before the first kept sample.  [default: 1000]")
 @click.option("--thin", type=int, default=None, help="gibbs: sweeps between kept samples of a chain.  [default: 10]")
 @click.option("--hidden", type=click.Path(path_type=Path), default=None,
-              help="Also save the hidden states to this .npy file ((N, n_hidden), typed as the output; row i pairs "
-                   "with row i of the output).")
+              help="Also save the hidden states (N, n_hidden) to this file, format by extension as for -o "
+                   "(row i pairs with row i of the output).")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary on stderr.")
 def sample(model: Path, n: int, output: Path, method: str, beta: float, seed: int | None, hidden: Path | None,
            overwrite: bool, quiet: bool, **options: Any) -> None:
-    """Draw N samples of the visible layer of MODEL and save them to an .npy file.
+    """Draw N samples of the visible layer of MODEL and save them (.npy, .npz, .csv or .txt, by extension).
 
     Prints the output path on stdout and a summary (method, shape, time, seed) on stderr.
     Gibbs row r is round r // chains of chain r % chains.
@@ -527,7 +550,8 @@ def sample(model: Path, n: int, output: Path, method: str, beta: float, seed: in
     from . import report
     from .errors import InvalidOptionError
     from .io import load_model
-    from .sampling import check_output, sample as draw, save_array
+    from .data import save_array
+    from .sampling import check_output, sample as draw
 
     given = {k: v for k, v in options.items() if v is not None}
     if given and method == "exact":
@@ -541,9 +565,9 @@ def sample(model: Path, n: int, output: Path, method: str, beta: float, seed: in
     rbm = load_model(model)
     with report.DelayedProgress(enabled=not quiet) as progress:
         result = draw(rbm, n, method=method, beta=beta, seed=seed, progress=progress, **given)
-    save_array(output, result.v)
+    save_array(output, result.v, key="samples")
     if hidden is not None:
-        save_array(hidden, result.h)
+        save_array(hidden, result.h, key="hidden")
     if not quiet:
         if given and result.method == "exact":
             names = ", ".join("--" + k.replace("_", "-") for k in given)
@@ -692,7 +716,7 @@ def plot_results(results: Path, output: Path) -> None:
 @click.option("--resume", type=click.Path(path_type=Path), default=None,
               help="Continue training from this model file (a checkpoint written by train-rbm).")
 @click.option("--key", default=None, help="Array name inside an .npz data file.")
-@click.option("--binarize", type=float, default=None, help="Threshold: values > THRESHOLD become 1 (greyscale data).")
+@click.option("--binarize", type=float, default=None, help="Threshold greyscale data: values > THRESHOLD (in the data's units, after --scale) become 1.")
 @click.option("--scale", type=float, default=None, help="Divide the data by this first (e.g. 255), then --binarize.")
 @click.option("--validation", type=float, default=None,
               help="Fraction of the rows held out for validation metrics.  [default: 0, none]")

@@ -84,38 +84,54 @@ def _one_sided(result: Result) -> bool:
     return any(x is not None and math.isinf(x) for x in (result.ci_low, result.ci_high))
 
 
+def _direction(diff: float) -> str:
+    return "above" if diff > 0 else "below"
+
+
 def verdict(c: Comparison) -> list[str]:
     """Sentences a person can act on: who agrees, which bounds hold, who is furthest off."""
     ref = c.reference
-    lines: list[str] = []
     if ref.value is None:
         return ["No exact value or sandwich to compare against; compare the error bars."]
     others = [(r, c.differences[i]) for i, r in enumerate(c.results) if r.kind != "exact"]
     if ref.label == "exact":
-        agree = [label(r) + (" (one-sided interval: low ESS)" if _one_sided(r) else "")
-                 for r, d in others if r.stderr is not None and _agrees(r, d)]
-        disagree = [(r, d) for r, d in others if r.stderr is not None and not _agrees(r, d)]
-        if agree:
-            lines.append(f"Exact ln Z lies within the error bars of: {', '.join(agree)}.")
-        for r, d in disagree:
-            lines.append(f"{label(r)} is {abs(d):.3g} nats {'above' if d > 0 else 'below'} exact "
-                         f"({abs(d) / r.stderr:.1f} standard errors)." if r.stderr else
-                         f"{label(r)} is {abs(d):.3g} nats {'above' if d > 0 else 'below'} exact.")
-        broken = [label(r) for r, d in others if (r.kind == "lower_bound" and d > 1e-9)
-                  or (r.kind == "upper_bound" and d < -1e-9)]
-        held = [label(r) for r, d in others if r.kind in ("lower_bound", "upper_bound") and label(r) not in broken]
-        if held:
-            lines.append(f"Deterministic bounds hold: {', '.join(held)}.")
-        if broken:
-            lines.append(f"BOUND VIOLATED (a bug or a failed solve): {', '.join(broken)}.")
+        lines = _error_bar_verdict(others) + _bound_verdict(others)
     else:
-        lines.append(f"ln Z lies in the {ref.label} (gap {ref.high - ref.low:.3g} nats).")
-    approx = [(r, d) for r, d in others if r.stderr is None and r.kind not in ("lower_bound", "upper_bound")]
-    if approx:
-        worst, d = max(approx, key=lambda rd: abs(rd[1]))
-        lines.append(f"Furthest approximation: {label(worst)}, {abs(d):.3g} nats {'above' if d > 0 else 'below'} "
-                     f"{'exact' if ref.label == 'exact' else 'the sandwich midpoint'}.")
+        lines = [f"ln Z lies in the {ref.label} (gap {ref.high - ref.low:.3g} nats)."]
+    return lines + _furthest_approximation(others, "exact" if ref.label == "exact" else "the sandwich midpoint")
+
+
+def _error_bar_verdict(others: list[tuple[Result, float]]) -> list[str]:
+    """Rows with an error bar against exact ln Z: one line for those that agree, one per row that does not."""
+    with_error = [(r, d) for r, d in others if r.stderr is not None]
+    agree = [label(r) + (" (one-sided interval: low ESS)" if _one_sided(r) else "")
+             for r, d in with_error if _agrees(r, d)]
+    lines = [f"Exact ln Z lies within the error bars of: {', '.join(agree)}."] if agree else []
+    for r, d in with_error:
+        if not _agrees(r, d):
+            sigmas = f" ({abs(d) / r.stderr:.1f} standard errors)" if r.stderr else ""
+            lines.append(f"{label(r)} is {abs(d):.3g} nats {_direction(d)} exact{sigmas}.")
     return lines
+
+
+def _bound_verdict(others: list[tuple[Result, float]]) -> list[str]:
+    """Deterministic bounds against exact ln Z: which hold, which are violated (a bug or a failed solve)."""
+    broken = [label(r) for r, d in others
+              if (r.kind == "lower_bound" and d > 1e-9) or (r.kind == "upper_bound" and d < -1e-9)]
+    held = [label(r) for r, d in others if r.kind in ("lower_bound", "upper_bound") and label(r) not in broken]
+    lines = [f"Deterministic bounds hold: {', '.join(held)}."] if held else []
+    if broken:
+        lines.append(f"BOUND VIOLATED (a bug or a failed solve): {', '.join(broken)}.")
+    return lines
+
+
+def _furthest_approximation(others: list[tuple[Result, float]], against: str) -> list[str]:
+    """The approximation (no error bar, not a bound) furthest from the reference, if any."""
+    approx = [(r, d) for r, d in others if r.stderr is None and r.kind not in ("lower_bound", "upper_bound")]
+    if not approx:
+        return []
+    worst, d = max(approx, key=lambda rd: abs(rd[1]))
+    return [f"Furthest approximation: {label(worst)}, {abs(d):.3g} nats {_direction(d)} {against}."]
 
 
 class ComparedRow:

@@ -1,20 +1,27 @@
-"""Data files: binary examples as rows, for every command that takes ``--data``.
+"""Data files: binary examples as rows, for every command that takes ``--data``, and array outputs.
 
 Accepted formats: ``.npy``, ``.npz`` (one array, or the one named by ``key``),
 ``.csv`` / ``.txt`` (numeric text; comma, or whitespace for .txt). Values must be
 0/1. Greyscale data is accepted with ``binarize=THRESHOLD`` (values > threshold
-become 1), after optional division by ``scale`` (e.g. 255 for 0..255 images).
+become 1), after optional division by ``scale`` (e.g. 255 for 0..255 images); a
+threshold outside the range of the (scaled) values, or one meant for [0, 1] data
+applied to larger values, is refused.
+
+Arrays that commands write (``fecli sample``'s samples, ``fecli loglik --per-example``)
+go through :func:`save_array`, in the same four formats, chosen by the extension, so
+they read back with :func:`load_data`.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .errors import DataFileError
+from .errors import DataFileError, InvalidOptionError
 
 FORMATS = (".npy", ".npz", ".csv", ".txt")
 #: Default pseudo-count (in examples) that keeps base-rate logits finite.
@@ -66,6 +73,7 @@ def prepare(raw: np.ndarray, where: str, *, binarize: float | None = None, scale
             raise DataFileError(f"scale must be > 0, got {scale}.")
         data = data / scale
     if binarize is not None:
+        check_threshold(binarize, data, where, scale)
         return (data > binarize).astype(np.float64)
     if not np.all((data == 0) | (data == 1)):
         lo, hi = float(data.min()), float(data.max())
@@ -75,6 +83,67 @@ def prepare(raw: np.ndarray, where: str, *, binarize: float | None = None, scale
         hint = " (try --scale 255 --binarize 0.5)" if hi > 1 else " (try --binarize 0.5)"
         raise DataFileError(f"{where} has values in [{lo:g}, {hi:g}] that are not binary 0/1{hint}.")
     return data
+
+
+def check_array_path(path: str | os.PathLike, what: str = "output file") -> Path:
+    """Refuse an output path whose extension names none of the formats :func:`save_array` writes."""
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise InvalidOptionError(
+            f"cannot write {what} '{path}': the format follows the extension, one of {', '.join(FORMATS)}."
+        )
+    return path
+
+
+def save_array(path: str | os.PathLike, array: np.ndarray, *, key: str = "data") -> Path:
+    """Write ``array`` (1-D or 2-D) atomically in the format its extension names.
+
+    ``.npy``: the array as is; ``.npz``: one array named ``key``; ``.csv`` / ``.txt``: one row
+    per line, comma- or space-separated (integers as integers, floats with 17 significant
+    digits, so they read back exactly). Raises :class:`InvalidOptionError` for any other extension.
+    """
+    from .atomic import atomic_path
+
+    path = check_array_path(path)
+    suffix = path.suffix.lower()
+    array = np.asarray(array)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            if suffix == ".npy":
+                np.save(fh, array)
+            elif suffix == ".npz":
+                np.savez(fh, **{key: array})
+            else:
+                number = "%d" if array.dtype.kind in "biu" else "%.17g"
+                np.savetxt(fh, array, fmt=number, delimiter="," if suffix == ".csv" else " ")
+    return path
+
+
+def check_threshold(threshold: float, data: np.ndarray, where: str, scale: float | None = None) -> None:
+    """Refuse a --binarize threshold that cannot be what the user meant, with the fix.
+
+    Refused: a threshold that is not a finite number; one outside [min, max) of the (scaled)
+    values, which would make every value 0 or every value 1; and one strictly between 0 and 1
+    on values that go above 1, a threshold for [0, 1] data applied to unscaled data (0..255
+    pixels with 0.5 would turn nearly every pixel on). Raises :class:`DataFileError`.
+    """
+    lo, hi = float(data.min()), float(data.max())
+    scaled = f" after --scale {scale:g}" if scale is not None else ""
+    if not math.isfinite(threshold):
+        raise DataFileError(f"--binarize must be a finite number, got {threshold!r}.")
+    if hi > 1.0 and 0.0 < threshold < 1.0:
+        factor = 255.0 if hi <= 255.0 and float(hi).is_integer() else hi
+        raise DataFileError(
+            f"--binarize {threshold:g} is a threshold for values in [0, 1], but {where} has values in [{lo:g}, {hi:g}]"
+            f"{scaled}: add --scale {factor:g} to divide them first, or give the threshold in the data's units "
+            f"(e.g. --binarize {threshold * factor:g}; --binarize 0 makes every nonzero value 1)."
+        )
+    if not lo <= threshold < hi:
+        every = "0" if threshold >= hi else "1"
+        raise DataFileError(
+            f"--binarize {threshold:g} is outside the range [{lo:g}, {hi:g}] of {where}{scaled}, so every value "
+            f"would become {every}; choose a threshold in [{lo:g}, {hi:g}) (values > threshold become 1)."
+        )
 
 
 def _read_stdin_npy() -> np.ndarray:

@@ -127,10 +127,6 @@ def log_likelihood(model: RBM, data: np.ndarray, method: str = "exact", data_nam
     return from_log_z(model, data, estimate(model, method, **options), data_name)
 
 
-#: Options of :func:`raise_loglik` that ``fecli loglik --method raise`` passes on.
-RAISE_OPTIONS = ("repeats", "steps", "schedule", "sweeps")
-
-
 def raise_loglik(model: RBM, data: np.ndarray, data_name: str = "<memory>", *, beta: float = 1.0,
                  repeats: int = 10, steps: int = _ais.DEFAULT_STEPS, schedule: str = _ais.DEFAULT_SCHEDULE,
                  sweeps: int = _ais.DEFAULT_SWEEPS, seed: int | None = None, progress=None) -> LoglikResult:

@@ -147,10 +147,6 @@ class RBM:
         """F_beta(v) = beta E_v(v) - Gamma_h,beta(W^T phi(v)) (hidden layer summed out; nats)."""
         return self.visible.energy(v, beta) - self.hidden.cgf(self.hidden_input(v), beta)
 
-    def hidden_free_energy(self, h: np.ndarray, beta: float = 1.0) -> np.ndarray:
-        """F_beta(h) with the visible layer summed out (the same formula, layers swapped)."""
-        return self.hidden.energy(h, beta) - self.visible.cgf(self.visible_input(h), beta)
-
 
 def _bind(args: tuple, kwargs: dict, names: tuple[str, str, str]) -> list:
     if len(args) > 3:

@@ -115,13 +115,40 @@ def plot_filters(model: Any, path: str | os.PathLike, shape: str, max_filters: i
     return _save(fig, path)
 
 
-def read_result_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """JSON lines written by ``fecli estimate/compare --format json``."""
-    path = Path(path)
+#: First bytes of the binary files users most often pass where JSON lines are expected.
+_BINARY_SIGNATURES = {b"\x89HDF\r\n\x1a\n": "an HDF5 file (a model?)", b"\x93NUMPY": "a NumPy .npy array",
+                      b"PK\x03\x04": "a zip archive (an .npz?)", b"\x89PNG": "a PNG image", b"%PDF": "a PDF file"}
+
+
+def _read_text(path: Path, what: str, expected: str) -> str:
+    """The file's text; one clear FecliError for a missing file, a folder, or a binary or non-UTF-8 file."""
     if not path.exists():
-        raise FecliError(f"results file '{path}' does not exist.")
+        raise FecliError(f"{what} '{path}' does not exist.")
+    if path.is_dir():
+        raise FecliError(f"{what} '{path}' is a folder, not a file.")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise FecliError(f"{what} '{path}' cannot be read ({exc.strerror or exc}).") from None
+    for signature, kind in _BINARY_SIGNATURES.items():
+        if raw.startswith(signature):
+            raise FecliError(f"{what} '{path}' is {kind}, not {expected}.")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FecliError(f"{what} '{path}' is not a text file, so not {expected}.") from None
+
+
+def read_result_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """JSON lines written by ``fecli estimate/compare --format json``.
+
+    Raises :class:`FecliError` (one line) for a missing file, a folder, a binary file (a model,
+    an array), a line that is not JSON or not an ln Z record, and a file with no records.
+    """
+    path = Path(path)
+    text = _read_text(path, "results file", "JSON lines from 'fecli estimate/compare --format json'")
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:

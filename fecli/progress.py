@@ -11,8 +11,3 @@ from typing import Callable, Optional
 
 ProgressCallback = Optional[Callable[[str, float, float], None]]
 
-
-def report(progress: ProgressCallback, description: str, done: float, total: float) -> None:
-    """Call ``progress`` if one was given."""
-    if progress is not None:
-        progress(description, done, total)

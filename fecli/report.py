@@ -13,8 +13,6 @@ from typing import Any, Iterable, TextIO
 
 from .result import FIELDS, Result
 
-FORMATS = ("table", "json", "csv")
-
 #: Short labels for result kinds in tables, so bounds and approximations stand out.
 KIND_LABELS = {
     "exact": "exact",

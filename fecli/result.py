@@ -60,6 +60,9 @@ class Result:
     params: dict[str, Any] = field(default_factory=dict)
     diagnostics: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: Visible states the method visited (e.g. final chain states), for the rigorous lower
+    #: bound of :mod:`fecli.bounds`; not part of the rendered record.
+    states: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

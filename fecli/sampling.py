@@ -258,12 +258,12 @@ def _gibbs_layers(model: RBM, n: int, beta: float, entropy: int, chains: int, bu
 
 
 def check_output(path: str | os.PathLike, overwrite: bool) -> None:
-    """Refuse a missing folder, a folder as output, or an existing file without ``overwrite``."""
-    from pathlib import Path
-
+    """Refuse an extension that names no array format (.npy, .npz, .csv, .txt), a missing folder,
+    a folder as output, or an existing file without ``overwrite``."""
+    from .data import check_array_path
     from .errors import FecliError
 
-    path = Path(path)
+    path = check_array_path(path)
     folder = path.parent
     if not folder.is_dir():
         raise FecliError(f"cannot write output file '{path}': folder '{folder}' does not exist.")
@@ -274,11 +274,3 @@ def check_output(path: str | os.PathLike, overwrite: bool) -> None:
     if not os.access(folder, os.W_OK):
         raise FecliError(f"cannot write output file '{path}': folder '{folder}' is not writable.")
 
-
-def save_array(path: str | os.PathLike, array: np.ndarray) -> None:
-    """np.save to ``path`` atomically (a crash leaves the old file or nothing)."""
-    from .atomic import atomic_path
-
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, array)

@@ -92,7 +92,7 @@ def test_every_bad_model_file_gives_one_line_and_exit_1(tmp_path, case):
 def test_exact_above_the_unit_limit_is_refused_with_the_expected_time(tmp_path):
     path = tmp_path / "big.h5"
     save_model(RBM(np.zeros((40, 33)), np.zeros(40), np.zeros(33)), path)
-    result = run("estimate", path)
+    result = run("estimate", path, "-m", "exact")
     assert result.exit_code == 1
     assert "2^33 states" in result.stderr and "--max-units" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -100,8 +100,8 @@ def test_exact_above_the_unit_limit_is_refused_with_the_expected_time(tmp_path):
 
 def test_max_units_lowers_and_raises_the_limit():
     path = SAMPLES / "weak_24x12.h5"
-    assert run("estimate", path, "--max-units", "11").exit_code == 1
-    assert run("estimate", path, "--max-units", "12").exit_code == 0
+    assert run("estimate", path, "-m", "exact", "--max-units", "11").exit_code == 1
+    assert run("estimate", path, "-m", "exact", "--max-units", "12").exit_code == 0
 
 
 def test_one_bad_model_does_not_stop_the_others(tmp_path):
@@ -124,7 +124,7 @@ def test_usage_errors_exit_2():
 
 
 def test_layer_option_reaches_the_method():
-    result = run("estimate", SAMPLES / "weak_24x12.h5", "--layer", "visible", "--format", "json")
+    result = run("estimate", SAMPLES / "weak_24x12.h5", "-m", "exact", "--layer", "visible", "--format", "json")
     row = json.loads(result.stdout)
     assert row["params"]["layer"] == "visible"
     assert row["log_z"] == pytest.approx(REFERENCE["weak_24x12.h5"]["1.0"], rel=1e-11)

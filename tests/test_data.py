@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fecli.data import base_rate_bias, check_width, load_data
+from fecli.data import base_rate_bias, check_width, load_data, prepare
 from fecli.errors import DataFileError
 from fecli.model import RBM
 
@@ -39,6 +39,62 @@ def test_greyscale_needs_binarize_and_scale(tmp_path):
     with pytest.raises(DataFileError, match=r"not binary 0/1 \(try --scale 255 --binarize 0.5\)"):
         load_data(path)
     np.testing.assert_array_equal(load_data(path, scale=255, binarize=0.5), [[0, 1, 1], [1, 0, 0]])
+
+
+def test_a_threshold_for_unit_data_on_0_255_values_is_refused_with_the_fix(tmp_path):
+    path = tmp_path / "grey.npy"
+    np.save(path, np.array([[0, 128, 255], [255, 3, 0]], dtype=np.uint8))
+    with pytest.raises(DataFileError) as info:
+        load_data(path, binarize=0.5)
+    assert str(info.value) == (
+        f"--binarize 0.5 is a threshold for values in [0, 1], but data file '{path}' has values in [0, 255]: "
+        "add --scale 255 to divide them first, or give the threshold in the data's units "
+        "(e.g. --binarize 127.5; --binarize 0 makes every nonzero value 1).")
+    np.testing.assert_array_equal(load_data(path, binarize=127.5), [[0, 1, 1], [1, 0, 0]])
+    np.testing.assert_array_equal(load_data(path, binarize=0), [[0, 1, 1], [1, 1, 0]])
+
+
+@pytest.mark.parametrize("threshold, scale, every, shown", [
+    (255, None, "0", "[0, 255]"), (300, None, "0", "[0, 255]"), (-1, None, "1", "[0, 255]"),
+    (1.0, 255, "0", "[0, 1] of data file '{path}' after --scale 255"), (-0.5, 255, "1", "after --scale 255"),
+])
+def test_a_threshold_outside_the_data_range_is_refused(tmp_path, threshold, scale, every, shown):
+    path = tmp_path / "grey.npy"
+    np.save(path, np.array([[0, 128, 255], [255, 3, 0]]))
+    with pytest.raises(DataFileError) as info:
+        load_data(path, binarize=threshold, scale=scale)
+    message = str(info.value)
+    assert f"--binarize {threshold:g} is outside the range" in message
+    assert shown.format(path=path) in message and f"every value would become {every}" in message
+    with pytest.raises(DataFileError, match="--binarize must be a finite number"):
+        load_data(path, binarize=float("nan"), scale=255)
+
+
+def test_binary_data_keeps_any_threshold_in_0_1():
+    np.testing.assert_array_equal(prepare(BINARY, "x", binarize=0.5), BINARY)
+    np.testing.assert_array_equal(prepare(BINARY, "x", binarize=0.0), BINARY)
+    with pytest.raises(DataFileError, match="every value would become 0"):
+        prepare(BINARY, "x", binarize=1.0)
+
+
+def test_cli_refuses_a_0_1_threshold_on_0_255_data(tmp_path):
+    from click.testing import CliRunner
+
+    from fecli.cli import cli
+
+    grey = tmp_path / "grey.npy"
+    digits = np.load(SAMPLES / "data" / "digits8x8_binary.npy")[:50]
+    np.save(grey, (digits * 200 + 20).astype(np.uint8))
+    result = CliRunner().invoke(cli, ["loglik", str(SAMPLES / "digits_64x16.h5"), str(grey), "--binarize", "0.5"])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        f"fecli: error: --binarize 0.5 is a threshold for values in [0, 1], but data file '{grey}' has values in "
+        "[20, 220]: add --scale 255 to divide them first, or give the threshold in the data's units "
+        "(e.g. --binarize 127.5; --binarize 0 makes every nonzero value 1)."]
+    ok = CliRunner().invoke(cli, ["loglik", str(SAMPLES / "digits_64x16.h5"), str(grey), "--scale", "255",
+                                  "--binarize", "0.5", "--format", "json"])
+    assert ok.exit_code == 0, ok.output
+    assert '"n_examples": 50' in ok.stdout
 
 
 def test_npz_with_several_arrays_needs_a_key(tmp_path):

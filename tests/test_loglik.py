@@ -85,17 +85,31 @@ def test_per_example_file_and_stdin(tmp_path):
     assert per.mean() == pytest.approx(row["mean_log_likelihood"], rel=1e-12)
 
 
+def test_per_example_text_file_holds_every_value_exactly(tmp_path):
+    out = tmp_path / "per.csv"
+    result = CliRunner().invoke(cli, ["loglik", str(MODEL), str(DIGITS), "--per-example", str(out), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    log_z = json.loads(result.stdout)["log_z"]
+    values = np.loadtxt(out, delimiter=",")
+    neg_f = -load_model(MODEL).free_energy(np.load(DIGITS).astype(float))
+    assert values.shape == (1797,) and len(out.read_text().splitlines()) == 1797
+    np.testing.assert_array_equal(values, neg_f - log_z)  # 17 significant digits read back exactly
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (["--per-example", "/nonexistent/p.npy"], "folder '/nonexistent' does not exist"),
         (["--method", "exact", "--method", "mf", "--per-example", "p.npy"], "single --method"),
+        (["--per-example", "p.dat"], "cannot write --per-example file 'p.dat': the format follows the extension"),
     ],
 )
-def test_bad_loglik_options(args, message):
+def test_bad_loglik_options(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)  # a relative output that slipped through would land here, not in the repository
     result = CliRunner().invoke(cli, ["loglik", str(MODEL), str(DIGITS), *args])
     assert result.exit_code == 1
     assert message in result.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_data_width_must_match(tmp_path):

@@ -58,6 +58,11 @@ def test_results_chart_from_json_lines(tmp_path):
         (["filters", MODEL, "--shape", "8x8", "-o", "x.gif"], "use one of the extensions .png, .pdf, .svg"),
         (["training", SAMPLES / "weak_24x12.h5", "-o", "x.png"], "holds no training curves"),
         (["training", MODEL, "-o", "/nonexistent/x.png"], "folder '/nonexistent' does not exist"),
+        (["results", MODEL, "-o", "x.png"], f"results file '{MODEL}' is an HDF5 file (a model?), not JSON lines"),
+        (["ais-weights", MODEL, "-o", "x.png"], "is an HDF5 file (a model?), not JSON lines"),
+        (["results", SAMPLES / "data" / "digits8x8_binary.npy", "-o", "x.png"], "is a NumPy .npy array, not JSON"),
+        (["results", SAMPLES, "-o", "x.png"], f"results file '{SAMPLES}' is a folder, not a file"),
+        (["results", "missing.jsonl", "-o", "x.png"], "results file 'missing.jsonl' does not exist"),
     ],
 )
 def test_bad_plot_input_is_one_line_exit_1(tmp_path, monkeypatch, args, message):
@@ -76,6 +81,11 @@ def test_bad_results_file(tmp_path):
     assert result.exit_code == 1 and "line 1 is not JSON" in result.stderr
     bad.write_text(json.dumps({"a": 1}) + "\n")
     assert "not an ln Z record" in run("plot", "results", bad, "-o", tmp_path / "c.png").stderr
+    bad.write_bytes(b"\xff\xfe\x00binary")
+    result = run("plot", "results", bad, "-o", tmp_path / "c.png")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"fecli: error: results file '{bad}' is not a text file, so not JSON lines " \
+                                    "from 'fecli estimate/compare --format json'."
 
 
 def test_missing_matplotlib_names_the_extra(tmp_path, monkeypatch):

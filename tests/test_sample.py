@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from fecli.cli import cli
+from fecli.data import load_data
 from fecli.errors import InvalidOptionError
 from fecli.io import load_model
 from fecli.model import sigmoid, softplus
@@ -149,6 +150,41 @@ def test_cli_writes_samples_and_hidden(tmp_path):
     assert h.shape == (300, 12)
     lib = sample(load_model(WEAK), 300, method="gibbs", seed=7, burn_in=50)
     assert np.array_equal(v, lib.v) and np.array_equal(h, lib.h)
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".npz", ".csv", ".txt", ".CSV"])
+def test_cli_writes_the_format_the_extension_names(tmp_path, suffix):
+    """-o and --hidden write .npy/.npz/.csv/.txt by extension; each reads back with load_data (--data)."""
+    out, hid = tmp_path / f"s{suffix}", tmp_path / f"h{suffix}"
+    res = CliRunner().invoke(cli, ["sample", str(WEAK), "-n", "30", "-o", str(out), "--hidden", str(hid),
+                                   "--seed", "3"])
+    assert res.exit_code == 0, res.output
+    lib = sample(load_model(WEAK), 30, seed=3)
+    head = out.read_bytes()[:8]
+    if suffix == ".npy":
+        assert head.startswith(b"\x93NUMPY")
+    elif suffix == ".npz":
+        assert head.startswith(b"PK")
+        assert list(np.load(out).files) == ["samples"] and list(np.load(hid).files) == ["hidden"]
+    else:
+        sep = "," if suffix.lower() == ".csv" else " "
+        first = out.read_text().splitlines()[0]
+        assert first == sep.join(str(int(x)) for x in lib.v[0])
+    np.testing.assert_array_equal(load_data(out), lib.v)
+    np.testing.assert_array_equal(load_data(hid), lib.h)
+
+
+@pytest.mark.parametrize("name", ["s.dat", "s", "s.npy.gz"])
+def test_cli_refuses_an_extension_that_names_no_format(tmp_path, name):
+    res = CliRunner().invoke(cli, ["sample", str(WEAK), "-n", "5", "-o", str(tmp_path / name)])
+    assert res.exit_code == 1
+    assert f"cannot write output file '{tmp_path / name}': the format follows the extension, one of " \
+           ".npy, .npz, .csv, .txt." in res.stderr
+    assert list(tmp_path.iterdir()) == []
+    res = CliRunner().invoke(cli, ["sample", str(WEAK), "-n", "5", "-o", str(tmp_path / "s.npy"),
+                                   "--hidden", str(tmp_path / name)])
+    assert res.exit_code == 1 and "the format follows the extension" in res.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("args, message", [

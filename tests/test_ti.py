@@ -44,7 +44,6 @@ def test_ti_is_not_biased_by_lag_on_the_trained_model():
     z = np.array([(r.log_z - ex) / r.stderr for r in runs])
     assert abs(z.mean()) < 0.5
     first = runs[0].diagnostics
-    assert first["log_z_up"] < first["log_z_down"]  # opposite lags: hysteresis brackets the value
     assert first["lag_error"] == pytest.approx(0.5 * (first["log_z_down"] - first["log_z_up"]))
     assert first["down_start"] == "exact samples of the target"
 

@@ -43,6 +43,8 @@ class Method:
     layered: str | None = None
     #: Another name for a registered method (same numbers); left out of ``--method all``.
     alias_of: str | None = None
+    #: Whether ``--method all`` (and compare's default list) runs it; auto runs other methods itself.
+    in_all: bool = True
 
     def load(self) -> Callable[..., Any]:
         layered = None if self.layered is None else _resolve(self.layered)
@@ -76,6 +78,9 @@ def _resolve(target: str) -> Callable[..., Any]:
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
+        Method("auto", "fecli.estimators.auto:estimate_auto",
+               "exact when feasible, else two independent routes (ais and pt/ti) run until they agree "
+               "within --target-error or --budget is spent", in_all=False),
         Method(
             "exact",
             "fecli.estimators.exact:estimate_exact",
@@ -103,9 +108,12 @@ METHODS: dict[str, Method] = {
         Method("importance", "fecli.estimators.importance:importance",
                "importance sampling with a factorised proposal (stochastic lower bound)",
                budget_option="samples", budget_minimum=200, layered="fecli.estimators.layered_sampling:importance"),
-        Method("umbrella", "fecli.estimators.umbrella:umbrella",
-               "umbrella sampling in windows with replica exchange, combined by MBAR",
-               budget_option="samples", budget_minimum=20, units=BINARY_UNITS),
+        Method("pt", "fecli.estimators.pt:pt",
+               "parallel tempering on an adapted ladder, ln Z by BAR between neighbouring rungs",
+               budget_option="samples", budget_minimum=100, units=BINARY_UNITS),
+        Method("umbrella", "fecli.estimators.pt:umbrella",
+               "the old name of pt (umbrella sampling with replica exchange), kept for scripts: runs pt",
+               budget_option="samples", budget_minimum=100, alias_of="pt", units=BINARY_UNITS),
         Method("ti", "fecli.estimators.ti:ti",
                "thermodynamic integration along the annealing path",
                budget_option="steps", budget_minimum=10, units=BINARY_UNITS),
@@ -115,7 +123,7 @@ METHODS: dict[str, Method] = {
 
 def method_names(*, aliases: bool = True) -> list[str]:
     """Names of the registered methods, in registry order (``aliases=False``: what 'all' runs)."""
-    return [m.name for m in METHODS.values() if aliases or m.alias_of is None]
+    return [m.name for m in METHODS.values() if aliases or (m.alias_of is None and m.in_all)]
 
 
 def get_method(name: str) -> Method:

@@ -103,21 +103,21 @@ def make_schedule(name: str, steps: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- base model
-#: Magnetisations of a mean-field base model are kept in [MF_CLIP, 1 - MF_CLIP].
-MF_CLIP = 1e-3
-
-
 def base_model(model: RBM, beta: float, data: np.ndarray | None) -> tuple[np.ndarray, str]:
-    """Visible bias a_A of the base model and a description of where it came from."""
+    """Visible bias a_A of the base model and a description of where it came from.
+
+    With data: the data's smoothed base rate (Salakhutdinov & Murray 2008). Without: a_A = 0,
+    the uniform distribution over visible states. A mean-field base sits in one mode of a
+    multimodal target, so every chain starts there and the other modes are missed with weights
+    that agree perfectly (measured: ln 2 low on an ordered Ising torus, 3 nats low on a model whose
+    needle mode holds 95% of Z, with ESS 100/100); the uniform base covers all modes, and clipping
+    a mean-field magnetisation away from 0 and 1 puts the clip into every weight.
+    """
     if data is not None:
         from ..data import DEFAULT_PSEUDOCOUNT, base_rate_bias
 
         return base_rate_bias(data), f"data base rate (pseudocount {DEFAULT_PSEUDOCOUNT:g})"
-    from .meanfield import naive_mean_field
-
-    with np.errstate(over="ignore", invalid="ignore"):
-        x = np.clip(naive_mean_field(model, beta).x, MF_CLIP, 1.0 - MF_CLIP)
-    return np.log(x) - np.log1p(-x), "naive mean-field visible magnetisation"
+    return np.zeros(model.n_visible), "uniform (covers every mode; give --data for the data's base rate)"
 
 
 @dataclass

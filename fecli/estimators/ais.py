@@ -6,10 +6,10 @@ Path (hidden units summed out; see :mod:`fecli.estimators._sampling_common`):
     ln Z_A = sum_i softplus(a_A,i) + nh ln 2,
 
 for 0 = t_0 < t_1 < ... < t_K = 1. The base model's visible bias a_A is the data's
-smoothed base rate when data is given (Salakhutdinov & Murray 2008), otherwise the
-logit of the naive mean-field visible magnetisation of the target at beta
-(fecli.estimators.meanfield.naive_mean_field, clipped to
-[1e-3, 1 - 1e-3] so that the base stays broad).
+smoothed base rate when data is given (Salakhutdinov & Murray 2008), otherwise 0: the
+uniform distribution, the one factorised base that covers every mode of the target (a
+mean-field base sits in one mode, and chains that start there miss the others: see
+base_model in fecli.estimators._sampling_common).
 
 Forward AIS (Neal 2001): v ~ p_A exactly; for k = 1..K: w += ln f_k(v) - ln f_{k-1}(v),
 then block Gibbs sweeps leaving p_k invariant. ln Z ~ ln Z_A + logmeanexp(w); since
@@ -122,6 +122,7 @@ def ais(
         diagnostics={**summary.diagnostics(), "base_model": base_note, "log_z_base": log_z0,
                      "log_weight_sd": float(np.std(logw)), "log_weights": logw.tolist()},
         warnings=list(summary.warnings),
+        states=walkers.v,
     )
 
 
@@ -169,6 +170,7 @@ def reverse_ais(
             f"the starting states are not exact target samples ({start_note}); "
             "the result is an approximate upper bound only, reported as an estimate."
         )
+    target_states = walkers.v.copy()
     logr = walkers.anneal(ts[::-1].copy(), sweeps, progress, "reverse-ais")
     summary = summarize_log_weights(logr, entropy, "reverse AIS log weights", sign=-1.0)
     log_z0 = path.log_z_base
@@ -190,6 +192,7 @@ def reverse_ais(
         diagnostics={**summary.diagnostics(), "base_model": base_note, "log_z_base": log_z0,
                      "start": start_note, "log_weight_sd": float(np.std(logr)), "log_weights": logr.tolist()},
         warnings=warnings + list(summary.warnings),
+        states=target_states,
     )
 
 

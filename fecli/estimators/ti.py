@@ -55,6 +55,9 @@ DEFAULT_SWEEPS = 20
 DEFAULT_SCHEDULE = "sigmoid"
 _STREAM = 3
 _STREAM_DOWN = 5
+#: Error terms already inside the error bar are worth a warning only above this (nats): a 0.001-nat
+#: lag that dominates a tiny sampling error is no news.
+MEANINGFUL_ERROR = 0.05
 #: Gibbs sweeps at the target before the downward chains start, when exact samples are out of reach.
 DEFAULT_BURN_IN = 2000
 #: Largest smaller layer for which the downward chains start from exact target samples.
@@ -157,12 +160,12 @@ def ti(
     stderr = math.sqrt(se_sampling**2 + quadrature**2 + lag**2)
     log_z = path.log_z_base + integral
     warnings = []
-    if quadrature > se_sampling:
+    if quadrature > se_sampling and quadrature > MEANINGFUL_ERROR:
         warnings.append(
             f"the quadrature error ({quadrature:.3g} nats) exceeds the sampling error ({se_sampling:.3g}); "
             "use more steps."
         )
-    if lag > 2 * se_sampling:
+    if lag > 2 * se_sampling and lag > MEANINGFUL_ERROR:
         warnings.append(
             f"chains moving up and down the path disagree by {2 * lag:.3g} nats (lag behind equilibrium); "
             "the error bar includes it, more --sweeps or --steps would shrink it."

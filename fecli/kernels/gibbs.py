@@ -17,8 +17,8 @@ Annealing runs and long Gibbs runs use the fused per-block kernels of
 :mod:`fecli.kernels.anneal`. The kernels here serve the estimators that interleave
 sweeps with other work (TI's derivatives, umbrella's windows and exchanges): there the
 batched products V @ W and H @ W^T go through BLAS (the caller's job), and these
-kernels do the fused elementwise work: softplus differences for the weights,
-sigmoids, and Bernoulli draws, parallel over chains (prange).
+kernels do the fused elementwise work: sigmoids and Bernoulli draws, and the ln f_t
+ladder of MBAR's reduced potentials, over chains (serial, or parallel with prange).
 
 Randomness: every chain owns a xoshiro256+ generator state (4 uint64 words,
 seeded from numpy's SeedSequence, one per chunk of chains). A chain's numbers
@@ -86,33 +86,12 @@ def _factorised_row(c, bias, states, v):
 
 
 @njit(cache=True, inline="always")
-def _hidden_row(c, hfield, v, hbias_scaled, dvis, t_old, t_new, weight, sample, states, logw, h):
-    nh = hfield.shape[1]
-    acc = 0.0
-    if weight:
-        dot = 0.0
-        for i in range(v.shape[1]):
-            dot += dvis[i] * v[c, i]
-        acc = (t_new - t_old) * dot
-    if sample:
-        s0, s1, s2, s3 = states[c, 0], states[c, 1], states[c, 2], states[c, 3]
-        for j in range(nh):
-            x = hbias_scaled[j] + hfield[c, j]
-            xn = t_new * x
-            # one exp serves both softplus(xn) and sigmoid(xn)
-            e = np.exp(-abs(xn))
-            if weight:
-                acc += (xn if xn > 0.0 else 0.0) + np.log1p(e) - softplus(t_old * x)
-            p = 1.0 / (1.0 + e) if xn >= 0.0 else e / (1.0 + e)
-            u, s0, s1, s2, s3 = _next(s0, s1, s2, s3)
-            h[c, j] = 1.0 if u < p else 0.0
-        states[c, 0], states[c, 1], states[c, 2], states[c, 3] = s0, s1, s2, s3
-    elif weight:
-        for j in range(nh):
-            x = hbias_scaled[j] + hfield[c, j]
-            acc += softplus(t_new * x) - softplus(t_old * x)
-    if weight:
-        logw[c] += acc
+def _hidden_row(c, hfield, hbias_scaled, t, states, h):
+    s0, s1, s2, s3 = states[c, 0], states[c, 1], states[c, 2], states[c, 3]
+    for j in range(hfield.shape[1]):
+        u, s0, s1, s2, s3 = _next(s0, s1, s2, s3)
+        h[c, j] = 1.0 if u < sigmoid(t * (hbias_scaled[j] + hfield[c, j])) else 0.0
+    states[c, 0], states[c, 1], states[c, 2], states[c, 3] = s0, s1, s2, s3
 
 
 @njit(cache=True, inline="always")
@@ -156,15 +135,10 @@ def sample_factorised_par(bias, states, v):
 
 
 @njit(cache=True, parallel=True)
-def hidden_step_par(hfield, v, hbias_scaled, dvis, t_old, t_new, weight, sample, states, logw, h):
-    """Weight update from t_old to t_new at the current v, then h ~ p_{t_new}(h | v).
-
-    hfield (C, nh) = V @ (beta W); hbias_scaled = beta * b; dvis = beta * a - a_A.
-    If ``weight``: logw[c] += ln f_{t_new}(v_c) - ln f_{t_old}(v_c).
-    If ``sample``: h[c, j] ~ Bernoulli(sigmoid(t_new (beta b_j + hfield[c, j]))).
-    """
+def hidden_step_par(hfield, hbias_scaled, t, states, h):
+    """h[c, j] ~ Bernoulli(sigmoid(t (beta b_j + hfield[c, j]))), hfield (C, nh) = V @ (beta W), hbias_scaled = beta b."""
     for c in prange(hfield.shape[0]):
-        _hidden_row(c, hfield, v, hbias_scaled, dvis, t_old, t_new, weight, sample, states, logw, h)
+        _hidden_row(c, hfield, hbias_scaled, t, states, h)
 
 
 @njit(cache=True, parallel=True)
@@ -195,9 +169,9 @@ def sample_factorised_ser(bias, states, v):
 
 
 @njit(cache=True)
-def hidden_step_ser(hfield, v, hbias_scaled, dvis, t_old, t_new, weight, sample, states, logw, h):
+def hidden_step_ser(hfield, hbias_scaled, t, states, h):
     for c in range(hfield.shape[0]):
-        _hidden_row(c, hfield, v, hbias_scaled, dvis, t_old, t_new, weight, sample, states, logw, h)
+        _hidden_row(c, hfield, hbias_scaled, t, states, h)
 
 
 @njit(cache=True)

@@ -1,0 +1,169 @@
+"""``auto``: exact when feasible, otherwise two independent routes run until they agree.
+
+Where the smaller layer can be enumerated within the time allowed, the answer is exact.
+Otherwise fecli runs two sampling routes that fail in different ways (forward AIS from a
+mode-covering base, a stochastic lower bound; and a tempering or path-sampling route), each
+checked against the rigorous bracket of :mod:`fecli.bounds`, and doubles their effort (their
+budget option, e.g. AIS steps) until
+
+    |ln Z_A - ln Z_B| <= target_error  and  both 95% half-widths <= target_error,
+
+or the next round would exceed ``budget`` seconds. The value is the inverse-variance mean of
+the routes and the 95% interval covers both routes' intervals. When the routes still disagree
+the interval spans both and a warning names both numbers: it is then an honest wide interval,
+not a precise one.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidOptionError
+from ..model import RBM
+from ..result import Result
+from ._sampling_common import Z95, resolve_seed
+from .exact import check_beta
+
+DEFAULT_TARGET_ERROR = 0.5
+DEFAULT_BUDGET = 120.0
+#: Routes in order of preference; the first two that are registered run.
+ROUTES = ("ais", "pt", "ti", "reverse-ais")
+#: Exact enumeration is used when its expected time is below this share of the budget.
+EXACT_SHARE = 0.25
+
+
+def _check_positive(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
+        raise InvalidOptionError(f"{name} must be a number > 0, got {value!r}.")
+    return float(value)
+
+
+def _route_names(model: RBM) -> list[str]:
+    """The first two registered routes that support the model's unit types."""
+    from . import METHODS
+
+    return [name for name in ROUTES if name in METHODS and METHODS[name].supports(model)][:2]
+
+
+def _default(method: str, option: str) -> int:
+    from . import get_method
+
+    return int(inspect.signature(get_method(method).load()).parameters[option].default)
+
+
+def _seed(entropy: int, round_: int, route: int) -> int:
+    """A seed below 2^53 for one route in one round, derived from the run's entropy."""
+    words = np.random.SeedSequence(entropy, spawn_key=(7, round_, route)).generate_state(2, dtype=np.uint32)
+    return int(words[0]) << 21 ^ int(words[1])
+
+
+def _half_width(result: Result) -> float:
+    if result.ci_low is None or result.ci_high is None:
+        return math.inf
+    return max(result.log_z - result.ci_low, result.ci_high - result.log_z)
+
+
+def _exact_if_feasible(model: RBM, beta: float, budget: float) -> Result | None:
+    from .exact import estimate_exact, exact_feasibility
+
+    feasibility = exact_feasibility(model)
+    seconds = feasibility.expected_seconds
+    if not feasibility.feasible or seconds is None or seconds > EXACT_SHARE * budget:
+        return None
+    from .exact import exact_cost
+
+    return estimate_exact(model, beta=beta, max_units=max(exact_cost(model)[0], 1))
+
+
+def estimate_auto(model: RBM, *, beta: float = 1.0, target_error: float = DEFAULT_TARGET_ERROR,
+                  budget: float = DEFAULT_BUDGET, data: Any = None, seed: int | None = None,
+                  progress=None) -> Result:
+    """ln Z(beta) by the most trustworthy route within ``budget`` seconds (module docstring).
+
+    Parameters
+    ----------
+    target_error : nats; the routes must agree within it, and each be that precise (95%).
+    budget : seconds of wall time to spend at most (the last round is not started when its
+        expected time, twice the previous round's, would exceed what is left).
+    data : training examples; the sampling routes' base model becomes their base rate.
+    seed : same seed, same numbers.
+
+    Returns a Result with method 'auto': kind 'exact' when enumeration was affordable, else
+    'estimate', with ``diagnostics['routes']`` listing every run (method, options, value, interval).
+    """
+    from ..api import estimate
+
+    start = time.perf_counter()
+    beta = check_beta(beta)
+    target_error = _check_positive("target_error", target_error)
+    budget = _check_positive("budget", budget)
+    exact = _exact_if_feasible(model, beta, budget)
+    if exact is not None:
+        exact.method = "auto"
+        exact.diagnostics["routes"] = ["exact"]
+        exact.params.update({"target_error": target_error, "budget": budget})
+        return exact
+
+    entropy = resolve_seed(seed)
+    routes = _route_names(model)
+    options = {name: {"beta": beta, **({"data": data} if data is not None else {})} for name in routes}
+    history: list[dict[str, Any]] = []
+    round_, last_round_s = 0, 0.0
+    while True:
+        round_start = time.perf_counter()
+        results = []
+        for index, name in enumerate(routes):
+            from . import get_method
+
+            option = get_method(name).budget_option
+            effort = _default(name, option) * 2**round_
+            results.append(estimate(model, name, seed=_seed(entropy, round_, index),
+                                    progress=progress, **{option: effort}, **options[name]))
+            history.append({"round": round_, "method": name, option: effort, "log_z": results[-1].log_z,
+                            "ci_low": results[-1].ci_low, "ci_high": results[-1].ci_high,
+                            "warnings": len(results[-1].warnings)})
+        last_round_s = time.perf_counter() - round_start
+        spread = max(r.log_z for r in results) - min(r.log_z for r in results)
+        precise = all(_half_width(r) <= target_error for r in results)
+        elapsed = time.perf_counter() - start
+        if (spread <= target_error and precise) or elapsed + 2.2 * last_round_s > budget:
+            break
+        round_ += 1
+    return _combine(model, beta, results, history, spread, precise, target_error, budget, entropy, start)
+
+
+def _combine(model: RBM, beta: float, results: list[Result], history: list, spread: float, precise: bool,
+             target_error: float, budget: float, entropy: int, start: float) -> Result:
+    weights = np.array([1.0 / max(r.stderr or math.inf, 1e-12) ** 2 for r in results])
+    values = np.array([r.log_z for r in results])
+    log_z = float(values @ weights / weights.sum()) if np.isfinite(weights).all() and weights.sum() > 0 \
+        else float(values.mean())
+    lows = [r.ci_low if r.ci_low is not None else r.log_z for r in results]
+    highs = [r.ci_high if r.ci_high is not None else r.log_z for r in results]
+    ci_low, ci_high = min(lows + [log_z]), max(highs + [log_z])
+    warnings = []
+    names = " and ".join(f"{r.method} {r.log_z:.4f} [{r.ci_low:.4f}, {r.ci_high:.4f}]" for r in results)
+    if spread > target_error:
+        warnings.append(f"the two routes disagree by {spread:.3g} nats (> --target-error {target_error:g}) after "
+                        f"{time.perf_counter() - start:.0f} s of the {budget:g} s budget: {names}; the interval spans "
+                        "both. Give a larger --budget, or --data for a better base model.")
+    elif not precise:
+        warnings.append(f"the routes agree ({names}) but are not yet within {target_error:g} nats each; "
+                        "the interval spans both. Give a larger --budget.")
+    for r in results:
+        warnings.extend(f"{r.method}: {text}" for text in r.warnings)
+    return Result(
+        model=model.name, method="auto", beta=beta, log_z=log_z, kind="estimate",
+        n_visible=model.n_visible, n_hidden=model.n_hidden,
+        stderr=(ci_high - ci_low) / (2 * Z95), ci_low=ci_low, ci_high=ci_high,
+        wall_time_s=time.perf_counter() - start,
+        params={"target_error": target_error, "budget": budget, "seed": entropy},
+        diagnostics={"routes": history, "agreed": spread <= target_error and precise,
+                     "spread": spread, "bracket": results[0].diagnostics.get("bracket")},
+        warnings=warnings,
+    )

@@ -1,0 +1,157 @@
+"""The trust issue's measured cases: every result covers the exact ln Z or carries a warning.
+
+Exact values come from enumeration, or from Kaufman's formula for Ising tori too large to enumerate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fecli import estimate
+from fecli.bounds import rigorous_bracket, upper_bound
+from fecli.references import (
+    bars_and_stripes_model,
+    block_composite,
+    ising_torus,
+    kaufman_log_z,
+    near_deterministic_model,
+    two_mode_model,
+)
+
+from .conftest import brute_force_log_z, random_rbm
+
+SAMPLING = ("ais", "reverse-ais", "importance", "ti")
+
+
+def covers_or_warns(result, exact: float) -> bool:
+    covered = result.ci_low - 1e-9 <= exact <= result.ci_high + 1e-9
+    return covered or bool(result.warnings)
+
+
+# ------------------------------------------------------------------ references
+@pytest.mark.parametrize("L,K", [(4, 0.3), (4, 0.6), (6, 0.44)])
+def test_ising_torus_rbm_matches_kaufman(L, K):
+    model, offset = ising_torus(L, K)
+    assert estimate(model, "exact").log_z + offset == pytest.approx(kaufman_log_z(L, K), abs=1e-9)
+
+
+def test_block_composite_log_z_is_the_sum_of_its_blocks():
+    rng = np.random.default_rng(5)
+    blocks = [random_rbm(rng, 5, 3, 2.0), two_mode_model(16), bars_and_stripes_model()]
+    composite = block_composite(blocks, seed=1)
+    expected = sum(estimate(b, "exact").log_z for b in blocks)
+    assert estimate(composite, "exact").log_z == pytest.approx(expected, abs=1e-9)
+
+
+def test_the_issue_exact_values():
+    assert estimate(two_mode_model(16), "exact").log_z == pytest.approx(3.7457594086, abs=1e-9)
+    assert estimate(near_deterministic_model(3), "exact", beta=50).log_z == pytest.approx(1376.4807520572, abs=1e-8)
+    assert estimate(bars_and_stripes_model(), "exact").log_z == pytest.approx(59.6749019726, abs=1e-8)
+
+
+# ------------------------------------------------------------------ the bracket
+def test_bracket_holds_on_random_models():
+    rng = np.random.default_rng(0)
+    for trial in range(30):
+        scale = [0.1, 1.0, 5.0][trial % 3]
+        model = random_rbm(rng, 6, 4, scale)
+        beta = [0.5, 1.0, 3.0][trial % 3]
+        exact = brute_force_log_z(model, beta)
+        states = (rng.random((20, 6)) < 0.5).astype(float)
+        bracket = rigorous_bracket(model, beta, [states])
+        assert bracket.lower <= exact + 1e-9 <= bracket.upper + 2e-9
+
+
+def test_upper_bound_is_tight_for_a_factorised_model():
+    model = random_rbm(np.random.default_rng(1), 5, 3, 0.0)
+    assert upper_bound(model) == pytest.approx(brute_force_log_z(model), abs=1e-12)
+
+
+# ------------------------------------------------------------------ the measured cases
+@pytest.mark.parametrize("method", SAMPLING)
+@pytest.mark.parametrize("strength", [8, 16, 32])
+def test_two_mode_model_covers_or_warns(method, strength):
+    model = two_mode_model(strength)
+    exact = estimate(model, "exact").log_z
+    assert covers_or_warns(estimate(model, method, seed=1), exact)
+
+
+def test_two_mode_model_stochastic_lower_bounds_never_sit_below_mean_field():
+    model = two_mode_model(16)
+    mf = estimate(model, "mf").log_z
+    for method in ("ais", "importance"):
+        assert estimate(model, method, seed=0).log_z >= mf - 1e-9
+
+
+@pytest.mark.parametrize("method", SAMPLING)
+def test_bars_and_stripes_covers_or_warns(method):
+    model = bars_and_stripes_model()
+    for steps in ({"steps": 100}, {"steps": 1000}) if method in ("ais", "reverse-ais") else ({},):
+        assert covers_or_warns(estimate(model, method, seed=0, **steps), 59.6749019726)
+
+
+@pytest.mark.parametrize("method", SAMPLING)
+def test_near_deterministic_target_covers_or_warns(method):
+    model = near_deterministic_model(3)
+    result = estimate(model, method, beta=50, seed=0)
+    assert covers_or_warns(result, 1376.4807520572)
+    assert result.ci_high > result.ci_low  # never a zero-width interval
+
+
+def test_saturated_weights_never_give_a_zero_width_interval_excluding_exact():
+    base = near_deterministic_model(3)
+    from fecli.model import RBM
+
+    model = RBM(base.weights * 1e6, base.visible_bias, base.hidden_bias)
+    exact = estimate(model, "exact").log_z
+    for method in ("ais", "importance"):
+        result = estimate(model, method, seed=0)
+        assert covers_or_warns(result, exact)
+
+
+@pytest.mark.parametrize("method", SAMPLING)
+def test_ordered_ising_torus_covers_or_warns(method):
+    model, offset = ising_torus(8, 0.6)
+    exact = kaufman_log_z(8, 0.6) - offset
+    assert covers_or_warns(estimate(model, method, seed=0), exact)
+
+
+@pytest.mark.parametrize("method", ["tap2", "tap3", "cumulant"])
+def test_impossible_approximations_are_clipped_and_flagged(method):
+    from fecli.errors import EstimationFailedError
+
+    model = random_rbm(np.random.default_rng(2), 8, 5, 1e12)
+    try:
+        result = estimate(model, method)
+    except EstimationFailedError:  # refusing (no fixed point) is honest too
+        return
+    bracket = result.diagnostics["bracket"]
+    assert bracket["lower"] - 1e-3 * abs(bracket["lower"]) <= result.log_z <= bracket["upper"] * (1 + 1e-9)
+    if "unclipped_log_z" in result.diagnostics:
+        assert any("rigorous" in w for w in result.warnings)
+
+
+# ------------------------------------------------------------------ no crying wolf
+@pytest.mark.parametrize("method", ["ais", "reverse-ais", "ti"])
+def test_weakly_coupled_models_get_no_warnings(method):
+    model = random_rbm(np.random.default_rng(4), 64, 20, 0.05)
+    exact = estimate(model, "exact").log_z
+    result = estimate(model, method, seed=0)
+    assert result.ci_low <= exact <= result.ci_high
+    assert result.warnings == []
+
+
+# ------------------------------------------------------------------ auto
+def test_auto_is_exact_when_enumeration_is_cheap():
+    result = estimate(two_mode_model(16), "auto")
+    assert result.kind == "exact" and result.diagnostics["routes"] == ["exact"]
+
+
+def test_auto_lands_within_half_a_nat_on_an_ordered_ising_torus():
+    model, offset = ising_torus(8, 0.6)
+    exact = kaufman_log_z(8, 0.6) - offset
+    result = estimate(model, "auto", seed=0, budget=60)
+    assert abs(result.log_z - exact) < 0.5
+    assert result.ci_low <= exact <= result.ci_high
+    assert len({r["method"] for r in result.diagnostics["routes"]}) == 2
