@@ -176,6 +176,7 @@ class LayeredPath:
         self.other: Layer = m.hidden if self.side == "visible" else m.visible
         w = m.weights2d if self.side == "visible" else m.weights2d.T
         self.w = np.ascontiguousarray(self.beta * w)  # (dim_own, dim_other)
+        self.wt = np.ascontiguousarray(self.w.T)      # (dim_other, dim_own), for the own layer's field
         self.own_target = self.own.scaled(self.beta)
         self.other_target = self.other.scaled(self.beta)
 
@@ -209,7 +210,7 @@ class LayeredPath:
         if field is None:
             field = self.field(s)
         o = self.other_at(t).sample(t * field, rng)
-        s_new = self.own_at(t).sample(t * self.other.project(o, self.w.T), rng)
+        s_new = self.own_at(t).sample(t * self.other.project(o, self.wt), rng)
         return s_new, o
 
 
