@@ -85,11 +85,16 @@ class Potts(Layer):
         return p * (1.0 - p)
 
     def sample(self, field, rng, beta=1.0):
-        p = self._sites(self.mean(field, beta))
-        cdf = np.cumsum(p, axis=-1)
-        u = rng.random(p.shape[:-1] + (1,))
-        states = (u >= cdf[..., :-1]).sum(axis=-1)
-        return states.astype(np.float64)
+        """One uniform per site, the inverse CDF of softmax(beta (theta + I)) (a fused kernel)."""
+        from ..kernels.categorical import categorical_draws
+
+        logits = beta * (self._sites(field) + self.bias)
+        shape = logits.shape[:-1]
+        logits = np.ascontiguousarray(logits.reshape((-1,) + logits.shape[-2:]))
+        u = np.ascontiguousarray(rng.random(shape + (1,)).reshape(logits.shape[:2]))
+        out = np.empty(logits.shape[:2])
+        categorical_draws(logits, u, out)
+        return out.reshape(shape)
 
     def state_columns(self, w2d):
         return w2d.reshape(self.n, self.q, w2d.shape[1])
