@@ -25,13 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from .layers import HIDDEN_UNIT_TYPES, LAYER_TYPES, UNIT_TYPES, Bernoulli, Layer, Spin
+from .layers import HIDDEN_UNIT_TYPES, UNIT_TYPES, Bernoulli, Layer
 from .numerics import sigmoid, softplus  # noqa: F401  (re-exported: fecli.model.softplus / sigmoid)
 
 #: Unit types fecli understands (the file format's visible_type / hidden_type names).
 SUPPORTED_UNIT_TYPES = UNIT_TYPES
-#: Names reserved by the file format but not supported (none today).
-RESERVED_UNIT_TYPES: tuple[str, ...] = ()
 
 __all__ = ["RBM", "binary_equivalent", "SUPPORTED_UNIT_TYPES", "HIDDEN_UNIT_TYPES", "softplus", "sigmoid"]
 
@@ -134,10 +132,6 @@ class RBM:
         """I(v) = W^T phi(v): the field the visible states (rows) send to the hidden layer."""
         return self.visible.project(v, self.weights2d)
 
-    def visible_input(self, h: np.ndarray) -> np.ndarray:
-        """W phi(h): the field the hidden states (rows) send to the visible layer."""
-        return self.hidden.project(h, self.weights2d.T)
-
     def energy(self, v: np.ndarray, h: np.ndarray) -> np.ndarray:
         """E(v, h) = E_v(v) + E_h(h) - phi(v)^T W phi(h) for rows of v and h."""
         coupling = np.einsum("...j,...j->...", self.hidden_input(v), self.hidden.features(h))
@@ -209,17 +203,3 @@ def _shift_bias(layer: Layer, shift: np.ndarray) -> np.ndarray:
 def spin_to_binary(x: np.ndarray) -> np.ndarray:
     """y = (x + 1) / 2: +-1 spins as 0/1 values."""
     return 0.5 * (np.asarray(x, dtype=np.float64) + 1.0)
-
-
-def binary_to_spin(y: np.ndarray) -> np.ndarray:
-    """x = 2y - 1: 0/1 values as +-1 spins."""
-    return 2.0 * np.asarray(y, dtype=np.float64) - 1.0
-
-
-def is_spin(layer: Layer) -> bool:
-    return isinstance(layer, Spin)
-
-
-def layer_type(name: str) -> type[Layer]:
-    """The layer class of a unit type name (KeyError for unknown names)."""
-    return LAYER_TYPES[name]

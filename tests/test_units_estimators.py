@@ -181,3 +181,23 @@ def test_joint_series_is_capped_at_order_two_for_gaussian_and_potts_layers():
         estimate(model, "cumulant", order=3)
     r = estimate(model, "cumulant", order=4, variant="marginal", samples=20000, seed=1)
     assert abs(r.log_z - log_partition(model)) < 0.05
+
+
+@pytest.mark.parametrize("method", ["exact", "gibbs"])
+def test_samples_follow_the_model_for_potts_and_gaussian_layers(method):
+    from fecli.sampling import sample
+
+    model = make_model("potts", "bernoulli", 3, 4, 12)
+    v = states(model.visible)
+    p = np.exp(-model.free_energy(v) - log_partition(model))
+    expected = p @ model.visible.features(v)
+    drawn = sample(model, 20000, method=method, seed=2, chains=50, burn_in=100, thin=2)
+    assert drawn.v.dtype == np.uint8
+    got = model.visible.features(drawn.v.astype(float)).mean(axis=0)
+    assert np.abs(got - expected).max() < 0.02
+    gg = make_model("gaussian", "gaussian", 3, 2, 5)
+    joint = np.block([[np.diag(gg.visible.precision), -gg.weights2d], [-gg.weights2d.T, np.diag(gg.hidden.precision)]])
+    cov = np.linalg.inv(joint)[:3, :3]
+    drawn = sample(gg, 20000, method=method, seed=3, chains=50, burn_in=100, thin=2)
+    assert drawn.v.dtype == np.float64
+    assert np.abs(np.cov(drawn.v.T) - cov).max() < 0.05 * np.abs(cov).max() + 0.01
