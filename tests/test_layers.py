@@ -136,3 +136,16 @@ def test_make_layer_and_bad_parameters():
         Gaussian(np.zeros(2), np.array([1.0, 0.0]))
     with pytest.raises(ValueError, match="q >= 2"):
         Potts(np.zeros((3, 1)))
+
+
+def test_registry_names_the_same_unit_types_without_importing_numpy():
+    import subprocess
+    import sys
+
+    from fecli import layers
+    from fecli.estimators import units
+
+    assert units.UNIT_TYPES == layers.UNIT_TYPES and units.HIDDEN_UNIT_TYPES == layers.HIDDEN_UNIT_TYPES
+    code = "import sys, fecli.cli; print('numpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

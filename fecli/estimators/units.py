@@ -21,12 +21,14 @@ import functools
 from itertools import product
 from typing import Any, Callable
 
-import numpy as np
-
 from ..errors import RefusedError
-from ..layers import HIDDEN_UNIT_TYPES, UNIT_TYPES
 
 Combination = tuple[str, str]
+
+#: The unit types' names (fecli.layers.UNIT_TYPES / HIDDEN_UNIT_TYPES; repeated here so that the
+#: registry, read by ``fecli --help``, does not import numpy; a test checks they agree).
+UNIT_TYPES = ("bernoulli", "spin", "gaussian", "potts")
+HIDDEN_UNIT_TYPES = ("bernoulli", "spin", "gaussian")
 
 #: Every combination the file format allows (visible: 4 types, hidden: 3).
 ALL_UNITS: frozenset[Combination] = frozenset(product(UNIT_TYPES, HIDDEN_UNIT_TYPES))
@@ -89,7 +91,7 @@ def dispatching(method: Any, func: Callable[..., Any], layered: Callable[..., An
     return run
 
 
-def _binary_data(data: Any, model: Any) -> np.ndarray:
+def _binary_data(data: Any, model: Any) -> Any:
     """The ``data`` option of a model with spin layers, as the 0/1 rows of its binary equivalent."""
     from ..layer_data import resolve_for
     from ..model import spin_to_binary
