@@ -168,7 +168,7 @@ def accuracy_table(seed: int) -> list[str]:
     rows = ["| method (digits 64x16, defaults) | error vs exact | stderr | time s | error x time |",
             "|---|---:|---:|---:|---:|"]
     for method, extra in [("ais", {}), ("ais", {"data": data}), ("reverse-ais", {}), ("importance", {}),
-                          ("importance", {"data": data}), ("umbrella", {}), ("ti", {})]:
+                          ("importance", {"data": data}), ("pt", {}), ("ti", {})]:
         estimate(model, method, seed=seed, steps=5) if method in ("ais", "ti") else None  # warm the JIT
         r = estimate(model, method, seed=seed, **extra)
         err = r.log_z - exact

@@ -6,7 +6,8 @@ is not counted. Reported per method: best and mean wall time (the best is the le
 by other load on the machine; the load average is printed), root-mean-square error against exact,
 mean reported standard error, how many 95% intervals cover exact and how many runs warned;
 then the time ratio pt / ais. With --hard, the same for two multimodal models of issue 10
-(the two-mode 12 x 2 model at strength 16 and the 6 x 6 Ising torus at K = 0.6 as an RBM),
+(fecli.references: the two-mode 12 x 2 model at strength 16 and the 6 x 6 Ising torus at
+K = 0.6 as an 18 x 18 RBM),
 where "covered or warned" is what counts.
 
     python benchmarks/bench_pt.py              # digits 64x16, 5 seeds
@@ -29,19 +30,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def hard_models():
-    from fecli.model import RBM
+    from fecli.references import ising_torus, two_mode_model
 
-    w = np.zeros((12, 2))
-    w[:, 0] = 16.0
-    yield RBM(w, np.full(12, -8.0), np.array([-93.0, 0.0]), name="two-mode 12x2 (strength 16)")
-    L, K = 6, 0.6
-    black = [(i, j) for i in range(L) for j in range(L) if (i + j) % 2 == 0]
-    white = {s: n for n, s in enumerate((i, j) for i in range(L) for j in range(L) if (i + j) % 2 == 1)}
-    w = np.zeros((len(black), len(white)))
-    for n, (i, j) in enumerate(black):
-        for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-            w[n, white[((i + di) % L, (j + dj) % L)]] += 4 * K
-    yield RBM(w, np.full(18, -8 * K), np.full(18, -8 * K), name="Ising 6x6 torus, K = 0.6 (18x18)")
+    yield two_mode_model(16.0)
+    yield ising_torus(6, 0.6)[0]
 
 
 def measure(model, method: str, exact: float, seeds: int) -> dict:
@@ -57,8 +49,8 @@ def measure(model, method: str, exact: float, seeds: int) -> dict:
         stderrs.append(r.stderr)
         covered += r.ci_low <= exact <= r.ci_high
         warned += bool(r.warnings)
-    return {"time": float(np.mean(times)), "best": float(np.min(times)), "rmse": float(np.sqrt(np.mean(np.square(errors)))),
-            "bias": float(np.mean(errors)), "stderr": float(np.mean(stderrs)), "covered": covered,
+    return {"time": float(np.mean(times)), "best": float(np.min(times)),
+            "rmse": float(np.sqrt(np.mean(np.square(errors)))), "bias": float(np.mean(errors)), "stderr": float(np.mean(stderrs)), "covered": covered,
             "warned": warned, "n": seeds}
 
 

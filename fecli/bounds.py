@@ -138,9 +138,11 @@ def _outside(value: float, bracket: Bracket) -> str | None:
 def check_result(result, bracket: Bracket):
     """Clip ``result`` (a :class:`~fecli.result.Result`) into ``bracket`` and warn about what was outside.
 
-    - log_z below the rigorous lower bound: raised to it, with a warning naming the raw value
-      (for a stochastic lower bound: "a stochastic lower bound below a rigorous lower bound");
-    - log_z above the rigorous upper bound: lowered to it, with a warning;
+    - log_z beyond a bound but with its 95% interval reaching it: moved to the bound quietly
+      (the value was within its own error of it; ``diagnostics['unclipped_log_z']`` keeps it);
+    - log_z beyond a bound with the whole interval beyond it: moved to the bound, with a warning
+      naming the raw value, and the kind becomes the bound's (for a stochastic lower bound:
+      "a stochastic lower bound below a rigorous lower bound");
     - an interval reaching outside the bracket is cut to it; an interval entirely outside becomes
       the bracket's side it points to (its own value cannot be trusted).
     Exact results are left alone. Returns the result (changed in place).
@@ -149,6 +151,10 @@ def check_result(result, bracket: Bracket):
         return result
     result.diagnostics["bracket"] = bracket.as_dict()
     where = _outside(result.log_z, bracket)
+    if where is not None and _interval_reaches(result, bracket, where):
+        result.diagnostics["unclipped_log_z"] = result.log_z
+        result.log_z = bracket.lower if where == "below" else bracket.upper
+        where = None  # within its own error of the bound: moved there quietly, the interval cut below
     if where is not None:
         raw = result.log_z
         bound = bracket.lower if where == "below" else bracket.upper
@@ -157,8 +163,9 @@ def check_result(result, bracket: Bracket):
                 "stochastic_upper_bound": "this stochastic upper bound"}.get(result.kind, "the value")
         result.warnings.append(
             f"{what} ({raw:.6g}) lies {abs(raw - bound):.3g} nats {where} a rigorous "
-            f"{'lower' if where == 'below' else 'upper'} bound on ln Z ({bound:.6g}, {source}): it is wrong by at "
-            f"least that much{' (a mode was probably missed)' if where == 'below' else ''}; reported at the bound."
+            f"{'lower' if where == 'below' else 'upper'} bound on ln Z ({bound:.6g}, {source}), beyond its own "
+            f"error bar: it is wrong by at least that much{' (a mode was probably missed)' if where == 'below' else ''}; "
+            "reported at the bound."
         )
         result.diagnostics["unclipped_log_z"] = raw
         result.log_z = bound
@@ -169,6 +176,16 @@ def check_result(result, bracket: Bracket):
         result.ci_low = min(max(lo, bracket.lower), bracket.upper)
         result.ci_high = max(min(hi, bracket.upper), bracket.lower)
     return result
+
+
+def _interval_reaches(result, bracket: Bracket, where: str) -> bool:
+    """Whether the result's own 95% interval reaches the bound its value lies beyond."""
+    if result.ci_low is None or result.ci_high is None:
+        return False
+    slack = SLACK_ABS + SLACK_REL * abs(result.log_z)
+    if where == "below":
+        return result.ci_high >= bracket.lower - slack
+    return result.ci_low <= bracket.upper + slack
 
 
 #: A run "sat in one mode" when at least this share of its states lies within that mode.

@@ -9,12 +9,12 @@ per-unit cost, so the estimate errs towards staying inside the budget.
 
 from __future__ import annotations
 
-import inspect
+import math
 import time
 from typing import Any
 
 from .errors import InvalidOptionError
-from .estimators import Method, get_method
+from .estimators import get_method
 from .result import Result
 
 PILOT_FRACTION = 20
@@ -28,7 +28,7 @@ def budgeted_methods(names: tuple[str, ...]) -> list[str]:
 def check_budget(seconds: float | None, names: tuple[str, ...], given: dict[str, Any]) -> None:
     if seconds is None:
         return
-    if not seconds > 0:
+    if not (math.isfinite(seconds) and seconds > 0):
         raise InvalidOptionError(f"--budget must be a number of seconds > 0, got {seconds:g}.")
     knobs = {get_method(n).budget_option for n in budgeted_methods(names)}
     clash = sorted(k for k in knobs if given.get(k) is not None)
@@ -37,16 +37,12 @@ def check_budget(seconds: float | None, names: tuple[str, ...], given: dict[str,
         raise InvalidOptionError(f"{names_} and --budget both set how much to sample; give one of them.")
 
 
-def _default(method: Method, option: str) -> int:
-    return int(inspect.signature(method.load()).parameters[option].default)
-
-
 def run_within(model: Any, name: str, seconds: float, options: dict[str, Any]) -> Result:
     """Run sampling method ``name`` so that pilot + final take about ``seconds``."""
     method = get_method(name)
     knob = method.budget_option
     func = method.load()
-    pilot_amount = max(method.budget_minimum, _default(method, knob) // PILOT_FRACTION)
+    pilot_amount = max(method.budget_minimum, method.defaults()[knob] // PILOT_FRACTION)
     start = time.perf_counter()
     pilot = func(model, **{**options, knob: pilot_amount})
     pilot_seconds = time.perf_counter() - start

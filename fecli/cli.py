@@ -1,7 +1,8 @@
 """The fecli command line: parse, call the library, render. No numerics here.
 
 Heavy imports (numpy, numba, h5py, the estimators) happen inside the commands so
-that ``fecli --help`` stays fast.
+that ``fecli --help`` stays fast. The options of the methods are not written here:
+they are generated from the declarations in the registry (fecli/estimators/__init__.py).
 """
 
 from __future__ import annotations
@@ -9,27 +10,22 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 
 from . import __version__
-from .estimators import method_names
+from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from .estimators import METHODS, RAISE, Method, method_names
+from .validation import DATA, Option
 
-EXIT_OK, EXIT_FAILURE = 0, 1
-METHOD_CHOICES = [*method_names(), "all"]
-
-
-def _method_help() -> str:
-    """The registry's methods as a block for --help (the one list of methods)."""
-    from .estimators import METHODS
-
-    lines = [f"  {m.name:<12} {m.summary}" for m in METHODS.values()]
-    return "\b\nMethods:\n" + "\n".join(lines)
+#: The method name that selects every registered ln Z method.
+ALL = "all"
 
 
 class FecliGroup(click.Group):
-    """Reports expected failures (FecliError) as one line and their exit status."""
+    """Every error as one line on stderr with its exit status: usage errors (2), expected failures
+    (FecliError, 1) and interrupts (130); tracebacks only with --debug."""
 
     def invoke(self, ctx: click.Context) -> Any:
         from .errors import FecliError
@@ -42,6 +38,25 @@ class FecliGroup(click.Group):
             _error(str(exc))
             ctx.exit(exc.exit_code)
 
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            where = f"; see '{exc.ctx.command_path} --help'" if exc.ctx is not None else ""
+            _error(exc.format_message().rstrip(".") + where + ".")
+            code = EXIT_USAGE
+        except click.ClickException as exc:
+            exc.show()
+            code = exc.exit_code
+        except (click.exceptions.Abort, KeyboardInterrupt):
+            click.echo("fecli: interrupted.", err=True)
+            code = EXIT_INTERRUPTED
+        code = code if isinstance(code, int) else EXIT_OK
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
 
 @click.group(cls=FecliGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="fecli")
@@ -50,7 +65,8 @@ def cli(debug: bool) -> None:
     """fecli: free energies (ln Z) of Restricted Boltzmann Machines.
 
     Models are fecli-rbm HDF5 files (see the README). Results go to stdout,
-    progress and messages to stderr. Exit status: 0 success, 1 failure, 2 usage error.
+    progress and messages to stderr. Exit status: 0 success, 1 failure, 2 usage error,
+    130 interrupted.
     """
 
 
@@ -88,105 +104,149 @@ def report_json(summary: dict[str, Any]) -> str:
     return json.dumps(_jsonable(summary), allow_nan=False)
 
 
-def method_selection(func=None, *, extra: tuple[str, ...] = (), extra_help: str = ""):
-    """--method (repeatable), --beta and --seed: shared by every command that runs estimators.
+# --------------------------------------------------------------------------- commands that run methods
+class MethodNames(click.ParamType):
+    """Method names, comma-separated (-m exact,mf) and/or repeated (-m exact -m mf); 'all' for every one."""
 
-    ``extra``: choices beyond the registry's ln Z methods (loglik's 'raise'), handled by the command.
-    """
-    if func is None:
-        return lambda f: method_selection(f, extra=extra, extra_help=extra_help)
-    choices = [*METHOD_CHOICES[:-1], *extra, METHOD_CHOICES[-1]]
-    for option in reversed([
-        click.option("-m", "--method", "methods", multiple=True, type=click.Choice(choices),
-                     default=("auto",), show_default=True,
-                     help="Estimator; repeat for several, 'all' for every ln Z method." + extra_help),
-        click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0)."),
-        click.option("--seed", type=int, default=None,
-                     help="Seed of stochastic methods (same seed, same numbers)."),
-    ]):
-        func = option(func)
-    return func
+    name = "method"
 
+    def __init__(self, choices: tuple[str, ...]):
+        self.choices = choices
 
-# ---- pt (and umbrella, its old name): the tempering ladder. Kept together; the shared
-# ---- --chains, --samples, --burn-in, --sweeps, --schedule above also reach pt.
-PT_OPTIONS = [
-    click.option("--rungs", type=int, default=None,
-                 help="pt: rungs of each ladder from the base model (t = 0) to the target (t = 1), placed for "
-                      "even exchange rates during --burn-in.  [default: as many as give neighbours an exchange "
-                      "rate of about 0.4]"),
-    click.option("--windows", type=int, default=None,
-                 help="umbrella (the old name of pt, kept for scripts; runs pt): the same as --rungs."),
-]
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "NAME[,NAME...]"
 
-#: Method-specific options, one list for every command that runs estimators. Each has
-#: default=None (the library signature holds the default, repeated in the help text)
-#: and is passed only to the selected methods that take it.
-METHOD_OPTIONS = [
-    click.option("--max-units", type=int, default=None,
-                 help="exact: largest layer to enumerate.  [default: 30]"),
-    click.option("--layer", type=click.Choice(["auto", "hidden", "visible"]), default=None,
-                 help="exact: layer to enumerate.  [default: auto, the smaller]"),
-    click.option("--tol", type=float, default=None,
-                 help="mf/tap2/tap3/cumulant: stop when the stationarity residual of the magnetisations is "
-                      "below this (> 0).  [default: 1e-07]"),
-    click.option("--max-iter", type=int, default=None,
-                 help="mf/tap2/tap3/cumulant: most fixed-point sweeps per start.  [default: 2000]"),
-    click.option("--damping", type=float, default=None,
-                 help="mf/tap2/tap3/cumulant: fraction of the old magnetisation kept per step, in (0, 1); "
-                      "raised automatically for starts that oscillate.  [default: 0.3]"),
-    click.option("--starts", type=int, default=None,
-                 help="mf/tap2/tap3/cumulant: starting points (base rate and data rows with --data, else "
-                      "sigma(a); the rest random).  [default: 8]"),
-    click.option("--combine", type=click.Choice(["best", "logsumexp"]), default=None,
-                 help="mf/tap2/tap3: the best fixed point, or the log-sum-exp over distinct ones.  "
-                      "[default: best]"),
-    click.option("--order", type=int, default=None,
-                 help="cumulant: highest order of the series, 1 to 4 (1 = variational bound).  [default: 2]"),
-    click.option("--reference", type=click.Choice(["mf", "tap", "base-rate"]), default=None,
-                 help="cumulant: factorized reference q: mean-field or TAP3 fixed point, or the data's base "
-                      "rate (needs --data).  [default: mf]"),
-    click.option("--variant", type=click.Choice(["joint", "marginal"]), default=None,
-                 help="cumulant: q over (v, h) with analytic cumulants, or q over v with hidden units summed "
-                      "and sampled k-statistics.  [default: joint]"),
-    click.option("--samples", type=int, default=None,
-                 help="cumulant --variant marginal: exact samples of q; importance: proposal samples; "
-                      "pt: recorded rounds per ladder (pt default: 4000).  [default: 10000]"),
-    click.option("--chains", type=int, default=None,
-                 help="ais, reverse-ais, ti: independent chains; pt: independent tempering ladders (>= 2); "
-                      "loglik raise: reverse chains per example.  [default: 100; pt: 8; raise: 10]"),
-    click.option("--steps", type=int, default=None,
-                 help="ais, reverse-ais, raise: transitions between base model and target; ti: grid intervals.  "
-                      "[default: 3000; ti: 200]"),
-    click.option("--schedule", type=str, default=None,
-                 help="ais, reverse-ais, raise, ti: spacing of the path, linear|sigmoid|sm08 "
-                      "(Salakhutdinov & Murray's three pieces); pt: of its first ladder, before adaptation.  "
-                      "[default: sm08; ti, pt: sigmoid]"),
-    click.option("--sweeps", type=int, default=None,
-                 help="ais, reverse-ais, raise: Gibbs sweeps per intermediate distribution; ti: per grid point; "
-                      "pt: per chain and round.  [default: 1; ti: 20]"),
-    click.option("--burn-in", type=int, default=None,
-                 help="reverse-ais, ti: Gibbs sweeps at the target when exact samples are not available "
-                      "(ti: for its downward chains); pt: rounds before recording, adapting the ladder first.  "
-                      "[default: 2000; pt: 1000]"),
-    click.option("--target-error", type=float, default=None,
-                 help="auto: nats within which its two routes must agree (and each be that precise).  "
-                      "[default: 0.5]"),
-    *PT_OPTIONS,
-]
-
-#: --data for the methods that take data (starts, base rates); not on loglik, whose DATA is an argument.
-DATA_OPTION = click.option(
-    "--data", type=click.Path(path_type=Path), default=None,
-    help="mf/tap2/tap3/cumulant: data file (.npy/.npz/.csv/.txt of 0/1 rows) for the base-rate and data-row "
-         "starts and --reference base-rate; ais, reverse-ais, importance, ti, pt: the base model "
-         "(proposal) becomes the data's base rate (pt also starts its chains from data rows).  [default: none; sampling methods start from the uniform distribution, mean field from sigma(beta a)]")
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, ...]:
+        if isinstance(value, tuple):
+            return value
+        names = tuple(n.strip() for n in str(value).split(",") if n.strip())
+        unknown = [n for n in names if n not in self.choices]
+        if unknown or not names:
+            self.fail(f"unknown method(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
+                      f"valid methods are: {', '.join(self.choices)}", param, ctx)
+        return names
 
 
-def method_options(func):
-    for option in reversed(METHOD_OPTIONS):
-        func = option(func)
-    return func
+def chosen_methods(values: tuple[tuple[str, ...], ...]) -> tuple[str, ...]:
+    """The -m/--methods values, flattened in order."""
+    return tuple(name for names in values for name in names)
+
+
+class MethodCommand(click.Command):
+    """A command that runs methods: its help lists them with the options each takes, and
+    ``--help-method NAME`` shows one method's options with their constraints and defaults."""
+
+    def __init__(self, *args: Any, entries: Callable[[], list[Method]], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.entries = entries
+        #: Declared options that are this command's arguments (loglik's DATA), not flags.
+        self.arguments = {p.name for p in self.params if isinstance(p, click.Argument)}
+        own = {p.name for p in self.params} | {"seed"}
+        self.params.append(click.Option(
+            ["--help-method"], type=click.Choice([*(m.name for m in entries()), ALL]), metavar="NAME",
+            expose_value=False, is_eager=True, callback=self._show_method_help,
+            help="Show the options of method NAME (or all) with their defaults, and exit."))
+        self.params.extend(generated_options(entries(), exclude=tuple(own)))
+
+    def flags_of(self, entry: Method) -> list[Option]:
+        """The options of ``entry`` that this command takes as flags."""
+        return [o for o in entry.options if o.cli and o.name not in self.arguments]
+
+    def _show_method_help(self, ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+        if value is None or ctx.resilient_parsing:
+            return
+        formatter = ctx.make_formatter()
+        entries = self.entries() if value == ALL else [m for m in self.entries() if m.name == value]
+        for entry in entries:
+            write_method_help(formatter, entry, self.flags_of(entry))
+        formatter.write_text(f"Run: {ctx.command_path} ... -m NAME [OPTIONS]; an option that none of the "
+                             f"chosen methods takes is an error.")
+        click.echo(formatter.getvalue().rstrip("\n"))
+        ctx.exit(EXIT_OK)
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(entry.name, entry.summary) for entry in self.entries()]
+        with formatter.section(f"Methods (their options and defaults: {ctx.command_path} --help-method NAME)"):
+            formatter.write_dl(rows)
+        super().format_epilog(ctx, formatter)
+
+
+def _click_type(option: Option) -> click.ParamType:
+    if option.choices is not None:
+        return click.Choice([str(c) for c in option.choices])
+    if option.type == DATA:
+        return click.Path(path_type=Path)
+    return {int: click.INT, float: click.FLOAT, str: click.STRING}[option.type]
+
+
+def generated_options(entries: list[Method], exclude: tuple[str, ...] = ()) -> list[click.Option]:
+    """One hidden click option per declared option key of ``entries`` (the plain --help stays short;
+    the Methods section and --help-method show them). Methods that share an option must declare
+    the same type and choices for it: it is one flag."""
+    by_key: dict[str, list[tuple[Method, Option]]] = {}
+    for entry in entries:
+        for option in entry.options:
+            if option.cli and option.name not in exclude:
+                by_key.setdefault(option.key, []).append((entry, option))
+    params = []
+    for key, pairs in by_key.items():
+        first = pairs[0][1]
+        clash = [e.name for e, o in pairs if (o.type, o.choices) != (first.type, first.choices)]
+        if clash:
+            raise RuntimeError(f"{first.cli_flag} is declared with different types or choices by: "
+                               f"{pairs[0][0].name}, {', '.join(clash)}")
+        takers = ", ".join(e.name for e, _ in pairs)
+        params.append(click.Option([first.cli_flag, key], type=_click_type(first), default=None, hidden=True,
+                                   help=f"{takers}: see --help-method NAME."))
+    return params
+
+
+def write_method_help(formatter: click.HelpFormatter, entry: Method, options: list[Option]) -> None:
+    """One method's section of --help-method: summary, then each option with constraint and default."""
+    formatter.write_text(f"{entry.name}: {entry.summary}")
+    rows = []
+    for option in options:
+        metavar = "[" + "|".join(map(str, option.choices)) + "]" if option.choices else _metavar(option)
+        constraint = option.describe_constraint()
+        rows.append((f"{option.cli_flag} {metavar}", f"{option.help[0].upper()}{option.help[1:]}.  "
+                                                     f"[{constraint + '; ' if constraint else ''}default: "
+                                                     f"{option.describe_default()}]"))
+    if rows:
+        with formatter.indentation():
+            formatter.write_dl(rows)
+    formatter.write_paragraph()
+
+
+def _metavar(option: Option) -> str:
+    return {int: "INTEGER", float: "FLOAT", str: "TEXT", DATA: "FILE"}[option.type]
+
+
+def seed_help(entries: list[Method]) -> str:
+    """--seed's help with each method's default, from the declarations."""
+    by_default: dict[str, list[str]] = {}
+    for entry in entries:
+        if entry.takes("seed"):
+            by_default.setdefault(entry.option("seed").describe_default(), []).append(entry.name)
+    defaults = "; ".join(f"{', '.join(names)}: {text}" for text, names in by_default.items())
+    return f"Seed of the random streams (same seed, same numbers, whatever the thread count).  [default: {defaults}]"
+
+
+def method_selection(*, choices: tuple[str, ...], default: tuple[str, ...] | None, default_text: str,
+                     entries: list[Method]):
+    """-m/--method/--methods (repeated and/or comma-separated), --beta and --seed: every command that runs methods."""
+    def decorate(func):
+        for option in reversed([
+            click.option("-m", "--method", "--methods", "methods", multiple=True, type=MethodNames(choices),
+                         default=default or (),
+                         help=f"Methods to run: repeat -m or separate names with commas; '{ALL}' for every ln Z "
+                              f"method.  [default: {default_text}]"),
+            click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0)."),
+            click.option("--seed", type=int, default=None, help=seed_help(entries)),
+        ]):
+            func = option(func)
+        return func
+
+    return decorate
 
 
 def output_options(formats=("table", "json", "csv")):
@@ -205,57 +265,19 @@ def output_options(formats=("table", "json", "csv")):
     return decorate
 
 
-#: In `compare`, a series method runs once per order so each partial sum keeps its own kind.
-SERIES_ORDERS = {"cumulant": (1, 2, 3)}
+#: --data on estimate and compare (loglik's DATA is an argument, passed to the methods that take data).
+DATA_OPTION = click.option(
+    "--data", type=click.Path(path_type=Path), default=None,
+    help="Data file (.npy/.npz/.csv/.txt of 0/1 rows) for the methods that take it; --help-method NAME says "
+         "how each uses it.")
 
 
-class MethodPlan:
-    """The runs to make (method + option overrides) and which options go to each.
+def ln_z_entries() -> list[Method]:
+    return list(METHODS.values())
 
-    Checked once, before any work starts: an option that no selected method takes is an
-    error. ``context`` holds values (e.g. loaded data) passed only to methods that take them.
-    """
 
-    def __init__(self, methods: tuple[str, ...], beta: float, seed: int | None, options: dict[str, Any],
-                 *, context: dict[str, Any] | None = None, expand_series: bool = False,
-                 budget: float | None = None, budget_for_auto: float | None = None):
-        from .api import method_options as accepted_options
-        from .errors import InvalidOptionError
-
-        if "all" in methods:
-            methods = tuple(method_names(aliases=False))
-        self.methods = tuple(dict.fromkeys(methods))
-        given = {k: v for k, v in options.items() if v is not None}
-        self.accepted = {m: set(accepted_options(m)) for m in self.methods}
-        unused = sorted(k for k in given if not any(k in acc for acc in self.accepted.values()))
-        if unused:
-            names = ", ".join("--" + k.replace("_", "-") for k in unused)
-            raise InvalidOptionError(
-                f"{names} does not apply to the selected method(s): {', '.join(self.methods)}."
-            )
-        common = {"beta": beta} if seed is None else {"beta": beta, "seed": seed}
-        self.options = {**common, **(context or {}), **given}
-        self.budget_share: dict[str, float] = {}
-        if budget_for_auto is not None:
-            self.options["budget"] = budget_for_auto
-        if budget is not None:
-            from .budget import budgeted_methods, check_budget
-
-            check_budget(budget, self.methods, given)
-            sampling = budgeted_methods(self.methods)
-            self.budget_share = {m: budget / len(sampling) for m in sampling}
-            if "auto" in self.methods:
-                self.options["budget"] = budget
-        self.runs: list[tuple[str, dict[str, Any]]] = []
-        for method in self.methods:
-            orders = SERIES_ORDERS.get(method, ()) if expand_series and "order" not in given else ()
-            self.runs.extend((method, {"order": k}) for k in orders) if orders else self.runs.append((method, {}))
-
-    def options_for(self, method: str, overrides: dict[str, Any], progress: Any) -> dict[str, Any]:
-        chosen = {k: v for k, v in {**self.options, **overrides}.items() if k in self.accepted[method]}
-        if "progress" in self.accepted[method]:
-            chosen["progress"] = progress
-        return chosen
+def loglik_entries() -> list[Method]:
+    return [*METHODS.values(), RAISE]
 
 
 class Emitter:
@@ -325,70 +347,65 @@ def expand_models(paths: tuple[Path, ...]) -> list[Path]:
     return out
 
 
-def run_methods(plan: MethodPlan, model: Any, path: Path, batch: Batch, quiet: bool):
-    """Yield each method's Result for ``model``; failures are reported through ``batch``."""
+def results_of(plan: Any, model: Any, path: Path, batch: Batch, quiet: bool, runs: Any = None):
+    """The library's run_methods with the CLI around it: progress bars, failures through ``batch``, warnings."""
     from . import report
-    from .api import estimate as run_estimate
-    from .errors import FecliError
+    from .compare import label
+    from .runner import run_methods
 
-    for method, overrides in plan.runs:
-        label = method + "".join(f" {k} {v}" for k, v in overrides.items())
-        with report.DelayedProgress(enabled=not quiet) as progress:
-            try:
-                options = plan.options_for(method, overrides, progress)
-                if method in plan.budget_share:
-                    from .budget import run_within
+    def failed(run: Any, exc: Exception) -> None:
+        batch.fail(f"{path} [{run.label}]: {exc}")
 
-                    result = run_within(model, method, plan.budget_share[method], options)
-                else:
-                    result = run_estimate(model, method, **options)
-            except FecliError as exc:
-                batch.fail(f"{path} [{label}]: {exc}")
-                continue
+    for result in run_methods(plan, model, runs=runs, on_error=failed,
+                              progress=lambda run: report.DelayedProgress(enabled=not quiet)):
         if not quiet:
             for text in result.warnings:
-                _warn(f"{path} [{label}]: {text}")
+                _warn(f"{path} [{label(result)}]: {text}")
         yield result
 
 
-@cli.command()
-@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
-@method_selection
-@output_options()
-@method_options
-@DATA_OPTION
-@click.option("--budget", type=float, default=None,
-              help="auto: seconds it may spend per model.  [default: 120]")
-def estimate(models: tuple[Path, ...], methods: tuple[str, ...], beta: float, seed: int | None, fmt: str,
-             output: Path | None, quiet: bool, fail_fast: bool, budget: float | None, **options: Any) -> None:
-    """Estimate ln Z and the free energy of MODELS with one or more methods.
-
-    \b
-    Examples:
-      fecli estimate model.h5                 # auto: exact if feasible, else two agreeing routes
-      fecli estimate model.h5 -m ais -m tap --data train.npy
-    """
-    from . import report
+def _load_or_fail(path: Path, batch: Batch) -> Any:
     from .errors import FecliError
     from .io import load_model
+
+    try:
+        return load_model(path)
+    except FecliError as exc:
+        batch.fail(str(exc))
+        return None
+
+
+@cli.command(cls=MethodCommand, entries=ln_z_entries,
+             short_help="Estimate ln Z and the free energy of MODELS with one or more methods.")
+@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
+@method_selection(choices=(*method_names(), ALL), default=("auto",), default_text="auto", entries=ln_z_entries())
+@output_options()
+@DATA_OPTION
+def estimate(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], beta: float, seed: int | None, fmt: str,
+             output: Path | None, quiet: bool, fail_fast: bool, **options: Any) -> None:
+    """\b
+    Examples:
+      fecli estimate sample_models/digits_64x16.h5
+      fecli estimate sample_models/weak_24x12.h5 -m exact,mf,ais --steps 500 --seed 1 --format json
+
+    Estimate ln Z and the free energy F = -ln Z / beta of MODELS (fecli-rbm files; quoted globs
+    are expanded) with each method. The default, auto, is exact enumeration when it is feasible,
+    else two independent sampling routes run until they agree. Each result says whether it is
+    exact, a bound, an estimate with an error bar, or an approximation.
+    """
+    from . import report
     from .result import FIELDS
+    from .runner import MethodPlan
 
-    if budget is not None and "auto" not in methods:
-        from .errors import InvalidOptionError
-
-        raise InvalidOptionError("--budget applies to --method auto (compare has its own --budget).")
-    plan = MethodPlan(methods, beta, seed, options, budget_for_auto=budget)
+    plan = MethodPlan(chosen_methods(methods), beta=beta, seed=seed, options=options, flags=True)
     emitter = Emitter(fmt, output, FIELDS, report.results_table)
     batch = Batch(fail_fast)
     try:
         for path in expand_models(models):
-            try:
-                model = load_model(path)
-            except FecliError as exc:
-                batch.fail(str(exc))
-                continue
-            for result in run_methods(plan, model, path, batch, quiet):
-                emitter.add(result)
+            model = _load_or_fail(path, batch)
+            if model is not None:
+                for result in results_of(plan, model, path, batch, quiet):
+                    emitter.add(result)
     except _StopBatch:
         pass
     emitter.close()
@@ -407,35 +424,38 @@ def _print_sandwiches(results: list) -> None:
         click.echo(s.describe())
 
 
-estimate.help = (estimate.help or "") + "\n\n" + _method_help()
-
-
-@cli.command()
+@cli.command(cls=MethodCommand, entries=loglik_entries,
+             short_help="Average log-likelihood of the rows of DATA under MODEL.")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.argument("data", type=click.Path(path_type=Path))
-@method_selection(extra=("raise",), extra_help=" 'raise': per-example stochastic lower bounds on ln p(v) "
-                                                "by RAISE (no ln Z; takes --chains, --steps, --schedule, --sweeps).")
+@method_selection(choices=(*method_names(), RAISE.name, ALL), default=("auto",), default_text="auto",
+                  entries=loglik_entries())
 @output_options()
 @click.option("--per-example", type=click.Path(path_type=Path), default=None,
               help="Also save ln p(v) of every row to this file (.npy, .npz, .csv or .txt, by extension).")
 @click.option("--key", default=None, help="Array name inside an .npz data file.")
-@click.option("--binarize", type=float, default=None, help="Threshold greyscale data: values > THRESHOLD (in the data's units, after --scale) become 1.")
+@click.option("--binarize", type=float, default=None,
+              help="Threshold greyscale data: values > THRESHOLD (in the data's units, after --scale) become 1.")
 @click.option("--scale", type=float, default=None, help="Divide data by this first (e.g. 255 for 0..255 images).")
 @click.option("--alphabet", default=None,
               help="Potts models: DATA is aligned FASTA in this alphabet: protein, rna, dna or the symbols in "
                    "state order (gap included).")
-@method_options
-def loglik(model: Path, data: Path, methods: tuple[str, ...], beta: float, seed: int | None, fmt: str,
+def loglik(model: Path, data: Path, methods: tuple[tuple[str, ...], ...], beta: float, seed: int | None, fmt: str,
            output: Path | None, quiet: bool, fail_fast: bool, per_example: Path | None, key: str | None,
            binarize: float | None, scale: float | None, alphabet: str | None, **options: Any) -> None:
-    """Average log-likelihood of the rows of DATA under MODEL: mean of -F(v) minus ln Z.
+    """\b
+    Examples:
+      fecli loglik sample_models/digits_64x16.h5 sample_models/data/digits8x8_binary.npy -m exact,mf
+      fecli loglik sample_models/digits_64x16.h5 sample_models/data/digits8x8_binary.npy -m exact,raise --chains 2 --steps 100 --seed 1
 
-    ln Z comes from the chosen --method (exact by default) and its error carries through; a
-    bound on ln Z becomes the opposite bound on the log-likelihood. --method raise instead
-    estimates each row's ln p(v) by RAISE (a stochastic lower bound, no ln Z needed). DATA may
-    be .npy, .npz, .csv or .txt, or '-' to read an .npy stream from stdin; rows hold the visible
-    units' values (0/1, -1/+1 for spins, reals for Gaussian units, states 0..q-1 or FASTA for Potts
-    units). For Gaussian visible units ln p(v) is a density (nats per unit volume of the data).
+    Average log-likelihood of the rows of DATA under MODEL: the mean of -F(v) minus ln Z.
+    ln Z comes from each --method (auto by default) and its error carries through; a bound
+    on ln Z becomes the opposite bound on the log-likelihood. --method raise instead estimates
+    each row's ln p(v) by RAISE (a stochastic lower bound, no ln Z needed). DATA may be .npy,
+    .npz, .csv or .txt, or '-' to read an .npy stream from stdin; the methods that take data
+    get DATA. Rows hold the visible units' values: 0/1, -1/+1 for spins, reals for Gaussian
+    units (ln p(v) is then a density, nats per unit volume of the data), states 0..q-1 or
+    aligned FASTA (--alphabet) for Potts units.
     """
     from . import report
     from .data import check_array_path, save_array
@@ -443,26 +463,27 @@ def loglik(model: Path, data: Path, methods: tuple[str, ...], beta: float, seed:
     from .io import load_model
     from .layer_data import check_width, load_for
     from .loglik import FIELDS, from_log_z
+    from .runner import MethodPlan
 
-    rbm = load_model(model)
-    rows = load_for(rbm.visible, data, key=key, binarize=binarize, scale=scale, alphabet=alphabet)
-    check_width(rows, rbm, str(data))
-    raise_options, options = _split_raise(methods, options)
-    methods = tuple(m for m in methods if m != "raise")
-    plan = MethodPlan(methods, beta, seed, options, context={"data": rows}) if methods else None
+    plan = MethodPlan(chosen_methods(methods), beta=beta, seed=seed, options=options, extra={RAISE.name: RAISE},
+                      context={"data": None}, flags=True)
     if per_example is not None:
         check_array_path(per_example, "--per-example file")
         _check_output_path(per_example)
-        if len(plan.methods if plan else ()) + (raise_options is not None) > 1:
+        if len(plan.methods) > 1:
             raise InvalidOptionError("--per-example saves one method's values: choose a single --method.")
+    rbm = load_model(model)
+    rows = load_for(rbm.visible, data, key=key, binarize=binarize, scale=scale, alphabet=alphabet)
+    check_width(rows, rbm, str(data))
+    plan.context = {"data": rows}
     emitter = Emitter(fmt, output, FIELDS, report.loglik_table)
     batch = Batch(fail_fast)
 
     def records():
-        for result in run_methods(plan, rbm, model, batch, quiet) if plan else ():
+        for result in results_of(plan, rbm, model, batch, quiet):
             yield from_log_z(rbm, rows, result, str(data))
-        if raise_options is not None:
-            record = _run_raise(rbm, rows, str(data), model, beta, seed, raise_options, batch, quiet)
+        if RAISE.name in plan.methods:
+            record = _run_raise(plan, rbm, rows, str(data), model, batch, quiet)
             if record is not None:
                 yield record
 
@@ -477,47 +498,86 @@ def loglik(model: Path, data: Path, methods: tuple[str, ...], beta: float, seed:
     batch.exit()
 
 
-def _split_raise(methods: tuple[str, ...], options: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """For loglik: (RAISE's options or None when raise is not selected, the options left for the others).
-
-    --chains/--steps/--schedule/--sweeps go to RAISE (--chains as its repeats per example) and
-    also stay with the other methods that take them; any other option with raise alone is an error.
-    """
-    from .api import method_options as accepted_options
-    from .errors import InvalidOptionError
-
-    if "raise" not in methods:
-        return None, options
-    cli_names = {"chains": "repeats", "steps": "steps", "schedule": "schedule", "sweeps": "sweeps"}
-    given = {k: v for k, v in options.items() if v is not None}
-    raise_options = {cli_names[k]: v for k, v in given.items() if k in cli_names}
-    others = [m for m in methods if m != "raise"]
-    others = method_names(aliases=False) if "all" in others else others
-    if not others and set(given) - set(cli_names):
-        names = ", ".join("--" + k.replace("_", "-") for k in sorted(set(given) - set(cli_names)))
-        raise InvalidOptionError(f"{names} does not apply to the selected method(s): raise.")
-    left = {k: v for k, v in options.items()
-            if k not in cli_names or any(k in accepted_options(m) for m in others)}
-    return raise_options, left
-
-
-def _run_raise(rbm: Any, rows: Any, data_name: str, path: Path, beta: float, seed: int | None,
-               options: dict[str, Any], batch: Batch, quiet: bool) -> Any:
+def _run_raise(plan: Any, rbm: Any, rows: Any, data_name: str, path: Path, batch: Batch, quiet: bool) -> Any:
     """loglik --method raise: the RAISE record, or None when it failed (reported through ``batch``)."""
     from . import report
     from .errors import FecliError
-    from .loglik import raise_loglik
 
     with report.DelayedProgress(enabled=not quiet) as progress:
         try:
-            record = raise_loglik(rbm, rows, data_name, beta=beta, seed=seed, progress=progress, **options)
+            record = RAISE.load()(rbm, rows, data_name, **plan.options_for(RAISE.name, progress=progress))
         except FecliError as exc:
-            batch.fail(f"{path} [raise]: {exc}")
+            batch.fail(f"{path} [{RAISE.name}]: {exc}")
             return None
     if not quiet:
         for text in record.warnings:
-            _warn(f"{path} [raise]: {text}")
+            _warn(f"{path} [{RAISE.name}]: {text}")
     return record
+
+
+@cli.command(cls=MethodCommand, entries=ln_z_entries,
+             short_help="Run several estimators on each of MODELS and show them side by side.")
+@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
+@method_selection(choices=(*method_names(), ALL), default=None,
+                  default_text="every method; exact only where it can enumerate", entries=ln_z_entries())
+@click.option("--budget", type=float, default=None,
+              help="Seconds to spread evenly over the sampling methods (each sized by a short pilot run).")
+@output_options()
+@DATA_OPTION
+def compare(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], beta: float, seed: int | None,
+            budget: float | None, fmt: str, output: Path | None, quiet: bool, fail_fast: bool, **options: Any) -> None:
+    """\b
+    Examples:
+      fecli compare sample_models/weak_24x12.h5 -m exact,mf,tap3,cumulant,ais --steps 500 --seed 1
+      fecli compare 'sample_models/*.h5' -m exact,mf,tap2,ais,reverse-ais --steps 300 --seed 1
+
+    Run several estimators on each of MODELS and show them side by side. Each model gets one
+    table: ln Z, free energy, error, kind (exact, bound, estimate or approximation), time, and
+    the difference to exact ln Z when it is known, otherwise to the tightest sandwich of lower
+    and upper bounds, followed by a short verdict. A series method (cumulant) runs once per order.
+    """
+    from . import report
+    from .compare import ComparedRow, compare_results
+    from .runner import compare_plan
+
+    plan = compare_plan(chosen_methods(methods) or None, beta=beta, seed=seed, budget=budget, flags=True, **options)
+    tables = fmt == "table"
+    emitter = None if tables else Emitter(fmt, output, ComparedRow.FIELDS, None)
+    if tables:
+        _check_output_path(output)
+    batch = Batch(fail_fast)
+    rendered = []
+    try:
+        for path in expand_models(models):
+            model = _load_or_fail(path, batch)
+            if model is None:
+                continue
+            runs, notes = plan.runs_for(model)
+            if not quiet:
+                for note in notes:
+                    _warn(f"{path}: {note}")
+            results = list(results_of(plan, model, path, batch, quiet, runs=runs))
+            if not results:
+                continue
+            comparison = compare_results(str(path), results)
+            if tables:
+                rendered.append(report.comparison_table(comparison))
+                if output is None:
+                    console = report.make_console(sys.stdout)
+                    console.print(rendered[-1])
+                    console.print()
+            else:
+                for i, r in enumerate(results):
+                    emitter.add(ComparedRow(r, comparison.reference.label, comparison.differences[i]))
+    except _StopBatch:
+        pass
+    if tables and output is not None:
+        from .atomic import write_text_atomically
+
+        write_text_atomically(output, report.render_plain(rendered))
+    elif emitter is not None:
+        emitter.close()
+    batch.exit()
 
 
 @cli.command()
@@ -574,87 +634,6 @@ def sample(model: Path, n: int, output: Path, method: str, beta: float, seed: in
             _warn(f"{names} ignored: --method auto chose exact sampling (use --method gibbs for Gibbs chains).")
         click.echo(f"fecli: {model}: {result.summary()}", err=True)
     click.echo(str(output))
-
-
-@cli.command()
-@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--methods", "method_list", default=None,
-              help="Comma-separated methods to run.  [default: every method; exact only when feasible]")
-@click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0).")
-@click.option("--seed", type=int, default=None, help="Seed of stochastic methods (same seed, same numbers).")
-@click.option("--budget", type=float, default=None,
-              help="Seconds to spread evenly over the sampling methods (each sized by a short pilot run).")
-@output_options()
-@method_options
-@DATA_OPTION
-def compare(models: tuple[Path, ...], method_list: str | None, beta: float, seed: int | None, budget: float | None,
-            fmt: str, output: Path | None, quiet: bool, fail_fast: bool, **options: Any) -> None:
-    """Run several estimators on each of MODELS and show them side by side.
-
-    Each model gets one table: ln Z, free energy, error, kind (exact, bound, estimate or
-    approximation), time, and the difference to exact ln Z when it is known, otherwise to
-    the tightest sandwich of lower and upper bounds, followed by a short verdict.
-    """
-    from . import report
-    from .compare import ComparedRow, compare_results
-    from .errors import FecliError, InvalidOptionError
-    from .estimators import METHODS
-    from .io import load_model
-
-    if method_list is None:
-        names = tuple(method_names(aliases=False))
-        explicit = False
-    else:
-        names = tuple(n.strip() for n in method_list.split(",") if n.strip())
-        unknown = [n for n in names if n not in METHODS]
-        if unknown or not names:
-            raise InvalidOptionError(
-                f"unknown method(s) {', '.join(map(repr, unknown)) or '(none given)'} in --methods; "
-                f"valid methods are: {', '.join(METHODS)}."
-            )
-        explicit = True
-    tables = fmt == "table"
-    emitter = None if tables else Emitter(fmt, output, ComparedRow.FIELDS, None)
-    if tables:
-        _check_output_path(output)
-    batch = Batch(fail_fast)
-    rendered = []
-    try:
-        for path in expand_models(models):
-            try:
-                model = load_model(path)
-            except FecliError as exc:
-                batch.fail(str(exc))
-                continue
-            chosen = names
-            exact = METHODS["exact"].feasibility(model)
-            if not explicit and not exact.feasible:
-                chosen = tuple(n for n in names if n != "exact")
-                if not quiet:
-                    _warn(f"{path}: exact enumeration skipped ({exact.note}).")
-            plan = MethodPlan(chosen, beta, seed, options, expand_series=True, budget=budget)
-            results = list(run_methods(plan, model, path, batch, quiet))
-            if not results:
-                continue
-            comparison = compare_results(str(path), results)
-            if tables:
-                rendered.append(report.comparison_table(comparison))
-                if output is None:
-                    console = report.make_console(sys.stdout)
-                    console.print(rendered[-1])
-                    console.print()
-            else:
-                for i, r in enumerate(results):
-                    emitter.add(ComparedRow(r, comparison.reference.label, comparison.differences[i]))
-    except _StopBatch:
-        pass
-    if tables and output is not None:
-        from .atomic import write_text_atomically
-
-        write_text_atomically(output, report.render_plain(rendered))
-    elif emitter is not None:
-        emitter.close()
-    batch.exit()
 
 
 def _check_figure(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
@@ -836,7 +815,7 @@ def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | N
         again = f"fecli train-rbm {data} --resume {where}" if where is not None else "(no output file)"
         click.echo(f"fecli: interrupted after epoch {outcome.epochs_done} (+{outcome.batches_done}/{outcome.n_batches} "
                f"batches) of {outcome.epochs}; checkpoint written to {where}. Continue with: {again}", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     title = (f"{where}: {outcome.model.n_visible}x{outcome.model.n_hidden} {outcome.model.combination} RBM, "
              f"{outcome.epochs_done} epochs in {outcome.wall_time_s:.1f} s")
     print_metrics(outcome.history, fmt, title, str(where))
@@ -889,22 +868,13 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or bool(os.environ.get("FECLI_DEBUG"))
     try:
-        code = cli.main(args=args, prog_name="fecli", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("fecli: interrupted.", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("fecli: interrupted.", err=True)
-        sys.exit(130)
+        code = cli.main(args=args, prog_name="fecli", standalone_mode=False)  # usage errors, Ctrl-C: FecliGroup
     except Exception as exc:  # a bug: keep it visible, but one line unless --debug
         if debug:
             raise
         _error(f"internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback.")
         sys.exit(EXIT_FAILURE)
-    sys.exit(code if isinstance(code, int) else EXIT_OK)
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -31,7 +31,7 @@ import numpy as np
 from .atomic import atomic_path
 from .errors import ModelFileError
 from .layers import HIDDEN_UNIT_TYPES, UNIT_TYPES, make_layer
-from .model import RBM
+from .model import RBM, check_layers, check_parameters
 
 FORMAT_NAME = "fecli-rbm"
 #: Version written for all-bernoulli models (readable by every fecli).
@@ -88,6 +88,10 @@ def load_model(path: str | os.PathLike) -> RBM:
         raise
     except (OSError, KeyError, RuntimeError) as exc:
         raise ModelFileError(f"{where} is truncated or damaged and cannot be read ({_first_line(exc)}).") from exc
+    if types == ("bernoulli", "bernoulli"):
+        weights, visible_bias, hidden_bias = check_parameters(
+            arrays["weights"], arrays["visible_bias"], arrays["hidden_bias"], where, ModelFileError)
+        return RBM(weights, visible_bias, hidden_bias, name=str(path), training=training)
     _check_shapes(arrays, types, states, where)
     visible = make_layer(types[0], arrays["visible_bias"], arrays.get("visible_precision"))
     hidden = make_layer(types[1], arrays["hidden_bias"], arrays.get("hidden_precision"))
@@ -115,10 +119,10 @@ def save_model(model: RBM, path: str | os.PathLike, *, overwrite: bool = True) -
         raise ModelFileError(f"cannot write model file '{path}': folder '{folder}' does not exist.")
     if path.exists() and not overwrite:
         raise ModelFileError(f"model file '{path}' already exists (use --overwrite to replace it).")
-    arrays = _model_arrays(model)
-    _check_finite_model(arrays, path)
     if model.hidden.name == "potts":
         raise ModelFileError(f"cannot write model file '{path}': the format has no Potts hidden layer.")
+    check_layers(model.visible, model.hidden, model.weights, f"cannot write model file '{path}'", ModelFileError)
+    arrays = _model_arrays(model)
     with atomic_path(path) as tmp_name:
         with h5py.File(tmp_name, "w") as f:
             f.attrs["format"] = FORMAT_NAME
@@ -223,14 +227,12 @@ def _read_float_dataset(f: Any, name: str, where: str) -> np.ndarray:
         raise ModelFileError(
             f"{where}: dataset '{name}' has dtype {node.dtype}, but a floating-point dtype is required."
         )
-    data = np.asarray(node[()], dtype=np.float64)
-    if not np.all(np.isfinite(data)):
-        bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
-        raise ModelFileError(f"{where}: dataset '{name}' contains {bad} non-finite value(s) (NaN or inf).")
-    return data
+    return np.asarray(node[()], dtype=np.float64)  # shapes and finiteness: model.check_parameters / _check_shapes
 
 
 def _check_shapes(arrays: dict[str, np.ndarray], types: tuple[str, str], states: int | None, where: str) -> None:
+    """Shapes and finiteness of the datasets of a file with other unit types than bernoulli-bernoulli,
+    and precisions > 0 (all-bernoulli files go through model.check_parameters)."""
     w, a, b = arrays["weights"], arrays["visible_bias"], arrays["hidden_bias"]
     potts = types[0] == "potts"
     axes = "(n_visible, q, n_hidden)" if potts else "(n_visible, n_hidden)"
@@ -252,22 +254,21 @@ def _check_shapes(arrays: dict[str, np.ndarray], types: tuple[str, str], states:
             f"{where}: 'hidden_bias' has shape {b.shape}, but 'weights' {w.shape} needs ({nh},)."
         )
     for layer, n in (("visible", nv), ("hidden", nh)):
-        p = arrays.get(f"{layer}_precision")
-        if p is None:
-            continue
         name = f"{layer}_precision"
-        if p.shape != (n,):
-            raise ModelFileError(f"{where}: '{name}' has shape {p.shape}, but 'weights' {w.shape} needs ({n},).")
-        if not np.all(p > 0):
+        if name in arrays and arrays[name].shape != (n,):
+            raise ModelFileError(f"{where}: '{name}' has shape {arrays[name].shape}, but 'weights' {w.shape} "
+                                 f"needs ({n},).")
+    for name, x in arrays.items():
+        if not np.isfinite(x).all():
+            bad = int(x.size - np.count_nonzero(np.isfinite(x)))
+            raise ModelFileError(f"{where}: '{name}' contains {bad} non-finite value(s) (NaN or inf).")
+    for layer in ("visible", "hidden"):
+        name = f"{layer}_precision"
+        p = arrays.get(name)
+        if p is not None and not np.all(p > 0):
             bad = int(np.sum(~(p > 0)))
             raise ModelFileError(f"{where}: '{name}' has {bad} value(s) <= 0 (smallest {float(p.min()):g}); "
                                  f"a Gaussian unit needs a precision > 0.")
-
-
-def _check_finite_model(arrays: dict[str, np.ndarray], path: Path) -> None:
-    for name, value in arrays.items():
-        if not np.all(np.isfinite(value)):
-            raise ModelFileError(f"cannot write model file '{path}': '{name}' contains NaN or inf.")
 
 
 def _read_group(group: Any) -> dict[str, Any]:

@@ -128,7 +128,7 @@ def log_likelihood(model: RBM, data: np.ndarray, method: str = "exact", data_nam
 
 
 def raise_loglik(model: RBM, data: np.ndarray, data_name: str = "<memory>", *, beta: float = 1.0,
-                 repeats: int = 10, steps: int = _ais.DEFAULT_STEPS, schedule: str = _ais.DEFAULT_SCHEDULE,
+                 repeats: int = _ais.DEFAULT_REPEATS, steps: int = _ais.DEFAULT_STEPS, schedule: str = _ais.DEFAULT_SCHEDULE,
                  sweeps: int = _ais.DEFAULT_SWEEPS, seed: int | None = None, progress=None) -> LoglikResult:
     """Mean ln p(v) over the rows of ``data`` by RAISE (:func:`fecli.estimators.ais.raise_log_likelihood`).
 

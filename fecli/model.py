@@ -31,7 +31,43 @@ from .numerics import sigmoid, softplus  # noqa: F401  (re-exported: fecli.model
 #: Unit types fecli understands (the file format's visible_type / hidden_type names).
 SUPPORTED_UNIT_TYPES = UNIT_TYPES
 
-__all__ = ["RBM", "binary_equivalent", "SUPPORTED_UNIT_TYPES", "HIDDEN_UNIT_TYPES", "softplus", "sigmoid"]
+__all__ = ["RBM", "binary_equivalent", "check_layers", "check_parameters", "SUPPORTED_UNIT_TYPES",
+           "HIDDEN_UNIT_TYPES", "softplus", "sigmoid"]
+
+
+def check_parameters(weights: Any, visible_bias: Any, hidden_bias: Any, where: str,
+                     error: type[Exception] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The one model check, used by the RBM constructor and by every reader and writer.
+
+    Returns the three arrays as contiguous float64: weights (nv, nh), visible_bias (nv,),
+    hidden_bias (nh,), both layers with at least one unit, every value finite. Otherwise
+    raises ``error`` (default :class:`~fecli.errors.InvalidModelError`) with one sentence
+    that starts with ``where`` (e.g. "model file 'm.h5'") and names the array.
+    """
+    from .errors import InvalidModelError
+
+    error = error or InvalidModelError
+    arrays = {}
+    for name, value in (("weights", weights), ("visible_bias", visible_bias), ("hidden_bias", hidden_bias)):
+        try:
+            arrays[name] = np.ascontiguousarray(value, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise error(f"{where}: '{name}' is not an array of real numbers ({exc}).") from None
+    w, a, b = arrays["weights"], arrays["visible_bias"], arrays["hidden_bias"]
+    if w.ndim != 2:
+        raise error(f"{where}: 'weights' must be 2-D (n_visible, n_hidden), but has shape {w.shape}.")
+    nv, nh = w.shape
+    if nv == 0 or nh == 0:
+        raise error(f"{where}: 'weights' has shape {w.shape}; both layers need at least one unit.")
+    if a.shape != (nv,):
+        raise error(f"{where}: 'visible_bias' has shape {a.shape}, but 'weights' {w.shape} needs ({nv},).")
+    if b.shape != (nh,):
+        raise error(f"{where}: 'hidden_bias' has shape {b.shape}, but 'weights' {w.shape} needs ({nh},).")
+    for name, x in arrays.items():
+        if not np.isfinite(x).all():
+            bad = int(x.size - np.count_nonzero(np.isfinite(x)))
+            raise error(f"{where}: '{name}' contains {bad} non-finite value(s) (NaN or inf).")
+    return w, a, b
 
 
 class RBM:
@@ -45,34 +81,29 @@ class RBM:
     Parameters
     ----------
     weights : array (nv, nh), or (nv, q, nh) for a Potts visible layer with q states.
+    visible_bias, hidden_bias : the bernoulli form's biases, (nv,) and (nh,).
+        Finite real values (stored as float64); anything else raises
+        :class:`~fecli.errors.InvalidModelError` (a ValueError; see :func:`check_parameters`).
     name : where the model came from (a file path), used to label results.
     training : metadata of the optional ``training`` group, kept verbatim.
-
-    Raises ValueError when shapes do not match.
     """
 
     def __init__(self, *args: Any, name: str = "<memory>", training: dict[str, Any] | None = None, **kwargs: Any):
+        where = f"model '{name}'"
         if args and isinstance(args[0], Layer) or "visible" in kwargs:
             visible, hidden, weights = _bind(args, kwargs, ("visible", "hidden", "weights"))
+            if not isinstance(visible, Layer) or not isinstance(hidden, Layer):
+                raise ValueError("RBM(visible, hidden, weights) needs two layers from fecli.layers")
+            weights = check_layers(visible, hidden, weights, where)
         else:
             weights, visible_bias, hidden_bias = _bind(args, kwargs, ("weights", "visible_bias", "hidden_bias"))
+            weights, visible_bias, hidden_bias = check_parameters(weights, visible_bias, hidden_bias, where)
             visible, hidden = Bernoulli(visible_bias), Bernoulli(hidden_bias)
-        if not isinstance(visible, Layer) or not isinstance(hidden, Layer):
-            raise ValueError("RBM(visible, hidden, weights) needs two layers from fecli.layers")
         self.visible: Layer = visible
         self.hidden: Layer = hidden
-        self.weights = np.ascontiguousarray(weights, dtype=np.float64)
+        self.weights = weights
         self.name = name
         self.training = training
-        expected = visible.weight_shape + hidden.weight_shape
-        if self.weights.shape != expected:
-            w = self.weights.shape
-            if self.weights.ndim != len(expected):
-                raise ValueError(f"weights must be {len(expected)}-D {_axes(visible, hidden)}, got shape {w}")
-            nv = len(visible.weight_shape)
-            if w[:nv] != visible.weight_shape:
-                raise ValueError(f"visible_bias must have shape {w[:nv]}, got {visible.bias.shape}")
-            raise ValueError(f"hidden_bias must have shape {w[nv:]}, got {hidden.bias.shape}")
 
     # -- parameters -------------------------------------------------------------------------------
     @property
@@ -140,6 +171,43 @@ class RBM:
     def free_energy(self, v: np.ndarray, beta: float = 1.0) -> np.ndarray:
         """F_beta(v) = beta E_v(v) - Gamma_h,beta(W^T phi(v)) (hidden layer summed out; nats)."""
         return self.visible.energy(v, beta) - self.hidden.cgf(self.hidden_input(v), beta)
+
+
+def check_layers(visible: Layer, hidden: Layer, weights: Any, where: str,
+                 error: type[Exception] | None = None) -> np.ndarray:
+    """:func:`check_parameters` for any layers: returns the weights as contiguous float64 after
+    checking their shape against the layers' (``_axes``) and that every parameter (weights,
+    biases, precisions) is finite; raises ``error`` (default InvalidModelError) with one sentence
+    that starts with ``where``."""
+    from .errors import InvalidModelError
+
+    error = error or InvalidModelError
+    try:
+        w = np.ascontiguousarray(weights, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise error(f"{where}: 'weights' is not an array of real numbers ({exc}).") from None
+    expected = visible.weight_shape + hidden.weight_shape
+    if visible.n == 0 or hidden.n == 0:
+        raise error(f"{where}: 'weights' has shape {w.shape}; both layers need at least one unit.")
+    if w.shape != expected:
+        if w.ndim != len(expected):
+            raise error(f"{where}: 'weights' must be {len(expected)}-D {_axes(visible, hidden)}, but has shape "
+                        f"{w.shape}.")
+        nv = len(visible.weight_shape)
+        if w.shape[:nv] != visible.weight_shape:
+            raise error(f"{where}: 'visible_bias' has shape {visible.bias.shape}, but 'weights' {w.shape} needs "
+                        f"{w.shape[:nv]}.")
+        raise error(f"{where}: 'hidden_bias' has shape {hidden.bias.shape}, but 'weights' {w.shape} needs "
+                    f"{w.shape[nv:]}.")
+    arrays = {"weights": w}
+    for side, layer in (("visible", visible), ("hidden", hidden)):
+        for role, value in layer.parameters().items():
+            arrays[f"{side}_{role}"] = value
+    for name, x in arrays.items():
+        if not np.isfinite(x).all():
+            bad = int(x.size - np.count_nonzero(np.isfinite(x)))
+            raise error(f"{where}: '{name}' contains {bad} non-finite value(s) (NaN or inf).")
+    return w
 
 
 def _bind(args: tuple, kwargs: dict, names: tuple[str, str, str]) -> list:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -43,7 +44,8 @@ class Result:
 
     ``free_energy`` is ``-log_z / beta``. ``stderr``, ``ci_low`` and ``ci_high``
     are ``None`` when the method has no error bar (approximations, bounds);
-    an exact result has ``stderr == 0`` and a zero-width interval.
+    an exact result has ``stderr == 0`` and a zero-width interval. ``log_z`` is
+    always finite: a non-finite value raises EstimationFailedError.
     """
 
     model: str
@@ -69,6 +71,14 @@ class Result:
             raise ValueError(f"unknown result kind {self.kind!r}; expected one of {sorted(KINDS)}")
         if not self.beta > 0:
             raise ValueError(f"beta must be positive, got {self.beta!r}")
+        if not isinstance(self.log_z, numbers.Real) or not math.isfinite(self.log_z):
+            # A result is a number a user can act on; an overflow or a NaN is a failed run, said so.
+            from .errors import EstimationFailedError
+
+            raise EstimationFailedError(
+                f"{self.method} produced ln Z = {self.log_z!r} for {self.model} (overflow or NaN); no result is "
+                f"reported."
+            )
 
     @property
     def free_energy(self) -> float:

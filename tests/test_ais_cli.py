@@ -63,8 +63,8 @@ def test_options_reach_the_library():
 @pytest.mark.parametrize("args,message", [
     (["-m", "ais", "--chains", "0"], "chains must be an integer >= 1, got 0"),
     (["-m", "reverse-ais", "--steps", "-1"], "steps must be an integer >= 1, got -1"),
-    (["-m", "umbrella", "--windows", "0"], "windows must be an integer >= 1, got 0"),
-    (["-m", "ti", "--schedule", "cosine"], "unknown schedule 'cosine'; valid schedules are: linear, sigmoid, sm08"),
+    (["-m", "umbrella", "--windows", "1"], "--windows must be an integer from 2 to 256, got 1"),
+    (["-m", "ti", "--chains", "1"], "--chains must be an integer >= 2, got 1"),
     (["-m", "importance", "--data", DATA], "has 64 columns, but model .* has 24 visible units"),
 ])
 def test_bad_input_is_one_line_and_exit_1(args, message):
@@ -73,6 +73,12 @@ def test_bad_input_is_one_line_and_exit_1(args, message):
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("fecli: error: ") and re.search(message, lines[0])
+
+
+def test_a_schedule_outside_the_choices_is_a_usage_error():
+    result = run(STRONG, "-m", "ti", "--schedule", "cosine")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "'cosine' is not one of 'linear', 'sigmoid', 'sm08'" in result.stderr
 
 
 def test_failed_run_says_why(tmp_path):
@@ -91,7 +97,7 @@ def test_real_subprocess_bad_option_and_success():
     exe = [sys.executable, "-m", "fecli.cli"]
     bad = subprocess.run([*exe, "estimate", STRONG, "-m", "ais", "--chains", "-2"], capture_output=True, text=True)
     assert bad.returncode == 1 and bad.stdout == ""
-    assert bad.stderr.strip() == f"fecli: error: {STRONG} [ais]: chains must be an integer >= 1, got -2."
+    assert bad.stderr.strip() == "fecli: error: --chains must be an integer >= 1, got -2."
     ok = subprocess.run([*exe, "estimate", STRONG, "-m", "umbrella", "--windows", "4", "--samples", "30",
                          "--burn-in", "5", "--seed", "1", "--format", "json"], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
@@ -104,6 +110,11 @@ def test_help_lists_the_methods_and_defaults():
         assert name in text
     from fecli.estimators import ais, importance, pt, ti
 
-    assert f"[default: {ais.DEFAULT_STEPS}; ti: {ti.DEFAULT_STEPS}]" in text
-    assert f"(pt default: {pt.DEFAULT_SAMPLES}). [default: {importance.DEFAULT_SAMPLES}]" in text
-    assert f"[default: 100; pt: {pt.DEFAULT_CHAINS}; raise: 10]" in text
+    def method_help(name):
+        return " ".join(CliRunner().invoke(cli, ["estimate", "--help-method", name], terminal_width=200).output.split())
+
+    assert f"[>= 1; default: {ais.DEFAULT_STEPS}]" in method_help("ais")
+    assert f"[>= 1; default: {ti.DEFAULT_STEPS}]" in method_help("ti")
+    assert f"[>= 1; default: {pt.DEFAULT_SAMPLES}]" in method_help("pt")
+    assert f"[>= 2; default: {pt.DEFAULT_CHAINS}]" in method_help("pt")
+    assert f"[>= 1; default: {importance.DEFAULT_SAMPLES}]" in method_help("importance")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 
 import pytest
 from click.testing import CliRunner
@@ -53,8 +51,8 @@ def test_data_option_reaches_the_starts():
     [
         (["-m", "cumulant", "--order", "0"], "order must be an integer from 1 to 4, got 0"),
         (["-m", "cumulant", "--order", "5"], "order must be an integer from 1 to 4, got 5"),
-        (["-m", "tap3", "--damping", "0"], "damping must be in the open interval (0, 1)"),
-        (["-m", "tap2", "--damping", "1"], "damping must be in the open interval (0, 1)"),
+        (["-m", "tap3", "--damping", "0"], "--damping must be a finite number in (0, 1), got 0.0"),
+        (["-m", "tap2", "--damping", "1"], "--damping must be a finite number in (0, 1), got 1.0"),
         (["-m", "mf", "--tol", "0"], "tol must be a finite number > 0"),
         (["-m", "tap3", "--tol", "-1e-3"], "tol must be a finite number > 0"),
         (["-m", "cumulant", "--reference", "base-rate"], "needs data"),
@@ -91,14 +89,19 @@ def test_help_lists_methods_and_defaults():
     text = " ".join(result.output.split())
     for name in ("mf", "tap2", "tap3", "cumulant"):
         assert f" {name} " in text
-    for default in ("[default: 1e-07]", "[default: 2000]", "[default: 0.3]", "[default: 8]", "[default: best]",
-                    "[default: 2]", "[default: mf]", "[default: joint]", "[default: 10000]"):
+    details = CliRunner().invoke(cli, ["estimate", "--help-method", "all"])
+    assert details.exit_code == 0
+    text = " ".join(details.output.split())
+    for default in ("[> 0; default: 1e-07]", "[>= 1; default: 2000]", "[in (0, 1); default: 0.3]", "[>= 1; default: 8]",
+                    "[default: best]", "[from 1 to 4; default: 2]", "[default: mf]", "[default: joint]",
+                    "[>= 16; default: 10000]"):
         assert default in text
 
 
 def test_real_subprocess_bad_damping():
-    exe = shutil.which("fecli") or os.path.join(os.path.dirname(sys.executable), "fecli")
-    proc = subprocess.run([exe, "estimate", WEAK, "-m", "tap3", "--damping", "1.5"], capture_output=True, text=True,
+    from .test_cli import fecli_command
+
+    proc = subprocess.run([*fecli_command(), "estimate", WEAK, "-m", "tap3", "--damping", "1.5"], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 1
     assert proc.stdout == ""

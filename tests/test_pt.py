@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fecli import references
 from fecli.errors import EstimationFailedError, InvalidOptionError
 from fecli.estimators import method_names
 from fecli.estimators import pt as pt_module
@@ -29,25 +30,14 @@ QUICK = dict(chains=4, samples=1000, burn_in=500)
 
 
 def two_mode(strength: float) -> RBM:
-    """12 visible units with bias -8; hidden unit 0 joins all of them with weight ``strength``
-    and has bias -93; hidden unit 1 is free (bias 0). At strength 16 the state 'all on' holds
-    about 95% of Z and is out of reach of Gibbs moves from 'all off' (issue 10, case 2)."""
-    w = np.zeros((12, 2))
-    w[:, 0] = strength
-    return RBM(w, np.full(12, -8.0), np.array([-93.0, 0.0]), name=f"two-mode-{strength:g}")
+    """Issue 10, case 2 (fecli.references): at strength 16 the state 'all on' holds about 95% of Z
+    and is out of reach of Gibbs moves from 'all off'."""
+    return references.two_mode_model(strength)
 
 
 def ising_torus(L: int, K: float) -> RBM:
-    """The L x L periodic Ising model (L even) with coupling K, as an RBM: black sites visible,
-    white sites hidden, spins s = 2x - 1. K s_i s_j = 4K x_i x_j - 2K x_i - 2K x_j + K and every
-    site has 4 bonds, so W = 4K on bonds, all biases -8K, and ln Z_Ising = ln Z_RBM + 2 L^2 K."""
-    black = [(i, j) for i in range(L) for j in range(L) if (i + j) % 2 == 0]
-    white = {s: n for n, s in enumerate((i, j) for i in range(L) for j in range(L) if (i + j) % 2 == 1)}
-    w = np.zeros((len(black), len(white)))
-    for n, (i, j) in enumerate(black):
-        for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-            w[n, white[((i + di) % L, (j + dj) % L)]] += 4 * K
-    return RBM(w, np.full(len(black), -8 * K), np.full(len(white), -8 * K), name=f"ising-{L}x{L}-K{K:g}")
+    """The L x L Ising torus at coupling K as an RBM (fecli.references; ln Z_RBM = ln Z_Ising - 2 K L^2)."""
+    return references.ising_torus(L, K)[0]
 
 
 def uniform_base(model, beta, data):
@@ -123,6 +113,25 @@ def test_ordered_ising_torus_with_a_mode_covering_base_is_covered_without_warnin
     assert covers(r, estimate_exact(m).log_z) and not r.warnings
 
 
+@pytest.mark.parametrize("L,K", [(8, 0.6), (16, 0.6), (16, 0.4407)])
+def test_ising_tori_too_large_to_enumerate_cover_kaufmans_value(L, K):
+    """Issue 10, case 4 (ordered, and near critical), against Kaufman's exact ln Z, at the defaults."""
+    from fecli.references import ising_torus, kaufman_log_z
+
+    m, offset = ising_torus(L, K)
+    r = pt(m, seed=1)
+    assert covers(r, kaufman_log_z(L, K) - offset) and not r.warnings
+
+
+def test_bars_and_stripes_is_covered():
+    """PyDeep's 2x2 bars-and-stripes test RBM (issue 10, case 1), as fecli.references rebuilds it."""
+    from fecli.references import bars_and_stripes_model
+
+    m = bars_and_stripes_model()
+    r = pt(m, seed=1, **QUICK)
+    assert covers(r, 59.6749019726) and not r.warnings
+
+
 def test_ising_mapping_matches_the_spin_model():
     """ln Z_RBM + 2 L^2 K is the spin model's ln Z, brute-forced over all 2^16 spin states of a 4x4 torus."""
     L, K = 4, 0.6
@@ -147,24 +156,47 @@ def test_estimate_below_the_visited_states_bound_is_raised_to_it_and_warned(monk
     m = load_model(MODELS / "strong_24x12.h5")
     honest = pt(m, seed=2, **QUICK)
     high = honest.ci_high + 5.0
-    monkeypatch.setattr(pt_module, "visited_lower_bound", lambda model, beta, states: (high, 7))
+    monkeypatch.setattr(pt_module, "visited_lower_bound", lambda rows, neg_f: (high, 7))
     r = pt(m, seed=2, **QUICK)
-    assert r.log_z == high and r.ci_low == high and r.ci_high == math.inf
+    assert r.log_z == high and r.kind == "lower_bound" and r.ci_low == high and r.ci_high > high
     assert r.diagnostics["bar_log_z"] == honest.log_z
-    assert any("rigorous bound" in w and "7 distinct states" in w for w in r.warnings)
+    assert any("rigorous lower bound" in w and "7 distinct states" in w for w in r.warnings)
+
+
+def test_estimate_a_little_below_the_visited_states_bound_is_raised_quietly(monkeypatch):
+    """Noise below a bound that the interval allows is no missed mode: no warning."""
+    m = load_model(MODELS / "strong_24x12.h5")
+    honest = pt(m, seed=2, **QUICK)
+    high = 0.5 * (honest.log_z + honest.ci_high)
+    monkeypatch.setattr(pt_module, "visited_lower_bound", lambda rows, neg_f: (high, 7))
+    r = pt(m, seed=2, **QUICK)
+    assert (r.log_z, r.ci_low, r.ci_high, r.kind) == (high, high, honest.ci_high, "estimate") and not r.warnings
 
 
 def test_visited_states_bound_is_a_lower_bound():
     m = load_model(MODELS / "weak_24x12.h5")
     rng = np.random.default_rng(0)
-    states = [(rng.random((50, 24)) < 0.5).astype(np.uint8) for _ in range(2)]
-    states.append(states[0][:10])  # repeats count once
-    bound, distinct = visited_lower_bound(m, 1.0, states)
-    rows = np.unique(np.concatenate(states), axis=0).astype(float)
-    neg_f = -m.free_energy(rows)
-    assert distinct == rows.shape[0] == 100
-    assert bound == pytest.approx(neg_f.max() + math.log(np.exp(neg_f - neg_f.max()).sum()), abs=1e-12)
+    rows = (rng.random((100, 24)) < 0.5).astype(np.uint8)
+    rows = np.concatenate([rows, rows[:10]])  # repeats count once
+    neg_f = -m.free_energy(rows.astype(float))
+    bound, distinct = visited_lower_bound(rows, neg_f)
+    assert distinct == 100
+    top = neg_f[:100].max()
+    assert bound == pytest.approx(top + math.log(np.exp(neg_f[:100] - top).sum()), abs=1e-12)
     assert bound < REFERENCE["weak_24x12.h5"]["1.0"]
+
+
+def test_recorded_free_energies_and_works_of_the_top_rung_are_exact():
+    """The kernel's ln f_1 of each top-rung state is -F_beta(v) (the bound's ingredient), and its
+    work towards the rung below is ln f_{t_2}(v) - ln f_1(v) (BAR's)."""
+    m = load_model(MODELS / "strong_24x12.h5")
+    path = pt_module.AnnealingPath(m, 0.7, np.zeros(24))
+    ladders = pt_module.Ladders(path, np.linspace(0.0, 1.0, 4), 2, entropy=5)
+    rec = ladders.run(30, record=True)
+    rows = rec.top.reshape(-1, 24).astype(float)
+    np.testing.assert_allclose(rec.top_lf.ravel(), -m.free_energy(rows, 0.7), rtol=0, atol=1e-10)
+    down = path.log_f(rows, 2.0 / 3.0) - path.log_f(rows, 1.0)  # the work of the top rung's samples
+    np.testing.assert_allclose(rec.down[:, :, 3].ravel(), down, rtol=0, atol=1e-10)
 
 
 # --------------------------------------------------------------------------- error bars
@@ -367,3 +399,23 @@ def test_coverage_over_30_seeds_on_a_trained_model():
     exact = REFERENCE["digits_64x16.h5"]["1.0"]
     hits = [covers(pt(m, seed=s, samples=1500), exact) for s in range(30)]
     assert sum(hits) >= 27
+
+
+def test_round_trips_are_counted_as_chains_travel_between_the_ends():
+    """With identical rungs every exchange is accepted, so the chains' walk is known: count it here too."""
+    m = RBM(np.zeros((5, 3)), np.zeros(5), np.zeros(3))
+    path = pt_module.AnnealingPath(m, 1.0, np.zeros(5))
+    K, rounds = 4, 50
+    ladders = pt_module.Ladders(path, np.linspace(0.0, 1.0, K), 2, entropy=1)
+    ladders.run(rounds, count_trips=True)
+    assert np.all(ladders.acceptance() == 1.0)
+    chain_at, last_end, half = list(range(K)), {}, dict.fromkeys(range(K), 0)
+    for i in range(rounds):
+        for k in range(i % 2, K - 1, 2):
+            chain_at[k], chain_at[k + 1] = chain_at[k + 1], chain_at[k]
+        for end, c in ((0, chain_at[0]), (1, chain_at[-1])):
+            if last_end.get(c, end) != end:
+                half[c] += 1
+            last_end[c] = end
+    expected = sum(h // 2 for h in half.values())
+    assert expected > 5 and ladders.round_trips().tolist() == [expected, expected]

@@ -27,6 +27,7 @@ def test_ti_within_4_stderr_of_exact(name, beta, data):
     assert r.stderr >= r.diagnostics["sampling_stderr"]
 
 
+@pytest.mark.slow
 def test_ti_coverage_over_seeds():
     m = load_model(MODELS / "strong_24x12.h5")
     ex = REFERENCE["strong_24x12.h5"]["1.0"]
@@ -34,6 +35,7 @@ def test_ti_coverage_over_seeds():
     assert sum(hits) >= 26
 
 
+@pytest.mark.slow
 def test_ti_is_not_biased_by_lag_on_the_trained_model():
     """Chains moving only up the path lagged: 14/20 intervals held, mean z -1.25 on digits.
     Up and down chains cancel the lag and keep what is left in the error bar."""
@@ -44,7 +46,7 @@ def test_ti_is_not_biased_by_lag_on_the_trained_model():
     z = np.array([(r.log_z - ex) / r.stderr for r in runs])
     assert abs(z.mean()) < 0.5
     first = runs[0].diagnostics
-    assert first["lag_error"] == pytest.approx(0.5 * (first["log_z_down"] - first["log_z_up"]))
+    assert first["lag_error"] == pytest.approx(0.5 * abs(first["log_z_down"] - first["log_z_up"]))
     assert first["down_start"] == "exact samples of the target"
 
 

@@ -187,11 +187,6 @@ def test_resume_with_other_width_or_plain_model(tmp_path, small_data):
     assert not (tmp_path / "x.h5").exists()
 
 
-def test_missing_output_is_a_usage_error(small_data):
-    result = run(small_data, "--hidden", 2)
-    assert result.exit_code == 2
-
-
 def test_help_defaults_match_the_library():
     text = CliRunner().invoke(cli, ["train-rbm", "--help"], terminal_width=200).output
     text = re.sub(r"\s+", " ", text)

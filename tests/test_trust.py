@@ -155,3 +155,19 @@ def test_auto_lands_within_half_a_nat_on_an_ordered_ising_torus():
     assert abs(result.log_z - exact) < 0.5
     assert result.ci_low <= exact <= result.ci_high
     assert len({r["method"] for r in result.diagnostics["routes"]}) == 2
+
+
+# ------------------------------------------------------------------ a trained 784-unit model
+@pytest.mark.parametrize("method", ["ais", pytest.param("reverse-ais", marks=pytest.mark.slow),
+                                    pytest.param("pt", marks=pytest.mark.slow)])
+def test_trained_784_unit_model_without_data_covers_or_warns(method):
+    """Case 5's kind: a trained model with 784 visible units, no --data (sample_models/hard)."""
+    import json
+    from pathlib import Path
+
+    from fecli.io import load_model
+
+    hard = Path(__file__).resolve().parents[1] / "sample_models" / "hard"
+    exact = json.loads((hard / "reference.json").read_text())["digits28_784x20.h5"]["1.0"]
+    result = estimate(load_model(hard / "digits28_784x20.h5"), method, seed=0)
+    assert covers_or_warns(result, exact)

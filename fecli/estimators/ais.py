@@ -50,17 +50,18 @@ from ._sampling_common import (
     start_at_target,
     summarize_log_weights,
 )
+from . import METHODS, RAISE
 from .exact import check_beta
 
-#: Library defaults (repeated in the CLI help).
-DEFAULT_CHAINS = 100
-DEFAULT_STEPS = 3000
-DEFAULT_SCHEDULE = "sm08"
-DEFAULT_SWEEPS = 1
-#: reverse-ais: exact target samples when the smaller layer has at most this many units.
-DEFAULT_EXACT_MAX_UNITS = 20
-#: reverse-ais without exact samples: Gibbs sweeps at the target before annealing down.
-DEFAULT_BURN_IN = 2000
+#: Library defaults, declared with the options in the registry (fecli/estimators/__init__.py).
+DEFAULTS = METHODS["ais"].defaults()
+DEFAULT_CHAINS, DEFAULT_STEPS, DEFAULT_SCHEDULE, DEFAULT_SWEEPS = (
+    DEFAULTS[k] for k in ("chains", "steps", "schedule", "sweeps"))
+#: reverse-ais: exact target samples when the smaller layer has at most this many units, else
+#: parallel tempering with this many // 4 rounds of burn-in (and as many recorded) gives the start.
+DEFAULT_EXACT_MAX_UNITS, DEFAULT_BURN_IN = (METHODS["reverse-ais"].defaults()[k] for k in ("exact_max_units", "burn_in"))
+#: RAISE's reverse chains per example (fecli loglik --method raise --chains).
+DEFAULT_REPEATS = RAISE.defaults()["repeats"]
 
 
 def _check_common(beta, chains, steps, schedule, sweeps):
@@ -144,10 +145,10 @@ def reverse_ais(
 
     Started from exact target samples (when the smaller layer has at most
     ``exact_max_units`` units) the estimate is a stochastic upper bound; together
-    with forward AIS it sandwiches ln Z. Otherwise the chains start from ``burn_in``
-    Gibbs sweeps at the target (from data rows when given, else from the base model):
-    the samples are then only approximately from the target, so the result is an
-    estimate, not a guaranteed bound, and says so.
+    with forward AIS it sandwiches ln Z. Otherwise the chains start from parallel-tempering
+    samples of the target (``burn_in // 4`` rounds of burn-in and as many recorded; ladders
+    started from data rows when given): only approximately from the target, so the result is
+    an estimate, not a guaranteed bound, and says so.
     """
     start = time.perf_counter()
     beta, chains, steps, schedule, sweeps = _check_common(beta, chains, steps, schedule, sweeps)
@@ -170,6 +171,7 @@ def reverse_ais(
             f"the starting states are not exact target samples ({start_note}); "
             "the result is an approximate upper bound only, reported as an estimate."
         )
+        warnings.extend(target.warnings)
     target_states = walkers.v.copy()
     logr = walkers.anneal(ts[::-1].copy(), sweeps, progress, "reverse-ais")
     summary = summarize_log_weights(logr, entropy, "reverse AIS log weights", sign=-1.0)
@@ -253,7 +255,7 @@ def raise_log_likelihood(
     data: Any,
     *,
     beta: float = 1.0,
-    repeats: int = 10,
+    repeats: int = DEFAULT_REPEATS,
     steps: int = DEFAULT_STEPS,
     schedule: str = DEFAULT_SCHEDULE,
     sweeps: int = DEFAULT_SWEEPS,

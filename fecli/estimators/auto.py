@@ -2,21 +2,26 @@
 
 Where the smaller layer can be enumerated within the time allowed, the answer is exact.
 Otherwise fecli runs two sampling routes that fail in different ways (forward AIS from a
-mode-covering base, a stochastic lower bound; and a tempering or path-sampling route), each
+base, a stochastic lower bound; and parallel tempering), each
 checked against the rigorous bracket of :mod:`fecli.bounds`, and doubles their effort (their
 budget option, e.g. AIS steps) until
 
     |ln Z_A - ln Z_B| <= target_error  and  both 95% half-widths <= target_error,
 
-or the next round would exceed ``budget`` seconds. The value is the inverse-variance mean of
-the routes and the 95% interval covers both routes' intervals. When the routes still disagree
-the interval spans both and a warning names both numbers: it is then an honest wide interval,
+or the next round would exceed ``budget`` seconds. The first round runs each route at a quarter
+of its default effort, so that a large model gets several rounds within the budget; later rounds
+rerun only the routes that are imprecise or disagree. The value is the inverse-variance mean of
+the routes and the 95% interval the union of each route's value +- 1.96 standard errors.
+
+Without ``data``, tempering runs first and AIS takes as its base model the base rate of the
+tempered target samples (a base fitted from tempered samples: far closer to a trained model
+than the uniform one, while AIS stays unbiased whatever its base). When the routes still
+disagree, the interval spans both and a warning names both numbers: an honest wide interval,
 not a precise one.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 from typing import Any
@@ -27,12 +32,13 @@ from ..errors import InvalidOptionError
 from ..model import RBM
 from ..result import Result
 from ._sampling_common import Z95, resolve_seed
+from . import METHODS
 from .exact import check_beta
 
-DEFAULT_TARGET_ERROR = 0.5
-DEFAULT_BUDGET = 120.0
+#: Library defaults, declared with the options in the registry (fecli/estimators/__init__.py).
+DEFAULT_TARGET_ERROR, DEFAULT_BUDGET = (METHODS["auto"].defaults()[k] for k in ("target_error", "budget"))
 #: Routes in order of preference; the first two that are registered run.
-ROUTES = ("ais", "pt", "ti", "reverse-ais")
+ROUTES = ("pt", "ais", "ti", "reverse-ais")
 #: Exact enumeration is used when its expected time is below this share of the budget.
 EXACT_SHARE = 0.25
 
@@ -51,9 +57,7 @@ def _route_names(model: RBM) -> list[str]:
 
 
 def _default(method: str, option: str) -> int:
-    from . import get_method
-
-    return int(inspect.signature(get_method(method).load()).parameters[option].default)
+    return int(METHODS[method].defaults()[option])
 
 
 def _seed(entropy: int, round_: int, route: int) -> int:
@@ -97,6 +101,7 @@ def estimate_auto(model: RBM, *, beta: float = 1.0, target_error: float = DEFAUL
     'estimate', with ``diagnostics['routes']`` listing every run (method, options, value, interval).
     """
     from ..api import estimate
+    from . import get_method
 
     start = time.perf_counter()
     beta = check_beta(beta)
@@ -112,47 +117,68 @@ def estimate_auto(model: RBM, *, beta: float = 1.0, target_error: float = DEFAUL
     entropy = resolve_seed(seed)
     routes = _route_names(model)
     options = {name: {"beta": beta, **({"data": data} if data is not None else {})} for name in routes}
+    level = {name: 0 for name in routes}
+    seconds = {name: 0.0 for name in routes}
+    latest: dict[str, Result] = {}
     history: list[dict[str, Any]] = []
-    round_, last_round_s = 0, 0.0
+    round_ = 0
     while True:
-        round_start = time.perf_counter()
-        results = []
         for index, name in enumerate(routes):
-            from . import get_method
-
+            if name == "ais" and data is None and "pt" in latest and latest["pt"].states is not None:
+                options[name]["data"] = latest["pt"].states  # a base fitted from tempered samples
+            if name in latest and _precise(latest[name], target_error) and _spread(latest) <= target_error:
+                continue
             option = get_method(name).budget_option
-            effort = _default(name, option) * 2**round_
-            results.append(estimate(model, name, seed=_seed(entropy, round_, index),
-                                    progress=progress, **{option: effort}, **options[name]))
-            history.append({"round": round_, "method": name, option: effort, "log_z": results[-1].log_z,
-                            "ci_low": results[-1].ci_low, "ci_high": results[-1].ci_high,
-                            "warnings": len(results[-1].warnings)})
-        last_round_s = time.perf_counter() - round_start
-        spread = max(r.log_z for r in results) - min(r.log_z for r in results)
-        precise = all(_half_width(r) <= target_error for r in results)
-        elapsed = time.perf_counter() - start
-        if (spread <= target_error and precise) or elapsed + 2.2 * last_round_s > budget:
+            effort = max(get_method(name).budget_minimum, _default(name, option) * 2 ** level[name] // 4)
+            began = time.perf_counter()
+            result = estimate(model, name, seed=_seed(entropy, round_, index), progress=progress,
+                              **{option: effort}, **options[name])
+            seconds[name] = time.perf_counter() - began
+            latest[name] = result
+            level[name] += 1
+            history.append({"round": round_, "method": name, option: effort, "log_z": result.log_z,
+                            "stderr": result.stderr, "ci_low": result.ci_low, "ci_high": result.ci_high,
+                            "seconds": seconds[name], "warnings": len(result.warnings)})
+        results = [latest[name] for name in routes]
+        agreed = _spread(latest) <= target_error and all(_precise(r, target_error) for r in results)
+        next_round = sum(2.0 * seconds[name] for name in routes
+                         if not (_precise(latest[name], target_error) and _spread(latest) <= target_error))
+        if agreed or time.perf_counter() - start + next_round > budget:
             break
         round_ += 1
-    return _combine(model, beta, results, history, spread, precise, target_error, budget, entropy, start)
+    return _combine(model, beta, results, history, agreed, target_error, budget, entropy, start)
 
 
-def _combine(model: RBM, beta: float, results: list[Result], history: list, spread: float, precise: bool,
+def _precise(result: Result, target_error: float) -> bool:
+    """A route is precise when its 95% interval is two-sided and at most target_error on each side."""
+    return (result.stderr is not None and Z95 * result.stderr <= target_error
+            and _half_width(result) <= 2 * target_error)
+
+
+def _spread(latest: dict[str, Result]) -> float:
+    values = [r.log_z for r in latest.values()]
+    return max(values) - min(values) if len(values) > 1 else math.inf
+
+
+def _combine(model: RBM, beta: float, results: list[Result], history: list, agreed: bool,
              target_error: float, budget: float, entropy: int, start: float) -> Result:
-    weights = np.array([1.0 / max(r.stderr or math.inf, 1e-12) ** 2 for r in results])
+    """Inverse-variance mean of the routes; the interval is the union of each route's value
+    +- 1.96 stderr (a one-sided low-ESS interval counts by its standard error, the disagreement
+    between routes by the union)."""
+    se = np.array([r.stderr if r.stderr is not None and math.isfinite(r.stderr) else math.inf for r in results])
     values = np.array([r.log_z for r in results])
-    log_z = float(values @ weights / weights.sum()) if np.isfinite(weights).all() and weights.sum() > 0 \
-        else float(values.mean())
-    lows = [r.ci_low if r.ci_low is not None else r.log_z for r in results]
-    highs = [r.ci_high if r.ci_high is not None else r.log_z for r in results]
-    ci_low, ci_high = min(lows + [log_z]), max(highs + [log_z])
+    weights = 1.0 / np.maximum(se, 1e-12) ** 2
+    log_z = float(values @ weights / weights.sum()) if weights.sum() > 0 else float(values.mean())
+    ci_low = float(min(np.min(values - Z95 * se), log_z))
+    ci_high = float(max(np.max(values + Z95 * se), log_z))
+    spread = float(values.max() - values.min())
     warnings = []
-    names = " and ".join(f"{r.method} {r.log_z:.4f} [{r.ci_low:.4f}, {r.ci_high:.4f}]" for r in results)
+    names = " and ".join(f"{r.method} {r.log_z:.4f} +- {r.stderr:.3g}" for r in results)
     if spread > target_error:
         warnings.append(f"the two routes disagree by {spread:.3g} nats (> --target-error {target_error:g}) after "
                         f"{time.perf_counter() - start:.0f} s of the {budget:g} s budget: {names}; the interval spans "
                         "both. Give a larger --budget, or --data for a better base model.")
-    elif not precise:
+    elif not agreed:
         warnings.append(f"the routes agree ({names}) but are not yet within {target_error:g} nats each; "
                         "the interval spans both. Give a larger --budget.")
     for r in results:
@@ -163,7 +189,7 @@ def _combine(model: RBM, beta: float, results: list[Result], history: list, spre
         stderr=(ci_high - ci_low) / (2 * Z95), ci_low=ci_low, ci_high=ci_high,
         wall_time_s=time.perf_counter() - start,
         params={"target_error": target_error, "budget": budget, "seed": entropy},
-        diagnostics={"routes": history, "agreed": spread <= target_error and precise,
+        diagnostics={"routes": history, "agreed": agreed,
                      "spread": spread, "bracket": results[0].diagnostics.get("bracket")},
         warnings=warnings,
     )

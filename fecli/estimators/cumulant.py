@@ -47,11 +47,8 @@ import numpy as np
 from ..errors import EstimationFailedError, InvalidOptionError
 from ..model import RBM, sigmoid
 from ..result import Result
+from . import METHODS
 from .meanfield import (
-    DEFAULT_DAMPING,
-    DEFAULT_MAX_ITER,
-    DEFAULT_STARTS,
-    DEFAULT_TOL,
     ScaledParams,
     _check_seed,
     distinct_fixed_points,
@@ -60,11 +57,16 @@ from .meanfield import (
     solve_multistart,
 )
 
-ORDERS = (1, 2, 3, 4)
-REFERENCES = ("mf", "tap", "base-rate")
-VARIANTS = ("joint", "marginal")
-DEFAULT_ORDER = 2
-DEFAULT_SAMPLES = 10_000
+#: Library defaults and choices, declared with the options in the registry (fecli/estimators/__init__.py).
+DEFAULTS = METHODS["cumulant"].defaults()
+_ORDER_RANGE = METHODS["cumulant"].option("order").allowed
+ORDERS = tuple(range(int(_ORDER_RANGE.low), int(_ORDER_RANGE.high) + 1))
+REFERENCES = METHODS["cumulant"].option("reference").choices
+VARIANTS = METHODS["cumulant"].option("variant").choices
+DEFAULT_ORDER, DEFAULT_REFERENCE, DEFAULT_VARIANT, DEFAULT_SAMPLES, DEFAULT_SEED = (
+    DEFAULTS[k] for k in ("order", "reference", "variant", "samples", "seed"))
+DEFAULT_TOL, DEFAULT_MAX_ITER, DEFAULT_DAMPING, DEFAULT_STARTS = (
+    DEFAULTS[k] for k in ("tol", "max_iter", "damping", "starts"))
 #: Rows of q sampled per independent random stream (one SeedSequence child each).
 CHUNK_ROWS = 4096
 JACKKNIFE_GROUPS = 100
@@ -250,11 +252,11 @@ def estimate_cumulant(
     *,
     beta: float = 1.0,
     order: int = DEFAULT_ORDER,
-    reference: str = "mf",
-    variant: str = "joint",
+    reference: str = DEFAULT_REFERENCE,
+    variant: str = DEFAULT_VARIANT,
     samples: int = DEFAULT_SAMPLES,
     data: Any = None,
-    seed: int | None = None,
+    seed: int | None = DEFAULT_SEED,
     tol: float = DEFAULT_TOL,
     max_iter: int = DEFAULT_MAX_ITER,
     damping: float = DEFAULT_DAMPING,

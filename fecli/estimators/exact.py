@@ -21,13 +21,14 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import InvalidOptionError, RefusedError
-from ..validation import check_beta  # noqa: F401  (re-exported: estimators import it from here)
-from ..estimators import Feasibility
+from ..validation import check_beta, check_positive_int  # check_beta re-exported: estimators import it from here
+from ..estimators import METHODS, Feasibility
 from ..model import RBM
 from ..result import Result
 
-#: Default largest enumerated layer (2^30 states); raise with ``max_units``.
-DEFAULT_MAX_UNITS = 30
+#: Library defaults, declared with the options in the registry (fecli/estimators/__init__.py):
+#: the largest enumerated layer (raise it with ``max_units``) and the layer to enumerate.
+DEFAULT_MAX_UNITS, DEFAULT_LAYER = METHODS["exact"].defaults()["max_units"], METHODS["exact"].defaults()["layer"]
 #: Hard ceiling: beyond 2^62 states the state index no longer fits the kernel's int64.
 ABSOLUTE_MAX_UNITS = 62
 #: States per independent chunk (drift bound and unit of parallel work).
@@ -36,7 +37,7 @@ CHUNK_BITS = 12
 #: progress is reported about 200 times per run.
 MIN_CHUNKS_PER_CALL, MAX_CHUNKS_PER_CALL = 16, 512
 
-LAYERS = ("auto", "hidden", "visible")
+LAYERS = METHODS["exact"].option("layer").choices
 
 
 def enumerated_layer(model: RBM, layer: str = "auto") -> str:
@@ -187,7 +188,7 @@ def estimate_exact(
     model: RBM,
     *,
     beta: float = 1.0,
-    layer: str = "auto",
+    layer: str = DEFAULT_LAYER,
     max_units: int = DEFAULT_MAX_UNITS,
     progress=None,
 ) -> Result:
@@ -201,8 +202,7 @@ def estimate_exact(
     progress : optional callable ``progress(description, done, total)``.
     """
     beta = check_beta(beta)
-    if not isinstance(max_units, (int, np.integer)) or max_units < 1:
-        raise InvalidOptionError(f"max_units must be an integer >= 1, got {max_units!r}.")
+    max_units = check_positive_int("max_units", max_units)
     if not model.is_bernoulli:
         return _estimate_exact_layers(model, beta, layer, int(max_units), progress)
     chosen = enumerated_layer(model, layer)

@@ -29,9 +29,11 @@ from ._sampling_common import (
     resolve_seed,
     summarize_log_weights,
 )
+from . import METHODS
 from .exact import check_beta
 
-DEFAULT_SAMPLES = 10_000
+#: Library default, declared with the options in the registry (fecli/estimators/__init__.py).
+DEFAULT_SAMPLES = METHODS["importance"].defaults()["samples"]
 #: Samples per chunk: the unit of seeding (chunk i uses SeedSequence(seed, spawn_key=(2, i))).
 SAMPLES_PER_CHUNK = 1000
 _STREAM = 2

@@ -55,13 +55,14 @@ from ._sampling_common import (
 )
 from .exact import check_beta
 
-DEFAULT_CHAINS = 100
-DEFAULT_STEPS = 3000
-DEFAULT_SCHEDULE = "sm08"
-DEFAULT_SWEEPS = 1
-DEFAULT_EXACT_MAX_UNITS = 20
-DEFAULT_BURN_IN = 2000
-DEFAULT_SAMPLES = 10_000
+from . import METHODS
+
+#: Defaults: the bernoulli methods' declarations in the registry (the same options).
+_AIS, _REVERSE = METHODS["ais"].defaults(), METHODS["reverse-ais"].defaults()
+DEFAULT_CHAINS, DEFAULT_STEPS, DEFAULT_SCHEDULE, DEFAULT_SWEEPS = (_AIS[k] for k in ("chains", "steps", "schedule",
+                                                                                    "sweeps"))
+DEFAULT_BURN_IN, DEFAULT_EXACT_MAX_UNITS = _REVERSE["burn_in"], _REVERSE["exact_max_units"]
+DEFAULT_SAMPLES = METHODS["importance"].defaults()["samples"]
 SAMPLES_PER_CHUNK = 1000
 #: Stream of importance sampling's chunks (as fecli.estimators.importance).
 _IMPORTANCE_STREAM = 2

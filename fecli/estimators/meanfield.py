@@ -26,7 +26,9 @@ Stationarity (d(-Gamma)/dx_i = 0; y is the same with W^T):
 (W^2, W^3 elementwise powers). One sweep updates x from y, then y from the new x, each damped:
 ``x <- damping * x + (1 - damping) * update``. The iteration stops when the stationarity
 residual max(|x - update_x(x, y)|, |y - update_y(x, y)|), measured at the current point, is
-below ``tol``. Several starts are run as one batch (matrix-matrix products through BLAS).
+below ``tol``. Small problems (starts x n_visible x n_hidden x order up to KERNEL_MAX_WORK) run
+start by start in a compiled kernel (:mod:`fecli.kernels.meanfield`), larger ones as one batch
+(matrix-matrix products through BLAS); both do the same arithmetic, and equal starts are solved once.
 ``damping`` is the starting value: a start that oscillates (its step reverses direction while
 the residual makes no new minimum; common for TAP on strongly coupled models) has its damping
 raised, 1 - (1 - damping)/2 after each 20 such sweeps; the final values are in diagnostics.
@@ -47,6 +49,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Iterator
 
 import numpy as np
@@ -56,14 +59,13 @@ from ..model import RBM
 from ..numerics import sigmoid, xlogx
 from ..result import Result
 from ..validation import check_positive_int, check_seed
+from . import METHODS
 
-#: Library defaults (repeated in ``fecli estimate --help``).
-DEFAULT_TOL = 1e-7
-DEFAULT_MAX_ITER = 2000
-DEFAULT_DAMPING = 0.3
-DEFAULT_STARTS = 8
-DEFAULT_SEED = 0
-COMBINE_CHOICES = ("best", "logsumexp")
+#: Library defaults, declared with the options in the registry (fecli/estimators/__init__.py).
+DEFAULTS = METHODS["mf"].defaults()
+DEFAULT_TOL, DEFAULT_MAX_ITER, DEFAULT_DAMPING, DEFAULT_STARTS, DEFAULT_SEED, DEFAULT_COMBINE = (
+    DEFAULTS[k] for k in ("tol", "max_iter", "damping", "starts", "seed", "combine"))
+COMBINE_CHOICES = METHODS["mf"].option("combine").choices
 ORDER_NAMES = {1: "naive mean field", 2: "TAP2", 3: "TAP3"}
 #: Coefficient of the third-order (TAP3) term: -kappa_3 / 6 with kappa_3 = -4 sum W^3 d d.
 TAP3_COEFFICIENT = 2.0 / 3.0
@@ -245,17 +247,15 @@ class FixedPoints:
     """Outcome of the damped iteration from a batch of starts (row s = start s).
 
     ``x`` (S, n_visible), ``y`` (S, n_hidden): final magnetisations; ``neg_gamma`` (S,): -Gamma of
-    the solver's order there; ``terms`` (S, 3): its naive-MF, TAP2 and TAP3 parts; ``converged``
-    (S,) bool; ``iterations`` (S,): sweeps made; ``residual`` (S,): stationarity residual at the
-    final point; ``matvecs``: matrix-vector products spent in total (one sweep of one start costs
-    2 x order of them).
+    the solver's order there; ``terms`` (S, 3): its naive-MF, TAP2 and TAP3 parts (both computed
+    on first use: EMF training needs neither); ``converged`` (S,) bool; ``iterations`` (S,): sweeps
+    made; ``residual`` (S,): stationarity residual at the final point; ``matvecs``: matrix-vector
+    products spent in total (one sweep of one start costs 2 x order of them).
     """
 
     order: int
     x: np.ndarray
     y: np.ndarray
-    neg_gamma: np.ndarray
-    terms: np.ndarray
     converged: np.ndarray
     iterations: np.ndarray
     residual: np.ndarray
@@ -263,14 +263,86 @@ class FixedPoints:
     tol: float
     max_iter: int
     damping: float
-    final_damping: np.ndarray | None = None
+    final_damping: np.ndarray
+    params: ScaledParams = field(repr=False)
     labels: list[str] = field(default_factory=list)
+
+    @cached_property
+    def terms(self) -> np.ndarray:
+        return neg_gamma_terms(self.params, self.x, self.y, self.order)
+
+    @cached_property
+    def neg_gamma(self) -> np.ndarray:
+        return self.terms.sum(axis=1)
+
+
+#: Batches whose sweep costs fewer multiply-adds than this (distinct starts x n_visible x n_hidden
+#: x order) are iterated by the compiled kernel (:func:`fecli.kernels.meanfield.solve_rows`), start
+#: by start; larger ones by BLAS products over the batch, where numpy's per-call overhead is small
+#: next to the products. The choice depends only on the problem's size, never on the machine.
+KERNEL_MAX_WORK = 1 << 18
 
 
 def _solve(params: ScaledParams, order: int, x0: np.ndarray, y0: np.ndarray, tol: float, max_iter: int,
            damping: float, progress=None, description: str = "fixed points") -> FixedPoints:
-    x = np.array(x0, dtype=np.float64, copy=True)
-    y = np.array(y0, dtype=np.float64, copy=True)
+    """Damped fixed-point iteration of every start (rows of x0, y0); see the module docstring.
+
+    Starts that are equal iterate identically, so each distinct start is solved once and its
+    outcome copied to its duplicates (persistent EMF magnetisations collapse onto the same
+    fixed point after a few updates). ``matvecs`` counts the products actually spent.
+    """
+    x = np.array(x0, dtype=np.float64, order="C", copy=True)
+    y = np.array(y0, dtype=np.float64, order="C", copy=True)
+    if x.shape[0] * params.n_visible * params.n_hidden * order <= KERNEL_MAX_WORK:
+        return _solve_compiled(params, order, x, y, tol, max_iter, damping, progress, description)
+    first, copies = _distinct_rows(np.concatenate([x, y], axis=1))
+    if len(first) == len(copies):
+        return _solve_batched(params, order, x, y, tol, max_iter, damping, progress, description)
+    fp = _solve_batched(params, order, x[first], y[first], tol, max_iter, damping, progress, description)
+    return FixedPoints(order, fp.x[copies], fp.y[copies], fp.converged[copies], fp.iterations[copies],
+                       fp.residual[copies], fp.matvecs, tol, max_iter, damping, fp.final_damping[copies], params)
+
+
+def _distinct_rows(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of the first occurrence of each distinct row, in order; the distinct row of every row)."""
+    n = z.shape[0]
+    if n < 2 or (z == z[0]).all():
+        return np.zeros(min(n, 1), dtype=np.int64), np.zeros(n, dtype=np.int64)
+    seen: dict[bytes, int] = {}
+    first: list[int] = []
+    copies = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        j = seen.setdefault((z[i] + 0.0).tobytes(), len(first))  # + 0.0: -0.0 and 0.0 are one value
+        if j == len(first):
+            first.append(i)
+        copies[i] = j
+    return np.array(first, dtype=np.int64), copies
+
+
+def _solve_compiled(params: ScaledParams, order: int, x: np.ndarray, y: np.ndarray, tol: float, max_iter: int,
+                    damping: float, progress=None, description: str = "fixed points") -> FixedPoints:
+    """The iteration by :func:`fecli.kernels.meanfield.solve_rows`, start by start (small problems)."""
+    from ..kernels.meanfield import solve_rows
+
+    def matrix(m: np.ndarray | None) -> np.ndarray:
+        return _NO_MATRIX if m is None else np.ascontiguousarray(m, dtype=np.float64)
+
+    converged, iterations, residual, final_damping, matvecs = solve_rows(
+        matrix(params.w), matrix(params.w2), matrix(params.w3), np.ascontiguousarray(params.a, dtype=np.float64),
+        np.ascontiguousarray(params.b, dtype=np.float64), order, TAP3_COEFFICIENT, x, y, tol, max_iter, damping,
+        STALL_SWEEPS, MAX_DAMPING)
+    if progress is not None:
+        progress(description, max_iter, max_iter)
+    return FixedPoints(order, x, y, converged, iterations, residual, int(matvecs), tol, max_iter, damping,
+                       final_damping, params)
+
+
+_NO_MATRIX = np.zeros((0, 0))
+
+
+def _solve_batched(params: ScaledParams, order: int, x: np.ndarray, y: np.ndarray, tol: float, max_iter: int,
+                   damping: float, progress=None, description: str = "fixed points") -> FixedPoints:
+    """The iteration over the whole batch at once, products through BLAS (large problems)."""
     n = x.shape[0]
     w, w2, w3 = params.w, params.w2, params.w3
     wt, w2t, w3t = w.T, _t(w2), _t(w3)
@@ -335,9 +407,7 @@ def _solve(params: ScaledParams, order: int, x0: np.ndarray, y0: np.ndarray, tol
             progress(description, sweep, max_iter)
     if progress is not None:
         progress(description, max_iter, max_iter)
-    terms = neg_gamma_terms(params, x, y, order)
-    return FixedPoints(order, x, y, terms.sum(axis=1), terms, converged, iterations, residual, matvecs,
-                       tol, max_iter, damping, dmp)
+    return FixedPoints(order, x, y, converged, iterations, residual, matvecs, tol, max_iter, damping, dmp, params)
 
 
 def _half_step_y(params: ScaledParams, x: np.ndarray) -> np.ndarray:
@@ -362,7 +432,7 @@ def tap_fixed_points(model: RBM, x0: np.ndarray, y0: np.ndarray | None = None, *
     if x0.shape[1] != model.n_visible:
         raise InvalidOptionError(f"starting visible magnetisations have {x0.shape[1]} columns, "
                                  f"the model has {model.n_visible} visible units.")
-    if not (np.all(np.isfinite(x0)) and x0.min() >= 0 and x0.max() <= 1):
+    if not (x0.min() >= 0.0 and x0.max() <= 1.0):  # (NaN fails both comparisons)
         raise InvalidOptionError("starting magnetisations must lie in [0, 1].")
     if y0 is None:
         y0 = _half_step_y(params, x0)
@@ -370,7 +440,7 @@ def tap_fixed_points(model: RBM, x0: np.ndarray, y0: np.ndarray | None = None, *
     if y0.shape != (x0.shape[0], model.n_hidden):
         raise InvalidOptionError(f"starting hidden magnetisations must have shape {(x0.shape[0], model.n_hidden)}, "
                                  f"got {y0.shape}.")
-    if not (np.all(np.isfinite(y0)) and y0.min() >= 0 and y0.max() <= 1):
+    if not (y0.min() >= 0.0 and y0.max() <= 1.0):
         raise InvalidOptionError("starting magnetisations must lie in [0, 1].")
     return _solve(params, order, x0, y0, tol, max_iter, damping, progress, f"{ORDER_NAMES[order]} fixed points")
 
@@ -387,19 +457,33 @@ def tap_gradients(model: RBM, x: np.ndarray, y: np.ndarray, order: int = 2, beta
     Returns ``{"weights": (nv, nh), "visible_bias": (nv,), "hidden_bias": (nh,)}``.
     """
     order = check_order(order)
-    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
-    y = np.atleast_2d(np.asarray(y, dtype=np.float64))
+    x = np.ascontiguousarray(np.atleast_2d(x), dtype=np.float64)
+    y = np.ascontiguousarray(np.atleast_2d(y), dtype=np.float64)
     s = x.shape[0]
-    w = beta * model.weights
-    dw = x.T @ y
+    w = model.weights if beta == 1.0 else beta * model.weights
+    if s * model.n_visible * model.n_hidden * order <= KERNEL_MAX_WORK:
+        from ..kernels.meanfield import tap_statistics
+
+        dw, mean_x, mean_y = tap_statistics(np.ascontiguousarray(w, dtype=np.float64), x, y, order,
+                                            TAP3_COEFFICIENT)
+        return {"weights": beta * dw, "visible_bias": beta * mean_x, "hidden_bias": beta * mean_y}
+    # Persistent EMF magnetisations are mostly copies of one fixed point: sum each distinct row once,
+    # weighted by its count (an outer product instead of a product over the whole batch).
+    if (x == x[0]).all() and (y == y[0]).all():
+        count, x, y = np.array([[float(s)]]), x[:1], y[:1]
+    else:
+        first, copies = _distinct_rows(np.concatenate([x, y], axis=1))
+        count = np.bincount(copies, minlength=first.size).astype(np.float64)[:, None]
+        x, y = x[first], y[first]
+    dw = (count * x).T @ y
     if order >= 2:
-        dw = dw + w * (_c(x).T @ _c(y))
+        dw = dw + w * ((count * _c(x)).T @ _c(y))
     if order >= 3:
-        dw = dw + 3.0 * TAP3_COEFFICIENT * w * w * (_d(x).T @ _d(y))
+        dw = dw + 3.0 * TAP3_COEFFICIENT * w * w * ((count * _d(x)).T @ _d(y))
     return {
         "weights": beta * dw / s,
-        "visible_bias": beta * x.mean(axis=0),
-        "hidden_bias": beta * y.mean(axis=0),
+        "visible_bias": beta * (count * x).sum(axis=0) / s,
+        "hidden_bias": beta * (count * y).sum(axis=0) / s,
     }
 
 
@@ -645,8 +729,8 @@ def _estimate_fixed_point(model: RBM, method: str, order: int, *, beta, tol, max
 
 
 def estimate_mf(model: RBM, *, beta: float = 1.0, tol: float = DEFAULT_TOL, max_iter: int = DEFAULT_MAX_ITER,
-                damping: float = DEFAULT_DAMPING, starts: int = DEFAULT_STARTS, combine: str = "best",
-                data: Any = None, seed: int | None = None, progress=None) -> Result:
+                damping: float = DEFAULT_DAMPING, starts: int = DEFAULT_STARTS, combine: str = DEFAULT_COMBINE,
+                data: Any = None, seed: int | None = DEFAULT_SEED, progress=None) -> Result:
     """Naive mean field: the largest Gibbs variational lower bound -Gamma_MF found (kind lower_bound).
 
     Damped alternating updates from ``starts`` starting points (base rate and data rows when
@@ -660,8 +744,8 @@ def estimate_mf(model: RBM, *, beta: float = 1.0, tol: float = DEFAULT_TOL, max_
 
 
 def estimate_tap(model: RBM, *, beta: float = 1.0, tol: float = DEFAULT_TOL, max_iter: int = DEFAULT_MAX_ITER,
-                 damping: float = DEFAULT_DAMPING, starts: int = DEFAULT_STARTS, combine: str = "best",
-                 data: Any = None, seed: int | None = None, progress=None) -> Result:
+                 damping: float = DEFAULT_DAMPING, starts: int = DEFAULT_STARTS, combine: str = DEFAULT_COMBINE,
+                 data: Any = None, seed: int | None = DEFAULT_SEED, progress=None) -> Result:
     """The TAP free energy at its usual order: second order (Thouless, Anderson & Palmer 1977;
     the Onsager reaction term), the same numbers as :func:`estimate_tap2` under the name 'tap'.
     """
@@ -670,8 +754,8 @@ def estimate_tap(model: RBM, *, beta: float = 1.0, tol: float = DEFAULT_TOL, max
 
 
 def estimate_tap2(model: RBM, *, beta: float = 1.0, tol: float = DEFAULT_TOL, max_iter: int = DEFAULT_MAX_ITER,
-                  damping: float = DEFAULT_DAMPING, starts: int = DEFAULT_STARTS, combine: str = "best",
-                  data: Any = None, seed: int | None = None, progress=None) -> Result:
+                  damping: float = DEFAULT_DAMPING, starts: int = DEFAULT_STARTS, combine: str = DEFAULT_COMBINE,
+                  data: Any = None, seed: int | None = DEFAULT_SEED, progress=None) -> Result:
     """Second-order TAP (EMF) free energy at the converged fixed point with the largest -Gamma.
 
     Same starts and iteration as :func:`estimate_mf`; starts that do not converge are left out
@@ -682,8 +766,8 @@ def estimate_tap2(model: RBM, *, beta: float = 1.0, tol: float = DEFAULT_TOL, ma
 
 
 def estimate_tap3(model: RBM, *, beta: float = 1.0, tol: float = DEFAULT_TOL, max_iter: int = DEFAULT_MAX_ITER,
-                  damping: float = DEFAULT_DAMPING, starts: int = DEFAULT_STARTS, combine: str = "best",
-                  data: Any = None, seed: int | None = None, progress=None) -> Result:
+                  damping: float = DEFAULT_DAMPING, starts: int = DEFAULT_STARTS, combine: str = DEFAULT_COMBINE,
+                  data: Any = None, seed: int | None = DEFAULT_SEED, progress=None) -> Result:
     """Third-order TAP (EMF) free energy, coefficient 2/3, the third-order term included in the value.
 
     Same starts and iteration as :func:`estimate_mf`; starts that do not converge are left out

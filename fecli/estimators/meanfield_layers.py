@@ -35,7 +35,7 @@ the new visible), each damped, from several starts; the solver and its stopping 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -53,6 +53,25 @@ from .meanfield import (
     check_order,
 )
 from ..validation import check_positive_int
+
+
+@dataclass
+class LayeredFixedPoints(FixedPoints):
+    """:class:`~fecli.estimators.meanfield.FixedPoints` of the layer solver: its -Gamma terms are
+    computed by the solver (they need the variances of Gaussian units), and ``variances`` holds
+    (visible, hidden) per-feature variances at the final points."""
+
+    computed_terms: np.ndarray | None = field(default=None, repr=False)
+    variances: tuple | None = field(default=None, repr=False)
+
+    @property
+    def terms(self) -> np.ndarray:  # type: ignore[override]
+        return self.computed_terms
+
+    @property
+    def neg_gamma(self) -> np.ndarray:  # type: ignore[override]
+        values = self.computed_terms.sum(axis=1)
+        return np.where(np.isfinite(values), values, -np.inf)
 
 
 @dataclass
@@ -191,11 +210,8 @@ def solve(p: Scaled, order: int, mv0: np.ndarray, tol: float, max_iter: int, dam
         if order == 1:  # the bound's Gaussian variances are 1 / (beta gamma), whatever the iterate
             cv, ch = _start_variances(vis, mv), _start_variances(hid, mh)
         terms = neg_gamma_terms(p, mv, cv, mh, ch, order)
-    values = terms.sum(axis=1)
-    values = np.where(np.isfinite(values), values, -np.inf)
-    fp = FixedPoints(order, mv, mh, values, terms, converged, iterations, residual, matvecs, tol, max_iter, damping, dmp)
-    fp.variances = (cv, ch)
-    return fp
+    return LayeredFixedPoints(order, mv, mh, converged, iterations, residual, matvecs, tol, max_iter, damping, dmp,
+                              params=None, computed_terms=terms, variances=(cv, ch))
 
 
 # --------------------------------------------------------------------------------------------

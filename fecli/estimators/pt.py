@@ -33,9 +33,12 @@ still has at most the unseen mass of ~1/N per rung (N samples), which is kept as
 Honesty. Exchanges that never bring a chain from the base to the target and back (a round
 trip) mean the target end was never fed from the well-mixed end: warned. Every state the
 chains visit gives a rigorous lower bound, ln Z >= ln sum over distinct visited v of
-e^{-F(v)}; an estimate whose interval lies below it missed a mode, and says so (the value is
-raised to the bound, the interval made one-sided). Chains start from uniformly random states
-(or data rows) rather than base samples, so that cold chains fall into different modes.
+e^{-F(v)} (their -F comes from the kernel, no extra product). A value below it is raised to it:
+quietly when the interval reaches the bound (sampling noise), otherwise through
+:func:`fecli.bounds.check_result` (the value missed probability mass: a warning, and the kind
+becomes lower_bound). Chains start from uniformly random states (or data rows) rather than base
+samples, so that cold chains fall into different modes. Independent ladders that disagree more
+than their own error bars allow are warned about.
 """
 
 from __future__ import annotations
@@ -64,18 +67,19 @@ from ._sampling_common import (
     resolve_data,
     resolve_seed,
 )
+from . import METHODS
 from .exact import check_beta
 
-DEFAULT_CHAINS = 8
-DEFAULT_SAMPLES = 4000
-DEFAULT_BURN_IN = 1000
-DEFAULT_SWEEPS = 1
-DEFAULT_SCHEDULE = "sigmoid"
+#: Library defaults, declared with the options in the registry (fecli/estimators/__init__.py).
+DEFAULTS = METHODS["pt"].defaults()
+DEFAULT_RUNGS, DEFAULT_CHAINS, DEFAULT_SAMPLES, DEFAULT_BURN_IN, DEFAULT_SWEEPS, DEFAULT_SCHEDULE = (
+    DEFAULTS[k] for k in ("rungs", "chains", "samples", "burn_in", "sweeps", "schedule"))
 #: Mean exchange probability between neighbouring rungs that the adapted ladder aims at.
 TARGET_ACCEPTANCE = 0.4
 #: Rungs of the first ladder when their number is adapted.
 FIRST_RUNGS = 16
-MAX_RUNGS = 256
+#: Most rungs of a ladder (the declared upper limit of --rungs).
+MAX_RUNGS = int(METHODS["pt"].option("rungs").allowed.high)
 #: Neighbours exchanging less often than this (after adaptation) are warned about.
 POOR_ACCEPTANCE = 0.05
 #: Rates below this count as this when measuring distances (no exchange at all: d = 2 erfcinv(1e-3) = 4.6).
@@ -84,6 +88,8 @@ ACCEPTANCE_FLOOR = 1e-3
 #: as long, while they fit in ADAPT_SHARE of the burn-in.
 MIN_STAGE = 20
 ADAPT_SHARE = 0.6
+#: Top-rung states handed to the rigorous bracket and the one-mode check of fecli.bounds.
+STATES_KEPT = 512
 #: Ladders whose spread exceeds this multiple of the asymptotic error are warned about.
 SPREAD_RATIO = 3.0
 #: Kernel calls per run when progress is shown (each call ends in a barrier of the ladders' threads,
@@ -185,27 +191,24 @@ class Ladders:
 
         p = self.path
         K, R, nv = self.K, self.R, p.model.n_visible
-        if record:
-            up, down = np.zeros((rounds, R, K)), np.zeros((rounds, R, K))
-            top = np.empty((rounds, R, nv), dtype=np.uint8)
-        else:
-            up = down = np.zeros((0, R, K))
-            top = np.zeros((0, R, nv), dtype=np.uint8)
+        n = rounds if record else 0
+        up, down = np.zeros((n, R, K)), np.zeros((n, R, K))
+        top, top_lf = np.zeros((n, R, nv), dtype=np.uint8), np.zeros((n, R))
         segment = rounds if progress is None else max(1, -(-rounds // PROGRESS_SEGMENTS))
         with np.errstate(over="ignore", invalid="ignore"):
             for lo in range(0, rounds, segment):
                 hi = min(rounds, lo + segment)
                 run_ladders(K, self.v, self.states, self.rung_of, self.chain_at, self.ts, self.swap_states,
                             p.w_scaled, p.w_colsum, p.wt32, p.wt32_colsum, p.hbias_scaled, p.dvis, p.base_bias,
-                            p.vbias_scaled, self.sweeps, self.rounds_done, hi - lo, up[lo:hi] if record else up,
-                            down[lo:hi] if record else down, top[lo:hi] if record else top, self.acc_sum,
-                            self.acc_n, self.last_end, self.half_trips, count_trips)
+                            p.vbias_scaled, self.sweeps, self.rounds_done, hi - lo, up[lo:hi], down[lo:hi],
+                            top[lo:hi], top_lf[lo:hi], self.acc_sum, self.acc_n, self.last_end, self.half_trips,
+                            count_trips)
                 self.rounds_done += hi - lo
                 if progress is not None:
                     progress(label, done + hi, total or rounds)
         if not record:
             return None
-        return Records(self.ts.copy(), up, down, top)
+        return Records(self.ts.copy(), up, down, top, top_lf)
 
     def acceptance(self) -> np.ndarray:
         """Mean exchange probability of each neighbouring pair (K - 1,), pooled over ladders."""
@@ -220,12 +223,14 @@ class Ladders:
 
 @dataclass
 class Records:
-    """What the recorded rounds kept: works (rounds, R, K) by rung and top-rung states (rounds, R, nv)."""
+    """What the recorded rounds kept: works (rounds, R, K) by rung, top-rung states (rounds, R, nv)
+    and their -F_beta(v) (rounds, R)."""
 
     ts: np.ndarray
     up: np.ndarray
     down: np.ndarray
     top: np.ndarray
+    top_lf: np.ndarray
 
 
 # --------------------------------------------------------------------------- adapting the ladder
@@ -384,20 +389,32 @@ def combine(rec: Records) -> LadderEstimate | PairFailure:
 
 
 def distinct_rows(rows: np.ndarray) -> np.ndarray:
-    """The distinct rows of a 0/1 uint8 array (compared as packed bytes: fast for many rows)."""
+    """Indices of the first occurrence of each distinct row of a 0/1 uint8 array (rows compared
+    as packed bytes: np.unique over rows is 30x slower)."""
     packed = np.ascontiguousarray(np.packbits(rows, axis=1))
     keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
     _, first = np.unique(keys, return_index=True)
-    return rows[np.sort(first)]
+    return np.sort(first)
 
 
-def visited_lower_bound(model: RBM, beta: float, states: list[np.ndarray]) -> tuple[float, int]:
-    """ln sum_{distinct visited v} e^{-F_beta(v)} <= ln Z (a rigorous bound), and the number of
-    distinct states."""
-    rows = distinct_rows(np.concatenate(states))
-    neg_f = -model.free_energy(rows.astype(np.float64), beta)
-    m = float(neg_f.max())
-    return m + math.log(float(np.exp(neg_f - m).sum())), int(rows.shape[0])
+def visited_lower_bound(rows: np.ndarray, neg_f: np.ndarray) -> tuple[float, int]:
+    """ln sum over the distinct rows v of e^{-F_beta(v)}, given -F_beta of every row: a rigorous
+    lower bound on ln Z(beta) (a sum over some of the states), and the number of distinct rows.
+    rows: (N, nv) 0/1 uint8, neg_f: (N,)."""
+    first = distinct_rows(rows)
+    kept = np.asarray(neg_f, dtype=np.float64)[first]
+    m = float(kept.max())
+    return m + math.log(float(np.exp(kept - m).sum())), int(first.size)
+
+
+def visited_states(model: RBM, beta: float, ladders: Ladders, rec: Records) -> tuple[np.ndarray, np.ndarray]:
+    """Every state kept from a run (recorded top rungs with their -F, and snapshots of all chains
+    at each change of ladder and at the end) with -F_beta of each."""
+    snapshots = np.concatenate(ladders.visited)
+    rows = np.concatenate([rec.top.reshape(-1, rec.top.shape[2]), snapshots])
+    with np.errstate(over="ignore", invalid="ignore"):
+        neg_f = np.concatenate([rec.top_lf.ravel(), -model.free_energy(snapshots.astype(np.float64), beta)])
+    return rows, neg_f
 
 
 # --------------------------------------------------------------------------- options
@@ -434,7 +451,7 @@ def pt(
     model: RBM,
     *,
     beta: float = 1.0,
-    rungs: int | None = None,
+    rungs: int | None = DEFAULT_RUNGS,
     chains: int = DEFAULT_CHAINS,
     samples: int = DEFAULT_SAMPLES,
     burn_in: int = DEFAULT_BURN_IN,
@@ -443,7 +460,6 @@ def pt(
     data: Any = None,
     seed: int | None = None,
     progress=None,
-    _method: str = "pt",
 ) -> Result:
     """Parallel tempering + BAR estimate of ln Z(beta) (nats); see the module docstring.
 
@@ -461,8 +477,14 @@ def pt(
     Raises InvalidOptionError for bad options, EstimationFailedError when the run overflows or
     BAR cannot combine two neighbouring rungs (the message names them).
     """
+    return _tempering(model, "pt", "rungs", beta, rungs, chains, samples, burn_in, sweeps, schedule, data, seed,
+                      progress)
+
+
+def _tempering(model: RBM, method: str, word: str, beta, rungs, chains, samples, burn_in, sweeps, schedule, data,
+               seed, progress) -> Result:
+    """pt under the name ``method``, its rung option called ``word`` in messages and params."""
     start = time.perf_counter()
-    word = "windows" if _method == "umbrella" else "rungs"
     beta, rungs, chains, samples, burn_in, sweeps, schedule = _check_options(
         beta, rungs, chains, samples, burn_in, sweeps, schedule, word)
     entropy = resolve_seed(seed)
@@ -493,7 +515,7 @@ def pt(
     half = max(Z95 * fit.asymptotic_stderr, t_quantile * fit.spread_stderr)
     ci_low, ci_high = log_z - half, log_z + half
     trips = ladders.round_trips()
-    bound, distinct = visited_lower_bound(model, beta, [*ladders.visited, rec.top.reshape(-1, rec.top.shape[2])])
+    bound, distinct = visited_lower_bound(*visited_states(model, beta, ladders, rec))
 
     warnings = []
     if np.any(trips == 0):
@@ -514,17 +536,12 @@ def pt(
             f"the {chains} independent ladders disagree (ln Z from {ladder_log_z.min():.4f} to "
             f"{ladder_log_z.max():.4f}) more than their own error bars allow: they mix slowly, possibly "
             f"between modes; the interval uses their spread.")
-    pt_value = log_z
-    if bound > ci_high:
-        warnings.append(
-            f"the estimate {log_z:.4f} lies below ln Z >= {bound:.4f}, a rigorous bound from the "
-            f"{distinct} distinct states the chains visited: the tempered chains missed probability mass "
-            f"(a mode the ladder does not connect to the base model); reported: the bound, with a "
-            f"one-sided interval.")
-        log_z, ci_low, ci_high = bound, bound, math.inf
-    return Result(
+    bar_log_z = log_z
+    if ci_high >= bound > log_z:  # sampling noise below a rigorous bound that the interval allows
+        log_z, ci_low = bound, max(ci_low, bound)
+    result = Result(
         model=model.name,
-        method=_method,
+        method=method,
         beta=beta,
         log_z=log_z,
         kind="estimate",
@@ -541,18 +558,31 @@ def pt(
             "rungs_after_each_adaptation": history, "exchange_acceptance": acceptance.tolist(),
             "round_trips_per_ladder": trips.tolist(), "ladder_log_z": ladder_log_z.tolist(),
             "asymptotic_stderr": fit.asymptotic_stderr, "ladder_spread_stderr": fit.spread_stderr,
-            "statistical_inefficiency": fit.pair_g.tolist(), "bar_log_z": pt_value,
+            "statistical_inefficiency": fit.pair_g.tolist(), "bar_log_z": bar_log_z,
             "visited_lower_bound": bound, "visited_distinct_states": distinct,
         },
         warnings=warnings,
+        states=thinned(rec.top, STATES_KEPT),
     )
+    if bound > ci_high:  # the interval excludes a sum over states the chains saw: mass was missed
+        from ..bounds import Bracket, check_result, upper_bound
+
+        check_result(result, Bracket(bound, upper_bound(model, beta), f"{distinct} distinct states the "
+                                     "tempered chains visited", "factorised upper bound"))
+    return result
+
+
+def thinned(top: np.ndarray, most: int) -> np.ndarray:
+    """At most ``most`` of the recorded top-rung states (rounds, R, nv), evenly spaced in time."""
+    rows = top.reshape(-1, top.shape[2])
+    return rows[np.linspace(0, rows.shape[0] - 1, min(most, rows.shape[0])).astype(int)]
 
 
 def umbrella(
     model: RBM,
     *,
     beta: float = 1.0,
-    windows: int | None = None,
+    windows: int | None = DEFAULT_RUNGS,
     chains: int = DEFAULT_CHAINS,
     samples: int = DEFAULT_SAMPLES,
     burn_in: int = DEFAULT_BURN_IN,
@@ -568,8 +598,8 @@ def umbrella(
     combined by MBAR; :func:`pt` is that with the ladder adapted, round trips counted and
     BAR between neighbours, so both names run the same code (results say 'umbrella').
     """
-    return pt(model, beta=beta, rungs=windows, chains=chains, samples=samples, burn_in=burn_in, sweeps=sweeps,
-              schedule=schedule, data=data, seed=seed, progress=progress, _method="umbrella")
+    return _tempering(model, "umbrella", "windows", beta, windows, chains, samples, burn_in, sweeps, schedule, data,
+                      seed, progress)
 
 
 # --------------------------------------------------------------------------- samples for other methods

@@ -77,12 +77,13 @@ def _hidden_fields(V, c, w, wsum, hbias, x, idx):
 
 @njit(cache=True)
 def _ladder(r, K, V, states, rung_of, chain_at, ts, swap_states, w, wsum, wt, wtsum, hbias, dvis, base_bias,
-            vbias, sweeps, first_round, rounds, up_out, down_out, top_out, acc_sum, acc_n, last_end, half_trips,
-            count_trips):
+            vbias, sweeps, first_round, rounds, up_out, down_out, top_out, top_lf, acc_sum, acc_n, last_end,
+            half_trips, count_trips):
     """``rounds`` rounds of ladder r (see the module docstring). Slots 0..K-1 of V[r], states[r],
     rung_of[r] are its chains; chain_at[r, k] is the slot at rung k. Round i has parity
     (first_round + i) % 2. When up_out has rows, round i writes the works of rung k to
-    up_out[i, r, k] / down_out[i, r, k] and the top rung's state to top_out[i, r]."""
+    up_out[i, r, k] / down_out[i, r, k], the top rung's state to top_out[i, r] and its
+    ln f_1 = -F_beta(v) to top_lf[i, r]."""
     nv, nh = w.shape
     Vr = V[r]
     st = states[r]
@@ -97,6 +98,7 @@ def _ladder(r, K, V, states, rung_of, chain_at, ts, swap_states, w, wsum, wt, wt
         _hidden_fields(Vr, c, w, wsum, hbias, X[c:c + 1], idx)
     up = np.zeros(K)
     down = np.zeros(K)
+    lf_top = 0.0
     record = up_out.shape[0] > 0
     q0, q1, q2, q3 = swap_states[r, 0], swap_states[r, 1], swap_states[r, 2], swap_states[r, 3]
     for i in range(rounds):
@@ -123,6 +125,8 @@ def _ladder(r, K, V, states, rung_of, chain_at, ts, swap_states, w, wsum, wt, wt
             here = _softplus_sum(xr, t, e, bits)
             up[k] = (ts[k + 1] - t) * d + _softplus_sum(xr, ts[k + 1], e, bits) - here if k + 1 < K else 0.0
             down[k] = (ts[k - 1] - t) * d + _softplus_sum(xr, ts[k - 1], e, bits) - here if k > 0 else 0.0
+            if k == K - 1:  # t = 1: ln f_1(v) = beta a.v + sum_j softplus(x_j) = -F_beta(v)
+                lf_top = _dot(vbias, Vr, c) + here
         if record:
             for k in range(K):
                 up_out[i, r, k] = up[k]
@@ -130,6 +134,7 @@ def _ladder(r, K, V, states, rung_of, chain_at, ts, swap_states, w, wsum, wt, wt
             top = chain_at[r, K - 1]
             for m in range(nv):
                 top_out[i, r, m] = np.uint8(Vr[top, m])
+            top_lf[i, r] = lf_top
         for k in range((first_round + i) % 2, K - 1, 2):
             log_ratio = up[k] + down[k + 1]
             p = 1.0 if log_ratio >= 0.0 else np.exp(log_ratio)
@@ -158,17 +163,17 @@ def _ladder(r, K, V, states, rung_of, chain_at, ts, swap_states, w, wsum, wt, wt
 
 @njit(cache=True, parallel=True)
 def run_ladders(K, V, states, rung_of, chain_at, ts, swap_states, w, wsum, wt, wtsum, hbias, dvis, base_bias,
-                vbias, sweeps, first_round, rounds, up_out, down_out, top_out, acc_sum, acc_n, last_end, half_trips,
-                count_trips):
+                vbias, sweeps, first_round, rounds, up_out, down_out, top_out, top_lf, acc_sum, acc_n, last_end,
+                half_trips, count_trips):
     """``rounds`` replica-exchange rounds of every ladder r = 0..R-1 (R = V.shape[0]), one thread
     per ladder. Shapes: V (R, S, nv) 0/1 float64 and states (R, S, 4) uint64 for S >= K slots;
     rung_of, chain_at, acc_sum, acc_n, last_end, half_trips (R, S); ts (K,) with ts[0] = 0,
     ts[K-1] = 1; swap_states (R, 4); w (nv, nh) float64 = beta W with column sums wsum,
     wt (nh, nv) float32 with column sums wtsum; hbias = beta b, dvis = beta a - a_A,
-    base_bias = a_A, vbias = beta a. up_out, down_out (rounds, R, S) float64 and top_out
-    (rounds, R, nv) uint8, or arrays with no rows to record nothing. Everything is updated
-    in place."""
+    base_bias = a_A, vbias = beta a. up_out, down_out (rounds, R, S) float64, top_out
+    (rounds, R, nv) uint8 and top_lf (rounds, R) float64, or arrays with no rows to record
+    nothing. Everything is updated in place."""
     for r in prange(V.shape[0]):
         _ladder(r, K, V, states, rung_of, chain_at, ts, swap_states, w, wsum, wt, wtsum, hbias, dvis, base_bias,
-                vbias, sweeps, first_round, rounds, up_out, down_out, top_out, acc_sum, acc_n, last_end,
+                vbias, sweeps, first_round, rounds, up_out, down_out, top_out, top_lf, acc_sum, acc_n, last_end,
                 half_trips, count_trips)

@@ -35,6 +35,7 @@ import numpy as np
 from ..errors import DataFileError, EstimationFailedError
 from ..model import RBM
 from ..progress import ProgressCallback
+from ..validation import fresh_seed
 from .monitor import Monitor
 from .negative import NEGATIVE_PHASES
 from .settings import TrainSettings
@@ -197,7 +198,7 @@ class Trainer:
             if settings.validation:
                 raise DataFileError("give either a validation fraction or validation data, not both.")
         if settings.seed is None:  # a fresh random seed, stored with the model so the run can be repeated
-            settings.seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
+            settings.seed = fresh_seed()  # below 2^53: exact in any JSON reader
         self.settings = settings
         self.warnings: list[str] = []
         self.dtype = np.dtype(settings.dtype)
