@@ -740,6 +740,9 @@ def plot_results(results: Path, output: Path) -> None:
                    "(the means and deviations are stored in the training group).")
 @click.option("--learn-precision", is_flag=True, default=None,
               help="gaussian: learn the precisions (else visible precision = 1 / the data's variance).")
+@click.option("--snapshots", type=int, default=None,
+              help="Keep N parameter snapshots in the model file (update 0, then log-spaced updates up to the "
+                   "last) for 'fecli trajectory': ln Z along training.  [default: 0, none]")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="Metrics at the end on stdout: a table, or one JSON object per monitored epoch.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, epoch lines or warnings on stderr.")
@@ -753,8 +756,9 @@ def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | N
     (0/1 rows are read as 2y - 1, and said so), Gaussian data real values (--standardize),
     Potts data integer states or aligned FASTA (--alphabet).
 
-    Metrics per epoch (reconstruction error, exact pseudo-log-likelihood and, when the
-    smaller layer has <= 20 units, the exact log-likelihood) are stored in the model
+    Metrics per epoch (reconstruction error, exact pseudo-log-likelihood and the
+    log-likelihood: exact when the smaller layer has <= 20 units, otherwise with ln Z tracked
+    along the run by sequential Monte Carlo) are stored in the model
     file's 'training' group and printed at the end. Ctrl-C finishes the current batch,
     writes a checkpoint to the output and exits with status 130; --resume continues it
     exactly. Exit status: 0 done, 1 error, 2 usage error, 130 interrupted (checkpoint written).
@@ -822,6 +826,119 @@ def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | N
     if not quiet:
         click.echo(f"fecli: model written to {where}", err=True)
     sys.exit(EXIT_OK)
+
+
+# --------------------------------------------------------------------------- ln Z along training
+def declared_options(method: str, exclude: tuple[str, ...] = ()):
+    """A decorator adding one visible click option per declared option of ``method`` (registry:
+    help, constraint and default from the declaration), for commands built around one method."""
+    entry = METHODS[method]
+
+    def decorate(func):
+        for option in reversed([o for o in entry.options if o.cli and o.name not in exclude]):
+            constraint = option.describe_constraint()
+            text = (f"{option.help[0].upper()}{option.help[1:]}.  "
+                    f"[{constraint + '; ' if constraint else ''}default: {option.describe_default()}]")
+            func = click.option(option.cli_flag, option.key, type=_click_type(option), default=None, help=text)(func)
+        return func
+
+    return decorate
+
+
+@cli.command("trajectory")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="Training data: its mean log-likelihood -F(v) - ln Z at every snapshot.")
+@click.option("--validation-data", type=click.Path(path_type=Path), default=None,
+              help="Held-out data: the same for these rows.")
+@click.option("--key", default=None, help="Array name inside .npz data files.")
+@click.option("--binarize", type=float, default=None, help="Threshold greyscale data: values > THRESHOLD become 1.")
+@click.option("--scale", type=float, default=None, help="Divide data by this first (e.g. 255 for 0..255 images).")
+@declared_options("trajectory")
+@click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
+              help="table for people; json (one object per snapshot) or csv for pipelines.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Write the rows to this file (atomically) instead of stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or warnings on stderr.")
+def trajectory_command(model: Path, data: Path | None, validation_data: Path | None, key: str | None,
+                       binarize: float | None, scale: float | None, beta: float, fmt: str,
+                       output: Path | None, quiet: bool, **options: Any) -> None:
+    """ln Z, its error and the data log-likelihoods at every training snapshot of MODEL.
+
+    MODEL must hold snapshots ('fecli train-rbm --snapshots N'). Particles start at the first
+    snapshot (ln Z exact when its smaller layer has <= 20 units, else annealed from its
+    factorised version) and are annealed from each snapshot to the next, parameters
+    interpolated linearly, with Gibbs sweeps between steps; a replicate whose effective sample
+    size falls below --resample-ess is resampled (sequential Monte Carlo). The error bar is the
+    spread between --replicates independent runs.
+    """
+    from . import report
+    from .estimators.trajectory import FIELDS
+
+    _check_output_path(output)
+    fmt_options = {"key": key, "binarize": binarize, "scale": scale}
+    with report.DelayedProgress(enabled=not quiet) as progress:
+        rows, warnings = _trajectory_rows(model, data, validation_data, options, beta, progress, fmt_options)
+    if not quiet:
+        for text in warnings:
+            _warn(f"{model}: {text}")
+    emitter = Emitter(fmt, output, FIELDS, report.trajectory_table)
+    for row in rows:
+        emitter.add(row)
+    emitter.close()
+
+
+def _trajectory_rows(model_path: Path, data: Path | None, validation_data: Path | None, options: dict[str, Any],
+                     beta: float, progress: Any, fmt_options: dict[str, Any] | None = None):
+    """Load MODEL and the data, run the trajectory; (rows, warnings) (the library does the numerics)."""
+    from .data import check_width, load_data
+    from .estimators.trajectory import trajectory_rows
+    from .io import load_model
+
+    rbm = load_model(model_path)
+    arrays = []
+    for path in (data, validation_data):
+        rows = None if path is None else load_data(path, **(fmt_options or {}))
+        if rows is not None:
+            check_width(rows, rbm, str(path))
+        arrays.append(rows)
+    given = {k: v for k, v in options.items() if v is not None}
+    rows, run = trajectory_rows(rbm, data=arrays[0], validation_data=arrays[1], beta=beta, progress=progress,
+                                **given)
+    return rows, run.warnings
+
+
+@plot.command("trajectory")
+@click.argument("source", type=click.Path(path_type=Path))
+@figure_output
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="Training data: adds its mean log-likelihood (when SOURCE is a model file).")
+@click.option("--validation-data", type=click.Path(path_type=Path), default=None,
+              help="Held-out data: adds its mean log-likelihood (when SOURCE is a model file).")
+@click.option("--seed", type=int, default=None, help="Seed of the run (when SOURCE is a model file).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or warnings on stderr.")
+def plot_trajectory(source: Path, output: Path, data: Path | None, validation_data: Path | None,
+                    seed: int | None, quiet: bool) -> None:
+    """ln Z and log-likelihoods against updates (log axis) along training.
+
+    SOURCE is a model file with snapshots (the trajectory runs with its defaults) or the JSON
+    lines of 'fecli trajectory --format json' (plotted as they are).
+    """
+    from . import report
+    from .plots import plot_trajectory as draw, read_trajectory_rows
+
+    rows = read_trajectory_rows(source)
+    if rows is None:
+        with report.DelayedProgress(enabled=not quiet) as progress:
+            rows, warnings = _trajectory_rows(source, data, validation_data, {"seed": seed}, 1.0, progress)
+        if not quiet:
+            for text in warnings:
+                _warn(f"{source}: {text}")
+        rows = [r.to_dict() for r in rows]
+    elif data is not None or validation_data is not None or seed is not None:
+        raise click.UsageError("--data, --validation-data and --seed apply when SOURCE is a model file.")
+    click.echo(draw(rows, output))
 
 
 @plot.command("ais-weights")

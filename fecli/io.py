@@ -10,6 +10,8 @@ Layout (a public contract; other tools write these names):
   ``visible_states = q`` (q >= 2);
 * a Gaussian layer adds ``visible_precision`` (nv,) or ``hidden_precision`` (nh,), all > 0;
 * optional group ``training`` (settings, seed, data digest, per-epoch metrics).
+* optional group ``snapshots``: the parameters of a bernoulli model at several points of training
+  (see :class:`Snapshots`), read only by the commands that use them (:func:`read_snapshots`).
   Any other group is ignored by readers.
 
 A file whose layers are both bernoulli is ``format_version`` 1 (older fecli reads it); any
@@ -23,6 +25,7 @@ folder and rename it into place, so a crash never leaves a half-written model be
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,8 @@ LAYERS = ("visible", "hidden")
 def format_version(model: RBM) -> int:
     """The format_version a model is written with: 1 when both layers are bernoulli, else 2."""
     return FORMAT_VERSION if model.is_bernoulli else FORMAT_VERSION_UNITS
+SNAPSHOTS_GROUP = "snapshots"
+SNAPSHOT_DATASETS = ("updates", "weights", "visible_bias", "hidden_bias")
 
 
 def load_model(path: str | os.PathLike) -> RBM:
@@ -105,11 +110,13 @@ def load_model(path: str | os.PathLike) -> RBM:
     return model
 
 
-def save_model(model: RBM, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
+def save_model(model: RBM, path: str | os.PathLike, *, overwrite: bool = True,
+               snapshots: "Snapshots | None" = None) -> Path:
     """Write ``model`` to ``path`` atomically (temporary file in the same folder, then rename).
 
     format_version 1 for all-bernoulli models, 2 otherwise (see the module docstring). The
-    ``training`` metadata, if any, is written as the ``training`` group. Returns the path written.
+    ``training`` metadata, if any, is written as the ``training`` group, and ``snapshots``
+    (parameters along training) as the ``snapshots`` group. Returns the path written.
     """
     import h5py
 
@@ -123,6 +130,11 @@ def save_model(model: RBM, path: str | os.PathLike, *, overwrite: bool = True) -
         raise ModelFileError(f"cannot write model file '{path}': the format has no Potts hidden layer.")
     check_layers(model.visible, model.hidden, model.weights, f"cannot write model file '{path}'", ModelFileError)
     arrays = _model_arrays(model)
+    if snapshots is not None:
+        if not model.is_bernoulli:
+            raise ModelFileError(f"cannot write model file '{path}': snapshots are kept for bernoulli-bernoulli "
+                                 f"models, not {model.combination}.")
+        snapshots.check(model.n_visible, model.n_hidden, f"cannot write model file '{path}'")
     with atomic_path(path) as tmp_name:
         with h5py.File(tmp_name, "w") as f:
             f.attrs["format"] = FORMAT_NAME
@@ -135,6 +147,8 @@ def save_model(model: RBM, path: str | os.PathLike, *, overwrite: bool = True) -
                 f.create_dataset(name, data=np.asarray(value, dtype=np.float64))
             if model.training:
                 _write_group(f.create_group(TRAINING_GROUP), model.training)
+            if snapshots is not None:
+                _write_snapshots(f.create_group(SNAPSHOTS_GROUP), snapshots)
     return path
 
 
@@ -309,3 +323,119 @@ def _string_dtype() -> Any:
     import h5py
 
     return h5py.string_dtype()
+
+
+# --------------------------------------------------------------------------- snapshots
+@dataclass
+class Snapshots:
+    """Parameters of one model at several points of its training: the ``snapshots`` group.
+
+    Layout (every name a public contract)::
+
+        snapshots/        attrs: spacing ("log": update 0, then log-spaced up to the last update),
+                                 requested (the --snapshots count asked for)
+          updates         int64 (S,), strictly increasing, >= 0: parameter updates done when
+                          each snapshot was taken (0: the initial model)
+          weights         float (S, nv, nh)
+          visible_bias    float (S, nv)
+          hidden_bias     float (S, nh)
+
+    Parameters are stored in the training dtype (float32 training loses nothing) and read
+    back as float64. The group is optional: readers that do not need it never open it.
+    """
+
+    updates: np.ndarray
+    weights: np.ndarray
+    visible_bias: np.ndarray
+    hidden_bias: np.ndarray
+    spacing: str = "log"
+    requested: int | None = None
+
+    def __len__(self) -> int:
+        return int(np.shape(self.updates)[0])
+
+    def model(self, i: int, name: str = "<snapshot>") -> RBM:
+        """Snapshot ``i`` as a float64 RBM."""
+        return RBM(self.weights[i], self.visible_bias[i], self.hidden_bias[i], name=name)
+
+    def check(self, n_visible: int, n_hidden: int, where: str) -> None:
+        """Shapes, dtypes, finiteness and increasing update numbers; ModelFileError naming ``where``."""
+        updates = np.asarray(self.updates)
+        s = updates.shape[0] if updates.ndim == 1 else -1
+        if s < 1:
+            raise ModelFileError(f"{where}: snapshot 'updates' must be a non-empty 1-D array, got shape {updates.shape}.")
+        if updates.dtype.kind not in "iu":
+            raise ModelFileError(f"{where}: snapshot 'updates' has dtype {updates.dtype}; integers are required.")
+        if updates[0] < 0 or np.any(np.diff(updates) <= 0):
+            raise ModelFileError(f"{where}: snapshot 'updates' must be >= 0 and strictly increasing.")
+        for name, shape in (("weights", (s, n_visible, n_hidden)), ("visible_bias", (s, n_visible)),
+                            ("hidden_bias", (s, n_hidden))):
+            value = np.asarray(getattr(self, name))
+            if value.shape != shape:
+                raise ModelFileError(
+                    f"{where}: snapshot '{name}' has shape {value.shape}, but {s} snapshot(s) of the "
+                    f"{n_visible}x{n_hidden} model need {shape}."
+                )
+            if value.dtype.kind != "f":
+                raise ModelFileError(f"{where}: snapshot '{name}' has dtype {value.dtype}; floating point is required.")
+            if not np.all(np.isfinite(value)):
+                raise ModelFileError(f"{where}: snapshot '{name}' contains NaN or inf.")
+
+
+def has_snapshots(path: str | os.PathLike) -> bool:
+    """Whether the model file at ``path`` has a ``snapshots`` group (False for anything unreadable)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return SNAPSHOTS_GROUP in f
+    except (OSError, TypeError):
+        return False
+
+
+def read_snapshots(path: str | os.PathLike, model: RBM | None = None) -> Snapshots | None:
+    """The ``snapshots`` group of a model file, validated; None when the file has none.
+
+    ``model`` (the file's model, default: read it) fixes the expected shapes. Raises
+    :class:`ModelFileError` naming the file and the problem for a damaged group.
+    """
+    import h5py
+
+    path = Path(path)
+    if model is None:
+        model = load_model(path)
+    where = f"model file '{path}'"
+    try:
+        with h5py.File(path, "r") as f:
+            if SNAPSHOTS_GROUP not in f:
+                return None
+            group = f[SNAPSHOTS_GROUP]
+            if not isinstance(group, h5py.Group):
+                raise ModelFileError(f"{where}: '{SNAPSHOTS_GROUP}' must be a group, but it is a dataset.")
+            missing = [name for name in SNAPSHOT_DATASETS if not isinstance(group.get(name), h5py.Dataset)]
+            if missing:
+                raise ModelFileError(f"{where}: the snapshots group has no dataset {', '.join(map(repr, missing))}.")
+            arrays = {name: group[name][()] for name in SNAPSHOT_DATASETS}
+            spacing = _as_text(group.attrs.get("spacing", "log"))
+            requested = _as_text(group.attrs.get("requested"))
+    except ModelFileError:
+        raise
+    except (OSError, KeyError, RuntimeError) as exc:
+        raise ModelFileError(f"{where}: the snapshots group cannot be read ({_first_line(exc)}).") from exc
+    snapshots = Snapshots(**arrays, spacing=str(spacing),
+                          requested=None if requested is None else int(requested))
+    snapshots.check(model.n_visible, model.n_hidden, where)
+    snapshots.updates = np.asarray(snapshots.updates, dtype=np.int64)
+    return snapshots
+
+
+def _write_snapshots(group: Any, snapshots: Snapshots) -> None:
+    group.attrs["spacing"] = snapshots.spacing
+    if snapshots.requested is not None:
+        group.attrs["requested"] = int(snapshots.requested)
+    group.create_dataset("updates", data=np.asarray(snapshots.updates, dtype=np.int64))
+    weights = np.asarray(snapshots.weights)
+    # One chunk per snapshot, so a reader can take one without reading them all.
+    group.create_dataset("weights", data=weights, chunks=(1, *weights.shape[1:]))
+    group.create_dataset("visible_bias", data=np.asarray(snapshots.visible_bias))
+    group.create_dataset("hidden_bias", data=np.asarray(snapshots.hidden_bias))

@@ -79,3 +79,5 @@ def test_unit_settings_are_checked():
         TrainSettings(visible_type="spin", states=3)
     with pytest.raises(InvalidOptionError, match="--visible-type must be one of"):
         TrainSettings(visible_type="ising")
+    with pytest.raises(InvalidOptionError, match="--snapshots .* applies to bernoulli-bernoulli models"):
+        TrainSettings(visible_type="gaussian", snapshots=4)

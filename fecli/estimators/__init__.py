@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..validation import AT_LEAST_ONE, DATA, NON_NEGATIVE, OPEN_UNIT_INTERVAL, POSITIVE, Option, Range
-from .units import ALL_UNITS, BINARY_UNITS, describe_units, dispatching
+from .units import ALL_UNITS, BERNOULLI_UNITS, BINARY_UNITS, describe_units, dispatching
 
 #: Keywords every estimator takes besides its declared options (checked by fecli.estimate itself).
 COMMON_OPTIONS = ("beta", "progress")
@@ -173,6 +173,23 @@ _TEMPERING = (
     _seed(None, "the ladders"),
 )
 
+#: trajectory: sequential Monte Carlo along a model's training snapshots (fecli.estimators.trajectory).
+_TRAJECTORY = (
+    Option("chains", int, 32, "particles per replicate", AT_LEAST_ONE),
+    Option("replicates", int, 8, "independent SMC runs (own particles and seeds); their spread is the error bar",
+           Range(2)),
+    Option("steps", int, 50, "interpolation steps between consecutive snapshots (and from the factorised start)",
+           AT_LEAST_ONE),
+    Option("sweeps", int, 1, "Gibbs sweeps of the interpolated RBM after each step", AT_LEAST_ONE),
+    Option("resample_ess", float, 0.5, "resample a replicate when its ESS falls below this fraction of its "
+           "particles (0: never, 1: every step)", Range(0, 1)),
+    Option("resampling", str, "systematic", "resampling scheme", choices=("systematic", "multinomial")),
+    Option("initial", str, "auto", "how the first snapshot's ln Z is found: by enumeration (exact samples) or by "
+           "annealing from its factorised version (W = 0); auto: exact when its smaller layer has at most 20 units",
+           choices=("auto", "exact", "factorised")),
+    _seed(None, "the particles"),
+)
+
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
@@ -259,6 +276,10 @@ METHODS: dict[str, Method] = {
                         *_target_start("when exact samples are out of reach, the downward chains start from parallel "
                                        "tempering with burn_in // 4 rounds of burn-in and as many recorded"),
                         _seed(None, "the chains"))),
+        Method("trajectory", "fecli.estimators.trajectory:trajectory",
+               "SMC along the training snapshots stored in the file (train-rbm --snapshots N)",
+               "fecli.estimators.trajectory:trajectory_feasibility", budget_option="chains", budget_minimum=4,
+               in_all=False, options=_TRAJECTORY, units=BERNOULLI_UNITS),
     )
 }
 

@@ -445,6 +445,26 @@ def tap_fixed_points(model: RBM, x0: np.ndarray, y0: np.ndarray | None = None, *
     return _solve(params, order, x0, y0, tol, max_iter, damping, progress, f"{ORDER_NAMES[order]} fixed points")
 
 
+def emf_step(model: RBM, x: np.ndarray, y: np.ndarray, order: int, tol: float, max_iter: int,
+             damping: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """EMF training's negative phase: :func:`tap_fixed_points` then :func:`tap_gradients` (beta 1).
+
+    For a caller whose starts are known to be valid (the previous fixed points, C-contiguous
+    float64 (S, n) arrays): x and y are iterated in place, without the argument checks, and on
+    small models in a single compiled call. Returns (converged, iterations, residual, gradients).
+    """
+    if x.shape[0] * model.n_visible * model.n_hidden * order <= KERNEL_MAX_WORK:
+        from ..kernels.meanfield import emf_rows
+
+        converged, iterations, residual, dw, mean_x, mean_y = emf_rows(
+            model.weights, model.visible_bias, model.hidden_bias, order, TAP3_COEFFICIENT, x, y, tol, max_iter,
+            damping, STALL_SWEEPS, MAX_DAMPING)
+        return converged, iterations, residual, {"weights": dw, "visible_bias": mean_x, "hidden_bias": mean_y}
+    fp = _solve(ScaledParams.of(model, 1.0, order), order, x, y, tol, max_iter, damping)
+    x[...], y[...] = fp.x, fp.y
+    return fp.converged, fp.iterations, fp.residual, tap_gradients(model, x, y, order=order)
+
+
 def tap_gradients(model: RBM, x: np.ndarray, y: np.ndarray, order: int = 2, beta: float = 1.0) -> dict[str, np.ndarray]:
     """Negative-phase statistics of EMF training: d(-Gamma)/d(W, a, b), averaged over rows of (x, y).
 

@@ -35,6 +35,9 @@ ALL_UNITS: frozenset[Combination] = frozenset(product(UNIT_TYPES, HIDDEN_UNIT_TY
 #: Models whose layers are bernoulli or spin (0/1 after the spin map).
 BINARY_UNITS: frozenset[Combination] = frozenset(product(("bernoulli", "spin"), ("bernoulli", "spin")))
 
+#: Bernoulli-bernoulli models only (e.g. training snapshots, kept for those models alone).
+BERNOULLI_UNITS: frozenset[Combination] = frozenset({("bernoulli", "bernoulli")})
+
 #: Diagnostics that hold a value of ln Z (shifted with it).
 LOG_Z_DIAGNOSTICS = ("log_z_base", "chosen_neg_gamma", "reference_neg_gamma", "importance_log_z")
 
@@ -45,6 +48,8 @@ def describe_units(units: frozenset[Combination]) -> str:
         return "every combination of unit types"
     if units == BINARY_UNITS:
         return "bernoulli and spin layers"
+    if units == BERNOULLI_UNITS:
+        return "bernoulli-bernoulli models only"
     return ", ".join(f"{v}-{h}" for v, h in sorted(units))
 
 

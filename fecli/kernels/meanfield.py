@@ -233,3 +233,18 @@ def tap_statistics(w, x, y, order, tap3):
                 g += 3.0 * tap3 * w[i, j] * w[i, j] * third[i, j]
             dw[i, j] = g / n
     return dw, mean_x / n, mean_y / n
+
+
+@njit(cache=True)
+def emf_rows(w, a, b, order, tap3, x, y, tol, max_iter, damping, stall_sweeps, max_damping):
+    """:func:`solve_rows` then :func:`tap_statistics` at the fixed points, in one call (EMF training).
+
+    Builds the elementwise powers of ``w`` itself. Returns (converged, iterations, residual,
+    dW, mean x, mean y); x and y are updated in place.
+    """
+    w2 = w * w if order >= 2 else np.zeros((0, 0))
+    w3 = w2 * w if order >= 3 else np.zeros((0, 0))
+    converged, iterations, residual, _, _ = solve_rows(w, w2, w3, a, b, order, tap3, x, y, tol, max_iter, damping,
+                                                       stall_sweeps, max_damping)
+    dw, mean_x, mean_y = tap_statistics(w, x, y, order, tap3)
+    return converged, iterations, residual, dw, mean_x, mean_y

@@ -131,6 +131,8 @@ class LayeredTrainer(Trainer):
             self.hidden_precision = np.ones(settings.hidden)
         self.fused = False
         self._monitor = None
+        self.tracker = None  # the SMC ln Z tracker of large bernoulli models (not for these units)
+        self._tracker_lost: list[int] = []
 
     # -- parameters ---------------------------------------------------------------------------------
     def _layers(self, params: Params) -> tuple[Layer, Layer]:
@@ -277,7 +279,7 @@ class LayeredMonitor:
         r = model.visible.mean(h @ model.weights2d.T)
         return float(np.mean(np.sum((model.visible.features(v) - r) ** 2, axis=1)))
 
-    def __call__(self, model: RBM) -> dict[str, float]:
+    def __call__(self, model: RBM, tracked: Any = None) -> dict[str, float]:
         from ..estimators.exact import log_partition
         from ..estimators.exact_layers import plan
         from ..model import binary_equivalent

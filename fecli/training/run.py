@@ -109,7 +109,7 @@ def resume(
     ``output`` defaults to the checkpoint file itself (updated atomically).
     """
     from ..data import check_width
-    from ..io import load_model
+    from ..io import load_model, read_snapshots
 
     source = None
     if isinstance(checkpoint, RBM):
@@ -149,7 +149,11 @@ def resume(
         warnings.append(
             "the data differ from the data this checkpoint was trained on; training continues on the new data."
         )
-    state = restore_state(model, trainer)
+    snapshots = None
+    if settings.snapshots:
+        origin = source if source is not None else Path(model.name)
+        snapshots = read_snapshots(origin, model) if origin.is_file() else None
+    state = restore_state(model, trainer, snapshots)
     old_info = dict(training.get("data") or {})
     info = {**{k: old_info.get(k) for k in ("file", "sha256", "key", "binarize", "scale",
                                               "validation_file", "validation_sha256")}, **(data_info or {})}
@@ -197,16 +201,19 @@ def _run(
         model.training = training_group(trainer, st, data_info=data_info, command=command)
         return model
 
+    def snapshots(st: TrainState):
+        return st.snapshots.to_file() if st.snapshots is not None else None
+
     def checkpoint(st: TrainState, final: bool) -> None:
         if output is not None:
-            save_model(to_model(st), output, overwrite=True)
+            save_model(to_model(st), output, overwrite=True, snapshots=snapshots(st))
 
     interrupted = trainer.run(
         state, checkpoint=checkpoint, progress=progress, on_epoch=on_epoch, should_stop=should_stop
     )
     model = to_model(state)
     if output is not None and not interrupted:
-        save_model(model, output, overwrite=True)
+        save_model(model, output, overwrite=True, snapshots=snapshots(state))
     return TrainingOutcome(
         model=model,
         history=state.history,
@@ -218,6 +225,7 @@ def _run(
         output=output,
         warnings=[*trainer.warnings, *warnings],
         wall_time_s=state.wall_time_s,
+        snapshots=snapshots(state),
     )
 
 

@@ -53,6 +53,8 @@ class TrainSettings:
     states : number of states q of a Potts visible layer (None: from the data).
     learn_precision : learn the precisions of Gaussian layers (their log, by plain gradient
         steps); otherwise they stay at their initial values (visible: 1 / the data's variance).
+    snapshots : keep this many parameter snapshots (update 0, then log-spaced updates up to the
+        last) in the model file's ``snapshots`` group, for ``fecli trajectory`` (0 = none, else >= 2).
     """
 
     hidden: int = 64
@@ -76,6 +78,7 @@ class TrainSettings:
     hidden_type: str = "bernoulli"
     states: int | None = None
     learn_precision: bool = False
+    snapshots: int = 0
 
     def __post_init__(self) -> None:
         _int_at_least(self, "hidden", 1)
@@ -115,6 +118,11 @@ class TrainSettings:
         _int_at_least(self, "monitor_every", 0)
         _int_at_least(self, "monitor_rows", 1)
         _int_at_least(self, "checkpoint_every", 0)
+        _int_at_least(self, "snapshots", 0)
+        if self.snapshots == 1:
+            raise InvalidOptionError(
+                "--snapshots must be 0 (none) or at least 2 (the initial model and the final one), got 1."
+            )
 
     @property
     def is_bernoulli(self) -> bool:
@@ -141,6 +149,9 @@ class TrainSettings:
                 raise InvalidOptionError(f"--method {self.method} (EMF) trains bernoulli-bernoulli models; "
                                          f"use cd or pcd for {self.visible_type}-{self.hidden_type} units.")
             self.dtype = "float64"  # the generic trainer computes in float64
+            if self.snapshots:
+                raise InvalidOptionError(f"--snapshots (ln Z along training) applies to bernoulli-bernoulli models, "
+                                         f"not {self.visible_type}-{self.hidden_type}.")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
