@@ -231,8 +231,13 @@ def print_info(console, summary: dict[str, Any]) -> None:
     head.add_column(style="bold")
     head.add_column()
     head.add_row("format", f"fecli-rbm v{summary['format_version']} ({summary['file_size_bytes']} bytes)")
-    head.add_row("units", f"{summary['n_visible']} visible ({summary['visible_type']}) x "
-                          f"{summary['n_hidden']} hidden ({summary['hidden_type']})")
+    def unit(layer: str) -> str:
+        kind = summary[f"{layer}_type"]
+        states = summary.get("layers", {}).get(layer, {}).get("states")
+        return f"{kind}, q = {states}" if states else kind
+
+    head.add_row("units", f"{summary['n_visible']} visible ({unit('visible')}) x "
+                          f"{summary['n_hidden']} hidden ({unit('hidden')})")
     head.add_row("parameters", str(summary["n_parameters"]))
     console.print(head)
 
@@ -240,7 +245,9 @@ def print_info(console, summary: dict[str, Any]) -> None:
     stats.add_column("parameter")
     for col in ("mean", "std", "min", "max", "mean |x|"):
         stats.add_column(col, justify="right")
-    for key in ("weights", "visible_bias", "hidden_bias"):
+    for key in ("weights", "visible_bias", "hidden_bias", "visible_precision", "hidden_precision"):
+        if key not in summary:
+            continue
         s = summary[key]
         stats.add_row(key, *(f"{s[c]:.4g}" for c in ("mean", "std", "min", "max", "mean_abs")))
     console.print(stats)
@@ -260,6 +267,9 @@ def print_info(console, summary: dict[str, Any]) -> None:
     for name, f in summary["estimators"].items():
         est.add_row(name, "yes" if f["feasible"] else "no", f["note"])
     console.print(est)
+    if summary.get("unsupported_methods"):
+        console.print(f"{summary['visible_type']}-{summary['hidden_type']} units: supported by "
+                      f"{', '.join(summary['supported_methods'])}; not by {', '.join(summary['unsupported_methods'])}.")
     console.print()
 
 

@@ -39,7 +39,7 @@ from .exact import check_beta
 #: Library defaults, declared with the options in the registry (fecli/estimators/__init__.py).
 DEFAULT_TARGET_ERROR, DEFAULT_BUDGET = (METHODS["auto"].defaults()[k] for k in ("target_error", "budget"))
 #: Routes in order of preference; the first two that are registered run.
-ROUTES = ("pt", "ais", "ti")
+ROUTES = ("pt", "ais", "ti", "reverse-ais")
 #: Exact enumeration is used when its expected time is below this share of the budget.
 EXACT_SHARE = 0.25
 
@@ -51,9 +51,11 @@ def _check_positive(name: str, value: Any) -> float:
 
 
 def _route_names(model: RBM) -> list[str]:
-    """Two independent routes, and ln Z along training as a third when the file holds snapshots."""
-    routes = [name for name in ROUTES if name in METHODS][:2]
-    if METHODS["trajectory"].feasibility(model).feasible:
+    """The first two registered routes that support the model's unit types, and ln Z along
+    training as a third when the file holds snapshots."""
+    routes = [name for name in ROUTES if name in METHODS and METHODS[name].supports(model)][:2]
+    trajectory = METHODS["trajectory"]
+    if trajectory.supports(model) and trajectory.feasibility(model).feasible:
         routes.append("trajectory")
     return routes
 
@@ -81,7 +83,9 @@ def _exact_if_feasible(model: RBM, beta: float, budget: float) -> Result | None:
     seconds = feasibility.expected_seconds
     if not feasibility.feasible or seconds is None or seconds > EXACT_SHARE * budget:
         return None
-    return estimate_exact(model, beta=beta, max_units=min(model.n_visible, model.n_hidden))
+    from .exact import exact_cost
+
+    return estimate_exact(model, beta=beta, max_units=max(exact_cost(model)[0], 1))
 
 
 def estimate_auto(model: RBM, *, beta: float = 1.0, target_error: float = DEFAULT_TARGET_ERROR,

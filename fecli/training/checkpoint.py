@@ -111,6 +111,15 @@ def stored_settings(model: RBM) -> TrainSettings:
         raise ModelFileError(f"model file '{model.name}' has invalid training settings: {exc}") from exc
 
 
+def stored_unit_types(path: Any) -> dict[str, Any]:
+    """The unit types and Potts states of a checkpoint (to read resumed data the way it was read)."""
+    from ..io import load_model
+
+    model = load_model(path)
+    return {"visible_type": model.visible.name, "hidden_type": model.hidden.name,
+            "states": getattr(model.visible, "q", None)}
+
+
 def restore_state(model: RBM, trainer: Trainer, snapshots: Any = None) -> TrainState:
     """The training state stored in ``model`` (parameters in the training dtype); ``snapshots``
     (:class:`fecli.io.Snapshots` or None) are the file's, continued when --snapshots is set."""
@@ -127,16 +136,18 @@ def restore_state(model: RBM, trainer: Trainer, snapshots: Any = None) -> TrainS
             raise ModelFileError(f"{where}: training state '{name}' has shape {value.shape}, expected {shape}.")
         return np.ascontiguousarray(value, dtype=dtype)
 
-    nv, nh = model.n_visible, model.n_hidden
     params = Params(
         np.ascontiguousarray(model.weights, dtype=dtype),
         np.ascontiguousarray(model.visible_bias, dtype=dtype),
         np.ascontiguousarray(model.hidden_bias, dtype=dtype),
     )
+    restore_params = getattr(trainer, "restore_params", None)  # layer parameters kept in the model (precisions)
+    if restore_params is not None:
+        params = restore_params(model, params)
     velocity = Params(
-        array("velocity_weights", (nv, nh)),
-        array("velocity_visible_bias", (nv,)),
-        array("velocity_hidden_bias", (nh,)),
+        array("velocity_weights", model.weights.shape),
+        array("velocity_visible_bias", model.visible_bias.shape),
+        array("velocity_hidden_bias", model.hidden_bias.shape),
     )
     negative = {k[len("negative_"):]: np.asarray(v) for k, v in stored.items() if k.startswith("negative_")}
     if int(stored.get("n_batches", -1)) != trainer.n_batches:

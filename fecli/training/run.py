@@ -20,6 +20,7 @@ from ..model import RBM
 from ..progress import ProgressCallback
 from .checkpoint import restore_state, stored_settings, training_group
 from .settings import TrainSettings
+from .layered import make_trainer
 from .trainer import Trainer, TrainingOutcome, TrainState
 
 #: Settings that may change when resuming (they do not change the trajectory of the model).
@@ -66,11 +67,13 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     **options: Any,
 ) -> TrainingOutcome:
-    """Train a new RBM on 0/1 ``data`` (rows = examples) with CD-k, PCD or EMF (tap2, tap3).
+    """Train a new RBM on ``data`` (rows = examples) with CD-k, PCD or EMF (tap2, tap3).
 
     ``options`` are :class:`TrainSettings` fields (hidden, method, k, epochs, batch_size,
     lr, lr_decay, momentum, weight_decay, seed, dtype, validation, monitor_every,
-    monitor_rows, checkpoint_every); a ``settings`` object may be given instead.
+    monitor_rows, checkpoint_every, visible_type, hidden_type, states, learn_precision); a
+    ``settings`` object may be given instead. Rows hold the visible units' values: 0/1
+    (bernoulli), -1/+1 (spin), reals (gaussian), states 0..q-1 (potts).
     ``output``: model file written at checkpoints and at the end (atomically).
     """
     if settings is None:
@@ -78,8 +81,7 @@ def train(
     elif options:
         raise InvalidOptionError("give either settings or keyword options, not both.")
     output_path = check_output(output, overwrite=overwrite)
-    trainer = Trainer(data, settings, validation_data=validation_data,
-                      data_name=_name(data_info, "data"))
+    trainer = make_trainer(data, settings, validation_data=validation_data, data_name=_name(data_info, "data"))
     state = trainer.initial_state()
     return _run(trainer, state, output_path, data_info, command, progress, on_epoch, should_stop, [])
 
@@ -141,7 +143,7 @@ def resume(
         output = source
     output_path = check_output(output, overwrite=overwrite, resume_from=source)
     warnings: list[str] = []
-    trainer = Trainer(data, settings, validation_data=validation_data, data_name=_name(data_info, "data"))
+    trainer = make_trainer(data, settings, validation_data=validation_data, data_name=_name(data_info, "data"))
     stored_digest = (training.get("data") or {}).get("array_sha256")
     if stored_digest is not None and stored_digest != trainer.data_digest:
         warnings.append(
