@@ -302,3 +302,71 @@ def plot_log_weights(rows: list[dict[str, Any]], path: str | os.PathLike, bins: 
         ax.set_xlabel("log-weight - max")
         ax.set_ylabel("chains")
     return _save(fig, path)
+
+
+def read_trajectory_rows(path: str | os.PathLike) -> list[dict[str, Any]] | None:
+    """JSON lines of ``fecli trajectory --format json``; None when ``path`` is an HDF5 file (a model)."""
+    path = Path(path)
+    if not path.exists():
+        raise FecliError(f"file '{path}' does not exist.")
+    with open(path, "rb") as fh:
+        if fh.read(8) == b"\x89HDF\r\n\x1a\n":
+            return None
+    rows = []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            raise FecliError(
+                f"'{path}' is neither a model file nor JSON lines of 'fecli trajectory --format json' "
+                f"(line {number} is not JSON)."
+            ) from None
+        if not isinstance(row, dict) or "log_z" not in row or "snapshot" not in row:
+            raise FecliError(f"'{path}' line {number} is not a row of 'fecli trajectory --format json'.")
+        rows.append(row)
+    if not rows:
+        raise FecliError(f"'{path}' holds no trajectory rows.")
+    return rows
+
+
+def plot_trajectory(rows: list[dict[str, Any]], path: str | os.PathLike) -> Path:
+    """ln Z (top) and the data log-likelihoods (bottom, when present) against parameter updates.
+
+    The x axis is logarithmic beyond one update and linear below (update 0, the initial
+    model, stays on the axis); bands are the 95% intervals (the log-likelihood's is that of
+    ln Z, flipped: its data term is exact).
+    """
+    path = check_figure_path(path)
+    rows = [r for r in rows if r.get("log_z") is not None]
+    if not rows:
+        raise FecliError("no trajectory row holds an ln Z value.")
+    last_update = max((r["update"] for r in rows if r.get("update") is not None), default=0)
+    x = np.array([r["update"] if r.get("update") is not None else last_update + 1 for r in rows], dtype=float)
+    log_z = np.array([r["log_z"] for r in rows], dtype=float)
+    low = np.array([r["ci_low"] if r.get("ci_low") is not None else r["log_z"] for r in rows], dtype=float)
+    high = np.array([r["ci_high"] if r.get("ci_high") is not None else r["log_z"] for r in rows], dtype=float)
+    curves = [(key, label) for key, label in (("log_likelihood", "train"), ("val_log_likelihood", "validation"))
+              if any(r.get(key) is not None for r in rows)]
+    plt = _pyplot()
+    fig, axes = plt.subplots(1 + bool(curves), 1, figsize=(7, 3.2 * (1 + bool(curves))), sharex=True, squeeze=False)
+    ax = axes[0, 0]
+    ax.fill_between(x, low, high, alpha=0.3, label="95% interval (replicates)")
+    ax.plot(x, log_z, marker="o", markersize=3, label="ln Z")
+    ax.set_ylabel("ln Z")
+    ax.legend(fontsize=8, loc="best")
+    ax.set_title(f"ln Z along training: {Path(rows[0]['model']).name}", fontsize=10)
+    if curves:
+        ax2 = axes[1, 0]
+        for key, label in curves:
+            ll = np.array([np.nan if r.get(key) is None else r[key] for r in rows], dtype=float)
+            ax2.fill_between(x, ll - (high - log_z), ll + (log_z - low), alpha=0.3)
+            ax2.plot(x, ll, marker="o", markersize=3, label=f"{label} mean ln p(v)")
+        ax2.set_ylabel("mean log-likelihood (nats)")
+        ax2.legend(fontsize=8, loc="best")
+    for a in axes[:, 0]:
+        a.set_xscale("symlog", linthresh=1.0)
+        a.grid(alpha=0.3, which="both")
+    axes[-1, 0].set_xlabel("parameter updates (log scale above 1)")
+    return _save(fig, path)

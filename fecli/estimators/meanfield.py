@@ -55,7 +55,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..errors import EstimationFailedError, InvalidOptionError
-from ..model import RBM, sigmoid
+from ..model import RBM
+from ..numerics import sigmoid, xlogx
 from ..result import Result
 from ..validation import check_positive_int, check_seed
 from . import METHODS
@@ -157,14 +158,10 @@ def resolve_data(data: Any, model: RBM) -> np.ndarray | None:
 # -Gamma and the fixed-point updates (batched: rows are independent solutions)
 
 
-def _xlogx(p: np.ndarray) -> np.ndarray:
-    return np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
-
-
 def entropy(p: np.ndarray) -> np.ndarray:
     """Binary entropy summed over the last axis: -sum[p ln p + (1-p) ln(1-p)] (0 ln 0 = 0)."""
     p = np.asarray(p, dtype=np.float64)
-    return -(_xlogx(p) + _xlogx(1.0 - p)).sum(axis=-1)
+    return -(xlogx(p) + xlogx(1.0 - p)).sum(axis=-1)
 
 
 def _c(p: np.ndarray) -> np.ndarray:
@@ -641,8 +638,17 @@ def _logsumexp(values: list[float]) -> float:
 
 def solve_multistart(model: RBM, order: int, *, beta: float, tol: float, max_iter: int, damping: float,
                      starts: int, data: Any, seed: int | None, progress=None) -> FixedPoints:
-    """Validate the options, build the starts and run the batched iteration (used by mf/tap/cumulant)."""
+    """Validate the options, build the starts and run the batched iteration (used by mf/tap/cumulant).
+
+    Models with other unit types than bernoulli go to the generalised solver of
+    :mod:`fecli.estimators.meanfield_layers` (orders 1 and 2)."""
     from .exact import check_beta
+
+    if not model.is_bernoulli:
+        from .meanfield_layers import solve_multistart_layers
+
+        return solve_multistart_layers(model, order, beta=beta, tol=tol, max_iter=max_iter, damping=damping,
+                                       starts=starts, data=data, seed=seed, progress=progress)
 
     beta = check_beta(beta)
     order = check_order(order)
