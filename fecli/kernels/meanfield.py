@@ -36,7 +36,7 @@ from numba import njit
 from .gibbs import sigmoid
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _fields(m, wt, w2t, w3t, bias, order, lin, sec, thi):
     """lin = bias + m @ wt, sec = c(m) @ w2t, thi = d(m) @ w3t (wt: (len(m), n_out), C order)."""
     n_out = wt.shape[1]
@@ -60,7 +60,7 @@ def _fields(m, wt, w2t, w3t, bias, order, lin, sec, thi):
         lin[k] = bias[k] + lin[k]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _update(own, lin, sec, thi, order, tap3, out):
     """out = sigma(field) of the layer with magnetisations ``own`` given the other layer's fields."""
     n = own.shape[0]
