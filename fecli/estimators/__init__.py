@@ -194,8 +194,8 @@ METHODS: dict[str, Method] = {
     m.name: m
     for m in (
         Method("auto", "fecli.estimators.auto:estimate_auto",
-               "exact when feasible, else two independent routes (ais and pt/ti) run until they agree "
-               "within --target-error or --budget is spent", in_all=False,
+               "exact when feasible, else pt and ais (plus trajectory when the file has snapshots), their "
+               "effort doubled until they agree within --target-error or --budget is spent", in_all=False,
                options=(Option("target_error", float, 0.5, "nats within which its two routes must agree (and each "
                                "be that precise)", POSITIVE),
                         Option("budget", float, 120.0, "seconds it may spend per model", POSITIVE),
@@ -247,7 +247,7 @@ METHODS: dict[str, Method] = {
                         _seed(None, "the chains")),
                layered="fecli.estimators.layered_sampling:reverse_ais"),
         Method("importance", "fecli.estimators.importance:importance",
-               "importance sampling with a factorised proposal (stochastic lower bound)",
+               "importance sampling, mean-field proposal mixed with the uniform one (stochastic lower bound)",
                budget_option="samples", budget_minimum=200,
                options=(Option("samples", int, 10_000, "exact samples of the proposal", AT_LEAST_ONE),
                         _base_data(), _seed(None, "the proposal samples")),
