@@ -25,7 +25,6 @@ EMF), 'base-rate' (the data's smoothed feature means, hidden means from one half
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
@@ -42,9 +41,9 @@ from .cumulant import (
     REFERENCES,
     VARIANTS,
     _check_choice,
-    _jackknife_se,
-    kstatistics,
+    marginal_series,
     partial_sums,
+    series_result,
 )
 from .meanfield import DEFAULT_DAMPING, DEFAULT_MAX_ITER, DEFAULT_STARTS, DEFAULT_TOL, _check_seed, distinct_fixed_points
 from .meanfield_layers import Scaled, base_rate_means, neg_gamma_terms, onsager, solve_multistart_layers, update
@@ -188,31 +187,6 @@ def estimate_cumulant_layers(
         params.update(samples=samples, seed=seed)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             u = sample_u_layers(model, beta, mv, samples, seed, progress)
-        if not np.all(np.isfinite(u)):
-            raise EstimationFailedError("U(v) is not finite on some samples of q; no result.")
-        k, k_se, reps = kstatistics(u)
-        cum = k[:order]
-        sums = partial_sums(cum)
-        sums_se = _jackknife_se(partial_sums(reps[:, :order]))
-        diagnostics["cumulants_stderr"] = k_se[:order].tolist()
-        diagnostics["partial_sums_stderr"] = sums_se.tolist()
-        top = float(np.max(-u))
-        w = np.exp(-u - top)
-        diagnostics["importance_log_z"] = top + math.log(float(w.mean()))
-        diagnostics["importance_ess"] = float(w.sum() ** 2 / (w * w).sum())
-        diagnostics["samples"] = samples
-        if order == 1:
-            kind = "stochastic_lower_bound"
-            stderr = float(sums_se[0])
-            ci_low, ci_high = float(sums[0] - 1.96 * stderr), float(sums[0] + 1.96 * stderr)
-        else:
-            kind = "approximation"
-    if not np.all(np.isfinite(sums)):
-        raise EstimationFailedError("the cumulant series is not finite; no result.")
-    diagnostics["cumulants"] = cum.tolist()
-    diagnostics["partial_sums"] = sums.tolist()
-    return Result(
-        model=model.name, method="cumulant", beta=beta, log_z=float(sums[order - 1]), kind=kind,
-        n_visible=model.n_visible, n_hidden=model.n_hidden, stderr=stderr, ci_low=ci_low, ci_high=ci_high,
-        wall_time_s=time.perf_counter() - start_time, params=params, diagnostics=diagnostics, warnings=warnings,
-    )
+        cum, sums, kind, stderr, ci_low, ci_high = marginal_series(u, order, diagnostics)
+    return series_result(model, beta, order, cum, sums, kind, (stderr, ci_low, ci_high), start_time, params,
+                         diagnostics, warnings)
