@@ -79,6 +79,10 @@ def check_against_bracket(model: RBM, result: Result, data: Any = None) -> Resul
     named in the result's warnings."""
     if result.kind == "exact":
         return result
+    if not model.is_bernoulli:  # spin, Gaussian and Potts layers: fecli.bounds_layers
+        from .bounds_layers import check_against_layered_bracket
+
+        return check_against_layered_bracket(model, result, data)
     from .bounds import check_result, missed_modes, rigorous_bracket
     from .data import resolve_data
 

@@ -437,9 +437,12 @@ def _print_sandwiches(results: list) -> None:
 @click.option("--binarize", type=float, default=None,
               help="Threshold greyscale data: values > THRESHOLD (in the data's units, after --scale) become 1.")
 @click.option("--scale", type=float, default=None, help="Divide data by this first (e.g. 255 for 0..255 images).")
+@click.option("--alphabet", default=None,
+              help="Potts models: DATA is aligned FASTA in this alphabet: protein, rna, dna or the symbols in "
+                   "state order (gap included).")
 def loglik(model: Path, data: Path, methods: tuple[tuple[str, ...], ...], beta: float, seed: int | None, fmt: str,
            output: Path | None, quiet: bool, fail_fast: bool, per_example: Path | None, key: str | None,
-           binarize: float | None, scale: float | None, **options: Any) -> None:
+           binarize: float | None, scale: float | None, alphabet: str | None, **options: Any) -> None:
     """\b
     Examples:
       fecli loglik sample_models/digits_64x16.h5 sample_models/data/digits8x8_binary.npy -m exact,mf
@@ -450,12 +453,15 @@ def loglik(model: Path, data: Path, methods: tuple[tuple[str, ...], ...], beta: 
     on ln Z becomes the opposite bound on the log-likelihood. --method raise instead estimates
     each row's ln p(v) by RAISE (a stochastic lower bound, no ln Z needed). DATA may be .npy,
     .npz, .csv or .txt, or '-' to read an .npy stream from stdin; the methods that take data
-    get DATA.
+    get DATA. Rows hold the visible units' values: 0/1, -1/+1 for spins, reals for Gaussian
+    units (ln p(v) is then a density, nats per unit volume of the data), states 0..q-1 or
+    aligned FASTA (--alphabet) for Potts units.
     """
     from . import report
-    from .data import check_array_path, check_width, load_data, save_array
+    from .data import check_array_path, save_array
     from .errors import InvalidOptionError
     from .io import load_model
+    from .layer_data import check_width, load_for
     from .loglik import FIELDS, from_log_z
     from .runner import MethodPlan
 
@@ -467,7 +473,7 @@ def loglik(model: Path, data: Path, methods: tuple[tuple[str, ...], ...], beta: 
         if len(plan.methods) > 1:
             raise InvalidOptionError("--per-example saves one method's values: choose a single --method.")
     rbm = load_model(model)
-    rows = load_data(data, key=key, binarize=binarize, scale=scale)
+    rows = load_for(rbm.visible, data, key=key, binarize=binarize, scale=scale, alphabet=alphabet)
     check_width(rows, rbm, str(data))
     plan.context = {"data": rows}
     emitter = Emitter(fmt, output, FIELDS, report.loglik_table)
@@ -578,7 +584,9 @@ def compare(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], beta
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("-n", "n", type=int, required=True, help="Number of samples (rows of the output).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="Visible samples, 0/1 of shape (N, n_visible): .npy (uint8), .npz, .csv or .txt, by extension.")
+              help="Visible samples of shape (N, n_visible): .npy, .npz, .csv or .txt, by extension; 0/1 for "
+                   "bernoulli units (uint8 in .npy), -1/+1 for spins (int8), states for Potts units (uint8), "
+                   "reals for Gaussian units (float64).")
 @click.option("--method", type=click.Choice(["auto", "exact", "gibbs"]), default="auto", show_default=True,
               help="exact: i.i.d. samples (smaller layer <= 24 units); gibbs: block Gibbs chains; "
                    "auto: exact when the smaller layer has <= 20 units, else gibbs.")
@@ -718,22 +726,45 @@ def plot_results(results: Path, output: Path) -> None:
               help="Rows used for reconstruction error and pseudo-likelihood.  [default: 1000]")
 @click.option("--checkpoint-every", type=int, default=None,
               help="Write the output every N epochs (0: only at the end or on Ctrl-C).  [default: 0]")
+@click.option("--visible-type", type=click.Choice(["bernoulli", "spin", "gaussian", "potts"]), default=None,
+              help="Visible units: 0/1, -1/+1 spins, real values, or Potts states.  [default: bernoulli]")
+@click.option("--hidden-type", type=click.Choice(["bernoulli", "spin", "gaussian"]), default=None,
+              help="Hidden units.  [default: bernoulli]")
+@click.option("--states", type=int, default=None,
+              help="potts: states per unit q (data hold 0..q-1).  [default: the alphabet's size, or max + 1]")
+@click.option("--alphabet", default=None,
+              help="potts: DATA is aligned FASTA in this alphabet: protein, rna, dna (gap '-' is state 0) or the "
+                   "symbols in state order.")
+@click.option("--standardize", is_flag=True,
+              help="gaussian: centre each column and divide it by its standard deviation before training "
+                   "(the means and deviations are stored in the training group).")
+@click.option("--learn-precision", is_flag=True, default=None,
+              help="gaussian: learn the precisions (else visible precision = 1 / the data's variance).")
+@click.option("--snapshots", type=int, default=None,
+              help="Keep N parameter snapshots in the model file (update 0, then log-spaced updates up to the "
+                   "last) for 'fecli trajectory': ln Z along training.  [default: 0, none]")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="Metrics at the end on stdout: a table, or one JSON object per monitored epoch.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, epoch lines or warnings on stderr.")
 def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | None, key: str | None,
               binarize: float | None, scale: float | None, validation: float | None,
-              validation_data: Path | None, fmt: str, quiet: bool, **options: Any) -> None:
+              validation_data: Path | None, alphabet: str | None, standardize: bool, fmt: str, quiet: bool,
+              **options: Any) -> None:
     """Train an RBM on DATA (rows of 0/1 values: .npy, .npz, .csv, .txt) with CD-k, PCD or EMF (TAP).
 
-    Metrics per epoch (reconstruction error, exact pseudo-log-likelihood and, when the
-    smaller layer has <= 20 units, the exact log-likelihood) are stored in the model
+    Other unit types (--visible-type, --hidden-type) train with cd or pcd: spin data are -1/+1
+    (0/1 rows are read as 2y - 1, and said so), Gaussian data real values (--standardize),
+    Potts data integer states or aligned FASTA (--alphabet).
+
+    Metrics per epoch (reconstruction error, exact pseudo-log-likelihood and the
+    log-likelihood: exact when the smaller layer has <= 20 units, otherwise with ln Z tracked
+    along the run by sequential Monte Carlo) are stored in the model
     file's 'training' group and printed at the end. Ctrl-C finishes the current batch,
     writes a checkpoint to the output and exits with status 130; --resume continues it
     exactly. Exit status: 0 done, 1 error, 2 usage error, 130 interrupted (checkpoint written).
     """
     from . import training
-    from .data import load_data
+    from .layer_data import load_training_rows
     from .report_train import TrainingProgress, print_metrics
 
     if output is None and resume is None:
@@ -745,12 +776,27 @@ def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | N
     if resume is None:
         settings = training.make_settings(**given)
         training.check_output(output, overwrite=overwrite)
+        unit_type, states = settings.visible_type, settings.states
+    else:
+        stored = training.stored_unit_types(resume)
+        unit_type, states = stored["visible_type"], stored["states"]
     fmt_options = {"key": key, "binarize": binarize, "scale": scale}
-    rows = load_data(data, **fmt_options)
-    valid = load_data(validation_data, **fmt_options) if validation_data is not None else None
+    typed = {"alphabet": alphabet, "states": states}
+    rows, facts, note = load_training_rows(unit_type, data, **fmt_options, **typed, standardize=standardize)
+    if facts.get("states") is not None and resume is None:
+        settings.states = facts["states"]
+    valid = None
+    if validation_data is not None:
+        scaling = (facts["standardize_mean"], facts["standardize_std"]) if standardize else False
+        valid = load_training_rows(unit_type, validation_data, **fmt_options, **typed, standardize=scaling)[0]
+    if note and not quiet:
+        click.echo(f"fecli: {note}", err=True)
     from_stdin = str(data) == "-"
     data_info = {"file": "<stdin>" if from_stdin else str(data),
-                 "sha256": None if from_stdin else training.file_digest(data), **fmt_options}
+                 "sha256": None if from_stdin else training.file_digest(data), **fmt_options,
+                 "alphabet": facts.get("alphabet"), "standardize": bool(standardize) or None,
+                 "standardize_mean": facts.get("standardize_mean"), "standardize_std": facts.get("standardize_std"),
+                 "encoding": facts.get("encoding")}
     if validation_data is not None:
         data_info.update(validation_file=str(validation_data), validation_sha256=training.file_digest(validation_data))
     command = "fecli " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("fecli") else None
@@ -774,12 +820,125 @@ def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | N
         click.echo(f"fecli: interrupted after epoch {outcome.epochs_done} (+{outcome.batches_done}/{outcome.n_batches} "
                f"batches) of {outcome.epochs}; checkpoint written to {where}. Continue with: {again}", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    title = (f"{where}: {outcome.model.n_visible}x{outcome.model.n_hidden} RBM, "
+    title = (f"{where}: {outcome.model.n_visible}x{outcome.model.n_hidden} {outcome.model.combination} RBM, "
              f"{outcome.epochs_done} epochs in {outcome.wall_time_s:.1f} s")
     print_metrics(outcome.history, fmt, title, str(where))
     if not quiet:
         click.echo(f"fecli: model written to {where}", err=True)
     sys.exit(EXIT_OK)
+
+
+# --------------------------------------------------------------------------- ln Z along training
+def declared_options(method: str, exclude: tuple[str, ...] = ()):
+    """A decorator adding one visible click option per declared option of ``method`` (registry:
+    help, constraint and default from the declaration), for commands built around one method."""
+    entry = METHODS[method]
+
+    def decorate(func):
+        for option in reversed([o for o in entry.options if o.cli and o.name not in exclude]):
+            constraint = option.describe_constraint()
+            text = (f"{option.help[0].upper()}{option.help[1:]}.  "
+                    f"[{constraint + '; ' if constraint else ''}default: {option.describe_default()}]")
+            func = click.option(option.cli_flag, option.key, type=_click_type(option), default=None, help=text)(func)
+        return func
+
+    return decorate
+
+
+@cli.command("trajectory")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="Training data: its mean log-likelihood -F(v) - ln Z at every snapshot.")
+@click.option("--validation-data", type=click.Path(path_type=Path), default=None,
+              help="Held-out data: the same for these rows.")
+@click.option("--key", default=None, help="Array name inside .npz data files.")
+@click.option("--binarize", type=float, default=None, help="Threshold greyscale data: values > THRESHOLD become 1.")
+@click.option("--scale", type=float, default=None, help="Divide data by this first (e.g. 255 for 0..255 images).")
+@declared_options("trajectory")
+@click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
+              help="table for people; json (one object per snapshot) or csv for pipelines.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Write the rows to this file (atomically) instead of stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or warnings on stderr.")
+def trajectory_command(model: Path, data: Path | None, validation_data: Path | None, key: str | None,
+                       binarize: float | None, scale: float | None, beta: float, fmt: str,
+                       output: Path | None, quiet: bool, **options: Any) -> None:
+    """ln Z, its error and the data log-likelihoods at every training snapshot of MODEL.
+
+    MODEL must hold snapshots ('fecli train-rbm --snapshots N'). Particles start at the first
+    snapshot (ln Z exact when its smaller layer has <= 20 units, else annealed from its
+    factorised version) and are annealed from each snapshot to the next, parameters
+    interpolated linearly, with Gibbs sweeps between steps; a replicate whose effective sample
+    size falls below --resample-ess is resampled (sequential Monte Carlo). The error bar is the
+    spread between --replicates independent runs.
+    """
+    from . import report
+    from .estimators.trajectory import FIELDS
+
+    _check_output_path(output)
+    fmt_options = {"key": key, "binarize": binarize, "scale": scale}
+    with report.DelayedProgress(enabled=not quiet) as progress:
+        rows, warnings = _trajectory_rows(model, data, validation_data, options, beta, progress, fmt_options)
+    if not quiet:
+        for text in warnings:
+            _warn(f"{model}: {text}")
+    emitter = Emitter(fmt, output, FIELDS, report.trajectory_table)
+    for row in rows:
+        emitter.add(row)
+    emitter.close()
+
+
+def _trajectory_rows(model_path: Path, data: Path | None, validation_data: Path | None, options: dict[str, Any],
+                     beta: float, progress: Any, fmt_options: dict[str, Any] | None = None):
+    """Load MODEL and the data, run the trajectory; (rows, warnings) (the library does the numerics)."""
+    from .data import check_width, load_data
+    from .estimators.trajectory import trajectory_rows
+    from .io import load_model
+
+    rbm = load_model(model_path)
+    arrays = []
+    for path in (data, validation_data):
+        rows = None if path is None else load_data(path, **(fmt_options or {}))
+        if rows is not None:
+            check_width(rows, rbm, str(path))
+        arrays.append(rows)
+    given = {k: v for k, v in options.items() if v is not None}
+    rows, run = trajectory_rows(rbm, data=arrays[0], validation_data=arrays[1], beta=beta, progress=progress,
+                                **given)
+    return rows, run.warnings
+
+
+@plot.command("trajectory")
+@click.argument("source", type=click.Path(path_type=Path))
+@figure_output
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="Training data: adds its mean log-likelihood (when SOURCE is a model file).")
+@click.option("--validation-data", type=click.Path(path_type=Path), default=None,
+              help="Held-out data: adds its mean log-likelihood (when SOURCE is a model file).")
+@click.option("--seed", type=int, default=None, help="Seed of the run (when SOURCE is a model file).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or warnings on stderr.")
+def plot_trajectory(source: Path, output: Path, data: Path | None, validation_data: Path | None,
+                    seed: int | None, quiet: bool) -> None:
+    """ln Z and log-likelihoods against updates (log axis) along training.
+
+    SOURCE is a model file with snapshots (the trajectory runs with its defaults) or the JSON
+    lines of 'fecli trajectory --format json' (plotted as they are).
+    """
+    from . import report
+    from .plots import plot_trajectory as draw, read_trajectory_rows
+
+    rows = read_trajectory_rows(source)
+    if rows is None:
+        with report.DelayedProgress(enabled=not quiet) as progress:
+            rows, warnings = _trajectory_rows(source, data, validation_data, {"seed": seed}, 1.0, progress)
+        if not quiet:
+            for text in warnings:
+                _warn(f"{source}: {text}")
+        rows = [r.to_dict() for r in rows]
+    elif data is not None or validation_data is not None or seed is not None:
+        raise click.UsageError("--data, --validation-data and --seed apply when SOURCE is a model file.")
+    click.echo(draw(rows, output))
 
 
 @plot.command("ais-weights")

@@ -1,8 +1,8 @@
 """Side-by-side comparison of estimators on one model: the reference, differences and a verdict.
 
-The reference is exact ln Z when it was computed; otherwise the tightest sandwich
-between the largest lower bound and the smallest upper bound among the results
-(stochastic bounds included, each taken at its value). Differences are
+The reference is exact ln Z when it was computed; otherwise auto's value when its two routes
+agreed; otherwise the tightest sandwich between the largest lower bound and the smallest upper
+bound among the results (stochastic bounds included, each taken at its value). Differences are
 ``log_z - reference`` (for a sandwich, to its midpoint).
 """
 
@@ -52,6 +52,10 @@ def reference_of(results: list[Result]) -> Reference:
     exact = [r for r in results if r.kind == "exact"]
     if exact:
         return Reference("exact", exact[0].log_z, exact[0].log_z, exact[0].log_z)
+    auto = [r for r in results if r.method == "auto" and r.diagnostics.get("agreed")]
+    if auto:
+        r = auto[0]
+        return Reference(f"auto [{r.ci_low:.4f}, {r.ci_high:.4f}]", r.log_z, r.ci_low, r.ci_high)
     lows = [r.log_z for r in results if r.kind in LOWER and math.isfinite(r.log_z)]
     highs = [r.log_z for r in results if r.kind in UPPER and math.isfinite(r.log_z)]
     if lows and highs:
@@ -98,9 +102,12 @@ def verdict(c: Comparison) -> list[str]:
     others = [(r, c.differences[i]) for i, r in enumerate(c.results) if r.kind != "exact"]
     if ref.label == "exact":
         lines = _error_bar_verdict(others) + _bound_verdict(others)
+    elif ref.label.startswith("auto"):
+        lines = [f"auto's two routes agree: ln Z in [{ref.low:.4f}, {ref.high:.4f}] (width {ref.high - ref.low:.3g} nats)."]
     else:
         lines = [f"ln Z lies in the {ref.label} (gap {ref.high - ref.low:.3g} nats)."]
-    return lines + _furthest_approximation(others, "exact" if ref.label == "exact" else "the sandwich midpoint")
+    return lines + _furthest_approximation(others, "exact" if ref.label == "exact" else
+                                           "auto" if ref.label.startswith("auto") else "the sandwich midpoint")
 
 
 def _error_bar_verdict(others: list[tuple[Result, float]]) -> list[str]:

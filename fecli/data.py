@@ -77,6 +77,9 @@ def prepare(raw: np.ndarray, where: str, *, binarize: float | None = None, scale
         return (data > binarize).astype(np.float64)
     if not np.all((data == 0) | (data == 1)):
         lo, hi = float(data.min()), float(data.max())
+        if np.all((data == -1) | (data == 1)):
+            raise DataFileError(f"{where} holds +-1 values, but the model's units are bernoulli (0/1); map them "
+                                f"with (x + 1) / 2, or use a spin model.")
         hint = " (try --scale 255 --binarize 0.5)" if hi > 1 else " (try --binarize 0.5)"
         raise DataFileError(f"{where} has values in [{lo:g}, {hi:g}] that are not binary 0/1{hint}.")
     return data

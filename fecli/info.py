@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .estimators import METHODS
-from .io import FORMAT_VERSION, load_model
+from .io import format_version, load_model
 
 
 def _stats(x: np.ndarray) -> dict[str, float]:
@@ -42,18 +42,30 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
     for name, method in METHODS.items():
         f = method.feasibility(model)
         feasibility[name] = {"feasible": f.feasible, "note": f.note, "expected_seconds": f.expected_seconds}
-    return {
+    layers = {"visible": model.visible.describe(), "hidden": model.hidden.describe()}
+    summary = {
         "model": model.name,
         "file_size_bytes": os.path.getsize(path),
-        "format_version": FORMAT_VERSION,
+        "format_version": format_version(model),
         "n_visible": model.n_visible,
         "n_hidden": model.n_hidden,
-        "visible_type": "bernoulli",
-        "hidden_type": "bernoulli",
-        "n_parameters": model.weights.size + model.n_visible + model.n_hidden,
+        "visible_type": model.visible.name,
+        "hidden_type": model.hidden.name,
+        "layers": layers,
+        "n_parameters": int(model.weights.size + sum(np.size(v) for layer in (model.visible, model.hidden)
+                                                     for v in layer.parameters().values())),
         "weights": {**_stats(model.weights), "frobenius_norm": float(np.linalg.norm(model.weights))},
         "visible_bias": _stats(model.visible_bias),
         "hidden_bias": _stats(model.hidden_bias),
-        "training": _flatten(model.training) if model.training else None,
-        "estimators": feasibility,
     }
+    for layer in ("visible", "hidden"):
+        precision = getattr(getattr(model, layer), "precision", None)
+        if precision is not None:
+            summary[f"{layer}_precision"] = _stats(precision)
+    summary.update(
+        supported_methods=[name for name, m in METHODS.items() if m.supports(model)],
+        unsupported_methods=[name for name, m in METHODS.items() if not m.supports(model)],
+        training=_flatten(model.training) if model.training else None,
+        estimators=feasibility,
+    )
+    return summary

@@ -2,6 +2,10 @@
 
 The error of ln Z carries through unchanged (the data term is computed exactly), and
 a bound on ln Z becomes the opposite bound on the log-likelihood.
+
+For Gaussian visible units p(v) is a density: ln p(v) is in nats per unit volume of the data's
+own units (rescaling a column by s shifts it by -ln s), so compare it only between models of the
+same data. Data rows are validated by the model's visible layer (:mod:`fecli.layer_data`).
 """
 
 from __future__ import annotations
@@ -116,9 +120,9 @@ def from_log_z(model: RBM, data: np.ndarray, log_z: Result, data_name: str = "<m
 def log_likelihood(model: RBM, data: np.ndarray, method: str = "exact", data_name: str = "<memory>", **options: Any) -> LoglikResult:
     """Mean ln p(v) over the rows of ``data``, with ln Z from ``method`` (see :func:`fecli.estimate`)."""
     from .api import estimate
-    from .data import check_width, prepare
+    from .layer_data import check_width, prepare_for
 
-    data = prepare(data, f"data '{data_name}'")
+    data = prepare_for(model.visible, data, f"data '{data_name}'")
     check_width(data, model, data_name)
     return from_log_z(model, data, estimate(model, method, **options), data_name)
 
@@ -139,13 +143,22 @@ def raise_loglik(model: RBM, data: np.ndarray, data_name: str = "<memory>", *, b
     the other methods. RAISE needs no ln Z: ``log_z`` holds the implied value
     mean(-F) - mean ln p (said so in ``diagnostics``).
     """
-    from .data import check_width, prepare
     from .estimators._sampling_common import Z95
+    from .layer_data import check_width, prepare_for
+    from .model import binary_equivalent, spin_to_binary
 
     start = time.perf_counter()
-    data = prepare(data, f"data '{data_name}'")
+    data = prepare_for(model.visible, data, f"data '{data_name}'")
     check_width(data, model, data_name)
-    raised = _ais.raise_log_likelihood(model, data, beta=beta, repeats=repeats, steps=steps, schedule=schedule,
+    mapped, _ = binary_equivalent(model)
+    if not mapped.is_bernoulli:
+        from .errors import RefusedError
+
+        raise RefusedError(f"RAISE supports bernoulli and spin layers, not {model.combination} models; "
+                           f"use another --method (ln p = -F(v) - ln Z).")
+    # a spin layer's probabilities are those of its 0/1 equivalent: ln p(x) = ln p'((x + 1) / 2)
+    binary_rows = spin_to_binary(data) if model.visible.name == "spin" else data
+    raised = _ais.raise_log_likelihood(mapped, binary_rows, beta=beta, repeats=repeats, steps=steps, schedule=schedule,
                                       sweeps=sweeps, seed=seed, progress=progress)
     per_example = np.asarray(raised.log_p, dtype=np.float64)
     n = len(per_example)

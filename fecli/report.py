@@ -231,8 +231,13 @@ def print_info(console, summary: dict[str, Any]) -> None:
     head.add_column(style="bold")
     head.add_column()
     head.add_row("format", f"fecli-rbm v{summary['format_version']} ({summary['file_size_bytes']} bytes)")
-    head.add_row("units", f"{summary['n_visible']} visible ({summary['visible_type']}) x "
-                          f"{summary['n_hidden']} hidden ({summary['hidden_type']})")
+    def unit(layer: str) -> str:
+        kind = summary[f"{layer}_type"]
+        states = summary.get("layers", {}).get(layer, {}).get("states")
+        return f"{kind}, q = {states}" if states else kind
+
+    head.add_row("units", f"{summary['n_visible']} visible ({unit('visible')}) x "
+                          f"{summary['n_hidden']} hidden ({unit('hidden')})")
     head.add_row("parameters", str(summary["n_parameters"]))
     console.print(head)
 
@@ -240,7 +245,9 @@ def print_info(console, summary: dict[str, Any]) -> None:
     stats.add_column("parameter")
     for col in ("mean", "std", "min", "max", "mean |x|"):
         stats.add_column(col, justify="right")
-    for key in ("weights", "visible_bias", "hidden_bias"):
+    for key in ("weights", "visible_bias", "hidden_bias", "visible_precision", "hidden_precision"):
+        if key not in summary:
+            continue
         s = summary[key]
         stats.add_row(key, *(f"{s[c]:.4g}" for c in ("mean", "std", "min", "max", "mean_abs")))
     console.print(stats)
@@ -260,6 +267,9 @@ def print_info(console, summary: dict[str, Any]) -> None:
     for name, f in summary["estimators"].items():
         est.add_row(name, "yes" if f["feasible"] else "no", f["note"])
     console.print(est)
+    if summary.get("unsupported_methods"):
+        console.print(f"{summary['visible_type']}-{summary['hidden_type']} units: supported by "
+                      f"{', '.join(summary['supported_methods'])}; not by {', '.join(summary['unsupported_methods'])}.")
     console.print()
 
 
@@ -291,3 +301,32 @@ def comparison_table(comparison: Any):
             format_seconds(r.wall_time_s),
         )
     return Group(Text(heading, style="bold"), table, *(Text(line) for line in comparison.verdict))
+
+
+def trajectory_table(rows: Iterable[Any]):
+    """Rich table for `fecli trajectory`: one row per snapshot (see fecli.estimators.trajectory.TrajectoryRow)."""
+    from rich.table import Table
+
+    rows = list(rows)
+    with_epoch = any(r.epoch is not None for r in rows)
+    with_train = any(r.log_likelihood is not None for r in rows)
+    with_val = any(r.val_log_likelihood is not None for r in rows)
+    title = f"ln Z along training: {rows[0].model}" if rows else "ln Z along training"
+    table = Table(title=title, title_justify="left", header_style="bold")
+    names = ["snapshot", "update", *(["epoch"] if with_epoch else []), "ln Z", "± stderr", "95% interval", "kind",
+             *(["train LL"] if with_train else []), *(["valid LL"] if with_val else []), "ESS", "resampled"]
+    for name in names:
+        table.add_column(name, justify="left" if name == "kind" else "right", no_wrap=True)
+    for r in rows:
+        cells = [str(r.snapshot), "model" if r.update is None else f"{r.update:,}"]
+        if with_epoch:
+            cells.append("-" if r.epoch is None else f"{r.epoch:.3g}")
+        cells += [format_number(r.log_z), format_number(r.stderr, 4), format_interval(r.ci_low, r.ci_high),
+                  KIND_LABELS.get(r.kind, r.kind)]
+        if with_train:
+            cells.append(format_number(r.log_likelihood, 4))
+        if with_val:
+            cells.append(format_number(r.val_log_likelihood, 4))
+        cells += [f"{r.ess_fraction:.0%}", str(r.resamplings)]
+        table.add_row(*cells)
+    return table

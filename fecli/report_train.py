@@ -25,6 +25,7 @@ METRIC_TITLES = {
     "recon_error": "recon err",
     "val_recon_error": "valid recon",
     "log_z": "ln Z",
+    "log_z_stderr": "± ln Z",  # ln Z tracked by SMC (models too large to enumerate)
     "lr": "lr",
     "examples_per_s": "ex/s",
 }

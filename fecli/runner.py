@@ -163,9 +163,12 @@ class MethodPlan:
             return list(self.runs), []
         feasibility = METHODS["exact"].feasibility(model)
         if feasibility.feasible:
-            return list(self.runs), []
+            return [r for r in self.runs if r.method != "auto"], []
         runs = [r for r in self.runs if r.method != "exact"]
-        return runs, [f"exact enumeration skipped ({feasibility.note})."]
+        note = f"exact enumeration skipped ({feasibility.note})"
+        if any(r.method == "auto" for r in runs):
+            note += "; auto's agreed routes are the reference"
+        return runs, [note + "."]
 
     def run(self, model: RBM, run: Run, progress: Any = None) -> Result:
         """Make one run (within its share of the budget, if any)."""
@@ -211,10 +214,10 @@ def run_methods(plan: MethodPlan, model: RBM, *, runs: list[Run] | None = None,
 
 def compare_plan(methods: Iterable[str] | None = None, *, beta: float = 1.0, seed: int | None = None,
                  budget: float | None = None, flags: bool = False, **options: Any) -> MethodPlan:
-    """``fecli compare``'s run policy: every registered method when ``methods`` is None (exact then only
-    on models it can enumerate), each series method once per order, ``budget`` seconds spread over the
-    sampling methods."""
-    return MethodPlan(tuple(method_names(aliases=False) if methods is None else methods), beta=beta, seed=seed,
+    """``fecli compare``'s run policy: every registered method when ``methods`` is None, with exact as
+    the reference on models it can enumerate and ``auto`` as the reference on the others; each series
+    method once per order; ``budget`` seconds spread over the sampling methods."""
+    return MethodPlan(tuple(["auto", *method_names(aliases=False)] if methods is None else methods), beta=beta, seed=seed,
                       options=options, expand_series=True, budget=budget, exact_when_feasible=methods is None,
                       flags=flags)
 

@@ -14,6 +14,13 @@ Two methods:
 
 ``auto`` picks exact when the smaller layer has at most ``exact_max_units`` units, else gibbs.
 
+Other unit types: samples are in the layers' own values (spin -1/+1 as int8, Potts states as
+uint8, Gaussian units as float64). Spin layers are sampled through their exact 0/1 equivalent
+(:func:`fecli.model.binary_equivalent`, then x = 2y - 1); Gaussian and Potts layers through
+:mod:`fecli.estimators.exact_layers` (exact: a finite layer with at most 2^exact_max_units
+states is drawn from its tabulated marginal, a Gaussian-Gaussian model from its joint normal
+law) and the generic Gibbs chains of :mod:`fecli.estimators.layered_sampling` at t = 1.
+
 Seeds: the same seed gives the same samples whatever NUMBA_NUM_THREADS is; every
 chain (Gibbs) or block of rows (exact) has its own stream from ``SeedSequence(seed)``.
 """
@@ -45,7 +52,8 @@ EXACT_STREAM = 1
 
 @dataclass
 class SampleResult:
-    """Samples as uint8 0/1 arrays: ``v`` (n, n_visible), ``h`` (n, n_hidden); row i of h pairs with row i of v."""
+    """Samples ``v`` (n, n_visible), ``h`` (n, n_hidden); row i of h pairs with row i of v. uint8 0/1 for
+    bernoulli units, int8 -1/+1 for spins, uint8 states for Potts units, float64 for Gaussian units."""
 
     v: np.ndarray
     h: np.ndarray
@@ -92,6 +100,8 @@ def sample(model: RBM, n: int, *, method: str = "auto", beta: float = 1.0, seed:
     thin = _check_int("thin", thin, 1)
     exact_max_units = _check_int("exact_max_units", exact_max_units, 0)
     entropy = resolve_seed(seed)
+    if not model.is_bernoulli:
+        return _sample_layers(model, n, method, beta, entropy, chains, burn_in, thin, exact_max_units, progress, start)
     k = min(model.n_visible, model.n_hidden)
     if method == "auto":
         method = "exact" if k <= min(exact_max_units, EXACT_SAMPLE_MAX_UNITS) else "gibbs"
@@ -154,6 +164,96 @@ def _gibbs(model: RBM, n: int, beta: float, entropy: int, chains: int, burn_in: 
         # after a sweep v ~ p(v | h) with h ~ p(h | previous v): (v, h) is a joint sample at stationarity
         v[r * chains:(r + 1) * chains] = walkers.v
         h[r * chains:(r + 1) * chains] = walkers.h
+    return v[:n], h[:n]
+
+
+def output_dtype(layer) -> np.dtype:
+    """The array type samples of a layer are saved as."""
+    if layer.name == "gaussian":
+        return np.dtype(np.float64)
+    if layer.name == "spin":
+        return np.dtype(np.int8)
+    if layer.name == "potts" and layer.q > 256:
+        return np.dtype(np.int16)
+    return np.dtype(np.uint8)
+
+
+def _sample_layers(model: RBM, n: int, method: str, beta: float, entropy: int, chains: int, burn_in: int, thin: int,
+                   exact_max_units: int, progress, start: float) -> SampleResult:
+    """:func:`sample` for models that are not bernoulli-bernoulli (see the module docstring)."""
+    from .estimators.exact import EXACT_SAMPLE_MAX_UNITS
+    from .estimators.exact_layers import plan
+    from .model import binary_equivalent
+
+    mapped, _ = binary_equivalent(model)
+    if mapped.is_bernoulli:
+        result = sample(mapped, n, method=method, beta=beta, seed=entropy, chains=chains, burn_in=burn_in, thin=thin,
+                        exact_max_units=exact_max_units, progress=progress)
+        v, h = result.v.astype(np.float64), result.h.astype(np.float64)
+        if model.visible.name == "spin":
+            v = 2.0 * v - 1.0
+        if model.hidden.name == "spin":
+            h = 2.0 * h - 1.0
+    else:
+        p = plan(mapped, "auto")
+        enumerable = p.layer == "closed-form" or p.bits <= min(exact_max_units, EXACT_SAMPLE_MAX_UNITS) + 1e-9
+        if method == "auto":
+            method = "exact" if enumerable else "gibbs"
+        if method == "exact":
+            v, h = _exact_layers(model, n, beta, entropy, progress)
+        else:
+            v, h = _gibbs_layers(model, n, beta, entropy, chains, burn_in, thin, progress)
+        result = SampleResult(v=v, h=h, method=method, beta=beta, seed=entropy, wall_time_s=0.0,
+                              params={"exact_max_units": exact_max_units} if method == "exact" else
+                              {"chains": chains, "burn_in": burn_in, "thin": thin})
+    result.v = v.astype(output_dtype(model.visible))
+    result.h = h.astype(output_dtype(model.hidden))
+    result.wall_time_s = time.perf_counter() - start
+    return result
+
+
+def _exact_layers(model: RBM, n: int, beta: float, entropy: int, progress) -> tuple[np.ndarray, np.ndarray]:
+    """Exact samples of any enumerable model, in blocks seeded as :func:`_exact`'s."""
+    from .estimators._sampling_common import chunks
+    from .estimators.exact import exact_sampler
+
+    sampler = exact_sampler(model, beta)  # RefusedError (one line) when the layer is too large
+    v = np.empty((n, model.n_visible))
+    h = np.empty((n, model.n_hidden))
+    for i, lo, hi in chunks(n, EXACT_BLOCK):
+        rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(EXACT_STREAM, i)))
+        v[lo:hi], h[lo:hi] = sampler.sample(hi - lo, rng)
+        if progress is not None:
+            progress("exact sampling", hi, n)
+    return v, h
+
+
+def _gibbs_layers(model: RBM, n: int, beta: float, entropy: int, chains: int, burn_in: int, thin: int,
+                  progress) -> tuple[np.ndarray, np.ndarray]:
+    """Block Gibbs at t = 1 of the generic path (the target at beta), from base-model samples."""
+    from .estimators.layered_sampling import LayeredPath, base_layer, chunked_random, state_layer
+
+    side = state_layer(model)
+    base, _ = base_layer(model, beta, side, None)
+    path = LayeredPath(model, beta, side, base)
+    rng = chunked_random(entropy, chains)
+    s = path.base_samples(chains, rng)
+    rounds = math.ceil(n / chains)
+    total = burn_in + rounds * thin
+    every = max(1, total // 200)
+    done = 0
+    own = np.empty((rounds * chains, path.own.n))
+    other = np.empty((rounds * chains, path.other.n))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for step in range(total):
+            s, o = path.sweep(s, 1.0, rng)
+            done += 1
+            if step >= burn_in and (step - burn_in + 1) % thin == 0:
+                r = (step - burn_in + 1) // thin - 1
+                own[r * chains:(r + 1) * chains], other[r * chains:(r + 1) * chains] = s, o
+            if progress is not None and (done % every == 0 or done == total):
+                progress("gibbs burn-in" if step < burn_in else "gibbs sampling", done, total)
+    v, h = (own, other) if side == "visible" else (other, own)
     return v[:n], h[:n]
 
 

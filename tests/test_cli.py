@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from fecli.cli import cli
-from fecli.io import save_model
+from fecli.io import load_model, save_model
 from fecli.model import RBM
 
-from .conftest import REFERENCE, SAMPLE_MODELS, SAMPLES
+from .conftest import REFERENCE, SAMPLE_MODELS, SAMPLES, brute_force_log_z
 from .test_io import BAD_FILES
 
 KEYS = ["model", "method", "beta", "log_z", "free_energy", "stderr", "ci_low", "ci_high", "kind",
@@ -123,11 +123,17 @@ def test_usage_errors_exit_2():
     assert run("estimate", SAMPLES / "weak_24x12.h5", "--format", "xml").exit_code == 2
 
 
-def test_layer_option_reaches_the_method():
-    result = run("estimate", SAMPLES / "weak_24x12.h5", "-m", "exact", "--layer", "visible", "--format", "json")
-    row = json.loads(result.stdout)
-    assert row["params"]["layer"] == "visible"
-    assert row["log_z"] == pytest.approx(REFERENCE["weak_24x12.h5"]["1.0"], rel=1e-11)
+def test_layer_option_reaches_the_method(small_model_file):
+    """--layer picks the enumerated layer (a 7 x 5 model: 2^7 visible or 2^5 hidden states)."""
+    rows = {}
+    for layer in ("visible", "hidden"):
+        result = run("estimate", small_model_file, "-m", "exact", "--layer", layer, "--format", "json")
+        assert result.exit_code == 0, result.output
+        rows[layer] = json.loads(result.stdout)
+        assert rows[layer]["params"]["layer"] == layer
+    assert rows["visible"]["diagnostics"]["states"] == 2**7 and rows["hidden"]["diagnostics"]["states"] == 2**5
+    assert rows["visible"]["log_z"] == pytest.approx(rows["hidden"]["log_z"], rel=1e-12)
+    assert rows["visible"]["log_z"] == pytest.approx(brute_force_log_z(load_model(small_model_file)), rel=1e-12)
 
 
 def test_info_reports_sizes_statistics_metadata_and_feasibility():

@@ -110,7 +110,7 @@ def test_help_is_short_starts_with_examples_and_lists_no_method_flag(command):
     assert "--help-method NAME" in result.output
     seed_help = " ".join(result.output.split())
     raise_ = ", raise" if command == "loglik" else ""
-    assert (f"[default: auto, ais, reverse-ais, importance, pt, umbrella, ti{raise_}: a fresh random seed below "
+    assert (f"[default: auto, ais, reverse-ais, importance, pt, umbrella, ti, trajectory{raise_}: a fresh random seed below "
             f"2^53, recorded in the results; mf, tap, tap2, tap3, cumulant: 0]") in seed_help  # each one's, declared
 
 

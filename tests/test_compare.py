@@ -73,32 +73,37 @@ def test_cli_compare_tables_one_per_model():
     assert "cumulant (order 3)" in result.stdout and "Deterministic bounds hold: mf" in result.stdout
 
 
-def test_compare_on_every_shipped_model_every_row_exact_row_exact_each_within_error_or_marked():
+@pytest.mark.parametrize("path, options", [
+    (SAMPLES / "weak_24x12.h5", []),
+    pytest.param(SAMPLES / "strong_24x12.h5", [], marks=pytest.mark.slow),
+    pytest.param(SAMPLES / "digits_64x16.h5", [], marks=pytest.mark.slow),
+], ids=["weak", "strong", "digits"])
+def test_compare_every_method_every_row_exact_row_exact_each_within_error_or_marked(path, options):
+    """Every registered method on a shipped model (compare's defaults: -m slow, tens of seconds each)."""
     from fecli.estimators import method_names
 
-    result = CliRunner().invoke(cli, ["compare", *map(str, SAMPLE_MODELS), "--seed", "3", "--format", "json"])
+    result = CliRunner().invoke(cli, ["compare", str(path), "--seed", "3", "--format", "json", *options])
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    for path in SAMPLE_MODELS:
-        mine = [r for r in rows if r["model"] == str(path)]
-        labels = [r["method"] + (f" {r['params']['order']}" if r["method"] == "cumulant" else "") for r in mine]
-        expected = [m for m in method_names(aliases=False) if m != "cumulant"] + ["cumulant 1", "cumulant 2", "cumulant 3"]
-        assert sorted(labels) == sorted(expected)
-        truth = REFERENCE[path.name]["1.0"]
-        exact = next(r for r in mine if r["method"] == "exact")
-        assert exact["kind"] == "exact" and exact["log_z"] == pytest.approx(truth, rel=1e-12)
-        for r in mine:
-            assert r["reference"] == "exact" and r["difference"] == pytest.approx(r["log_z"] - truth)
-            if r["kind"] == "exact":
-                continue
-            if r["kind"] == "lower_bound":
-                assert r["log_z"] <= truth + 1e-9, r["method"]
-            elif r["stderr"] is not None:
-                low = -np.inf if r["ci_low"] is None else r["ci_low"]
-                high = np.inf if r["ci_high"] is None else r["ci_high"]
-                assert low <= truth <= high or r["warnings"], (path.name, r["method"], r["log_z"], low, high)
-            else:
-                assert r["kind"] == "approximation" and r["stderr"] is None  # marked: no error bar claimed
+    labels = [r["method"] + (f" {r['params']['order']}" if r["method"] == "cumulant" else "") for r in rows]
+    expected = [m for m in method_names(aliases=False) if m != "cumulant"] + ["cumulant 1", "cumulant 2", "cumulant 3"]
+    assert sorted(labels) == sorted(expected)
+    truth = REFERENCE[path.name]["1.0"]
+    exact = next(r for r in rows if r["method"] == "exact")
+    assert exact["kind"] == "exact" and exact["log_z"] == pytest.approx(truth, rel=1e-12)
+    for r in rows:
+        assert r["model"] == str(path)
+        assert r["reference"] == "exact" and r["difference"] == pytest.approx(r["log_z"] - truth)
+        if r["kind"] == "exact":
+            continue
+        if r["kind"] == "lower_bound":
+            assert r["log_z"] <= truth + 1e-9, r["method"]
+        elif r["stderr"] is not None:
+            low = -np.inf if r["ci_low"] is None else r["ci_low"]
+            high = np.inf if r["ci_high"] is None else r["ci_high"]
+            assert low <= truth <= high or r["warnings"], (path.name, r["method"], r["log_z"], low, high)
+        else:
+            assert r["kind"] == "approximation" and r["stderr"] is None  # marked: no error bar claimed
 
 
 def test_cli_compare_json_has_reference_and_difference():
@@ -150,3 +155,17 @@ def test_table_output_file_holds_the_comparison_and_verdict(tmp_path):
     text = out.read_text()
     assert "(reference: exact, ln Z = 25.724841)" in text and "Deterministic bounds hold: mf." in text
     assert "\x1b[" not in text
+
+
+def test_compare_uses_auto_as_the_reference_where_exact_cannot_run():
+    from fecli.references import ising_torus, kaufman_log_z
+    from fecli.runner import compare_model
+
+    model, offset = ising_torus(8, 0.6)
+    comparison = compare_model(model, seed=1)
+    assert comparison.reference.label.startswith("auto [")
+    exact = kaufman_log_z(8, 0.6) - offset
+    assert comparison.reference.low <= exact <= comparison.reference.high
+    assert "auto's agreed routes are the reference" in comparison.notes[0]
+    assert comparison.verdict[0].startswith("auto's two routes agree")
+    assert not any(r.method == "exact" for r in comparison.results)

@@ -324,3 +324,64 @@ def test_slow_drift_is_not_mistaken_for_oscillation():
     fp = solve_multistart(model, 1, beta=1.0, tol=1e-7, max_iter=3000, damping=0.3, starts=3, data=None, seed=0)
     assert fp.converged.all()
     assert np.all(fp.final_damping == 0.3)
+
+
+# ---------------------------------------------------------------------------------------------
+# The two solvers (compiled start by start, BLAS over the batch) and duplicate starts
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+@pytest.mark.parametrize("w_scale, damping", [(0.3, 0.3), (2.5, 0.05)])  # contracting; oscillating, then damped
+def test_compiled_and_batched_solvers_agree(order, w_scale, damping):
+    from fecli.estimators.meanfield import _solve_batched, _solve_compiled
+
+    model = random_model(4, 9, 7, w_scale=w_scale)
+    params = ScaledParams.of(model, 0.8, order)
+    rng = np.random.default_rng(1)
+    x0, y0 = rng.uniform(size=(6, 9)), rng.uniform(size=(6, 7))
+    a = _solve_compiled(params, order, x0.copy(), y0.copy(), 1e-9, 400, damping)
+    b = _solve_batched(params, order, x0.copy(), y0.copy(), 1e-9, 400, damping)
+    np.testing.assert_array_equal(a.iterations, b.iterations)
+    np.testing.assert_array_equal(a.converged, b.converged)
+    np.testing.assert_array_equal(a.final_damping, b.final_damping)
+    assert a.matvecs == b.matvecs
+    np.testing.assert_allclose(a.x, b.x, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(a.neg_gamma, b.neg_gamma, rtol=1e-13)
+    if w_scale > 1 and order > 1:
+        assert (a.final_damping > damping).any()  # the oscillation path was taken (TAP, strong couplings)
+
+
+def test_identical_starts_are_solved_once_with_the_same_outcome():
+    model = random_model(5, 8, 5, w_scale=1.0)
+    rng = np.random.default_rng(2)
+    distinct = rng.uniform(size=(3, 8))
+    starts = distinct[[0, 1, 0, 2, 1, 0]]
+    fp = tap_fixed_points(model, starts, order=3, tol=1e-10)
+    alone = [tap_fixed_points(model, row, order=3, tol=1e-10) for row in distinct]
+    for s, k in enumerate([0, 1, 0, 2, 1, 0]):
+        np.testing.assert_array_equal(fp.x[s], alone[k].x[0])
+        assert fp.iterations[s] == alone[k].iterations[0]
+        assert fp.neg_gamma[s] == pytest.approx(alone[k].neg_gamma[0], rel=1e-14)
+    assert fp.matvecs == sum(a.matvecs for a in alone)  # the products spent: each distinct start once
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_gradients_with_duplicate_rows_match_the_plain_average(order, monkeypatch):
+    """tap_gradients (compiled, or BLAS over distinct rows) equals the average of every row's own gradient."""
+    import fecli.estimators.meanfield as mf
+
+    model = random_model(7, 6, 4, w_scale=0.8)
+    rng = np.random.default_rng(3)
+    distinct_x, distinct_y = rng.uniform(size=(3, 6)), rng.uniform(size=(3, 4))
+    pick = [2, 0, 2, 2, 1, 0, 2]
+    x, y = distinct_x[pick], distinct_y[pick]
+    one_by_one = [tap_gradients(model, x[s], y[s], order=order, beta=0.7) for s in range(len(pick))]
+    expected = {k: np.mean([g[k] for g in one_by_one], axis=0) for k in one_by_one[0]}
+    compiled = tap_gradients(model, x, y, order=order, beta=0.7)
+    monkeypatch.setattr(mf, "KERNEL_MAX_WORK", 0)
+    batched = tap_gradients(model, x, y, order=order, beta=0.7)
+    same = tap_gradients(model, x[[0, 0, 0]], y[[0, 0, 0]], order=order, beta=0.7)
+    for key in expected:
+        np.testing.assert_allclose(compiled[key], expected[key], rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(batched[key], expected[key], rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(same[key], one_by_one[0][key], rtol=1e-13, atol=1e-15)

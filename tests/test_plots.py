@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -119,3 +120,95 @@ def test_ais_weight_histograms_from_json_lines(tmp_path):
     run("estimate", SAMPLES / "weak_24x12.h5", "--format", "json", "-o", exact_only)
     missing = run("plot", "ais-weights", exact_only, "-o", tmp_path / "x.png")
     assert missing.exit_code == 1 and "no result holds log-weights" in missing.stderr
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """The matplotlib figures the plot functions save, kept open for inspection."""
+    import fecli.plots as plots
+
+    kept = []
+    real_save = plots._save
+
+    def keep(fig, path, tight=True):
+        kept.append(fig)
+        fig.canvas.draw()
+        return path
+
+    monkeypatch.setattr(plots, "_save", keep)
+    yield kept
+    monkeypatch.setattr(plots, "_save", real_save)
+    import matplotlib.pyplot as plt
+
+    for fig in kept:
+        plt.close(fig)
+
+
+def test_training_panels_are_ordered_by_meaning_without_timings():
+    from fecli.plots import training_panels
+
+    names = ["epoch", "examples_per_s", "log_likelihood", "log_z", "lr", "pll", "recon_error", "tap_sweeps",
+             "tap_unconverged", "val_log_likelihood", "val_pll", "val_recon_error", "wall_time_s", "zeta"]
+    series = {name: np.arange(3.0) for name in names if name != "epoch"}
+    panels = training_panels(series)
+    assert [(title, [m for m, _ in members]) for title, _, members in panels] == [
+        ("log-likelihood", ["log_likelihood", "val_log_likelihood"]),
+        ("pseudo-log-likelihood", ["pll", "val_pll"]),
+        ("reconstruction error", ["recon_error", "val_recon_error"]),
+        ("log partition function", ["log_z"]),
+        ("TAP iteration", ["tap_sweeps"]),
+        ("TAP iteration", ["tap_unconverged"]),
+        ("learning rate", ["lr"]),
+        ("zeta", ["zeta"]),  # a metric of another tool: after the known ones
+    ]
+
+
+def test_training_figure_of_a_trained_model(tmp_path, figures):
+    from fecli.io import load_model
+    from fecli.plots import plot_training
+
+    model = load_model(MODEL)
+    model.training = {"metrics": {"epoch": np.arange(1, 4), "examples_per_s": np.array([9e4, 8e4, 7e4]),
+                                  "recon_error": np.array([3.0, 2.0, 1.5]), "lr": np.full(3, 0.05),
+                                  "log_likelihood": np.array([-30.0, -25.0, -22.0]),
+                                  "val_log_likelihood": np.array([-31.0, -26.0, -23.0])}}
+    plot_training(model, tmp_path / "t.png")
+    axes = figures[0].axes
+    assert [ax.get_title(loc="left") for ax in axes] == ["log-likelihood", "reconstruction error", "learning rate"]
+    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["train", "validation"]
+    assert axes[0].get_ylabel() == "mean ln p(v) (nats)" and axes[-1].get_xlabel() == "epoch"
+
+
+def test_filters_share_one_scale_with_a_colour_bar(tmp_path, figures):
+    from fecli.io import load_model
+    from fecli.plots import plot_filters
+
+    model = load_model(MODEL)
+    plot_filters(model, tmp_path / "f.png", "8x8", max_filters=5)
+    fig = figures[0]
+    bars = [ax for ax in fig.axes if ax.get_ylabel() == "weight W_ij"]
+    assert len(bars) == 1
+    images = [im for ax in fig.axes for im in ax.get_images()]
+    limit = np.abs(model.weights[:, :5]).max()
+    assert len(images) == 5 and all(im.get_clim() == (-limit, limit) for im in images)
+    assert "weights of 5 of 16 hidden units" in fig._suptitle.get_text()
+
+
+def test_results_legend_names_each_kind_by_its_marker(tmp_path, figures):
+    from fecli.plots import RESULT_STYLES, plot_results
+
+    rows = [{"model": "m.h5", "method": "exact", "log_z": 10.0, "kind": "exact", "ci_low": 10.0, "ci_high": 10.0},
+            {"model": "m.h5", "method": "mf", "log_z": 9.0, "kind": "lower_bound"},
+            {"model": "m.h5", "method": "ais", "log_z": 9.9, "kind": "stochastic_lower_bound", "ci_low": 9.7,
+             "ci_high": None},
+            {"model": "m.h5", "method": "tap2", "log_z": 10.3, "kind": "approximation"}]
+    plot_results(rows, tmp_path / "r.png")
+    ax = figures[0].axes[0]
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["exact", "lower bound", "stochastic lower bound",
+                                                          "approximation"]
+    assert [h.get_marker() for h in getattr(legend, "legend_handles", None) or legend.legendHandles] == [RESULT_STYLES[k][0] for k in
+                                                               ("exact", "lower_bound", "stochastic_lower_bound",
+                                                                "approximation")]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["exact", "mf", "ais (open above)", "tap2"]
+    assert ax.get_xlabel() == "ln Z (nats), 95% interval"

@@ -27,6 +27,7 @@ def test_ti_within_4_stderr_of_exact(name, beta, data):
     assert r.stderr >= r.diagnostics["sampling_stderr"]
 
 
+@pytest.mark.slow
 def test_ti_coverage_over_seeds():
     m = load_model(MODELS / "strong_24x12.h5")
     ex = REFERENCE["strong_24x12.h5"]["1.0"]
@@ -34,6 +35,7 @@ def test_ti_coverage_over_seeds():
     assert sum(hits) >= 26
 
 
+@pytest.mark.slow
 def test_ti_is_not_biased_by_lag_on_the_trained_model():
     """Chains moving only up the path lagged: 14/20 intervals held, mean z -1.25 on digits.
     Up and down chains cancel the lag and keep what is left in the error bar."""

@@ -155,3 +155,37 @@ def test_auto_lands_within_half_a_nat_on_an_ordered_ising_torus():
     assert abs(result.log_z - exact) < 0.5
     assert result.ci_low <= exact <= result.ci_high
     assert len({r["method"] for r in result.diagnostics["routes"]}) == 2
+
+
+# ------------------------------------------------------------------ a trained 784-unit model
+@pytest.mark.parametrize("method", ["ais", pytest.param("reverse-ais", marks=pytest.mark.slow),
+                                    pytest.param("pt", marks=pytest.mark.slow)])
+def test_trained_784_unit_model_without_data_covers_or_warns(method):
+    """Case 5's kind: a trained model with 784 visible units, no --data (sample_models/hard)."""
+    import json
+    from pathlib import Path
+
+    from fecli.io import load_model
+
+    hard = Path(__file__).resolve().parents[1] / "sample_models" / "hard"
+    exact = json.loads((hard / "reference.json").read_text())["digits28_784x20.h5"]["1.0"]
+    result = estimate(load_model(hard / "digits28_784x20.h5"), method, seed=0)
+    assert covers_or_warns(result, exact)
+
+
+def test_auto_adds_ln_z_along_training_when_the_file_holds_snapshots(tmp_path):
+    from click.testing import CliRunner
+
+    from fecli.cli import cli
+    from fecli.io import load_model
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "d.npy", (rng.random((200, 10)) < 0.3).astype(float))
+    out = CliRunner().invoke(cli, ["train-rbm", str(tmp_path / "d.npy"), "--hidden", "6", "--epochs", "3",
+                                   "--snapshots", "5", "--seed", "1", "-q", "-o", str(tmp_path / "m.h5")])
+    assert out.exit_code == 0, out.output
+    model = load_model(tmp_path / "m.h5")
+    exact = estimate(model, "exact").log_z
+    result = estimate(model, "auto", seed=1, budget=1e-9)  # no time to enumerate: one round of the routes
+    assert {r["method"] for r in result.diagnostics["routes"]} == {"pt", "ais", "trajectory"}
+    assert covers_or_warns(result, exact)

@@ -12,6 +12,12 @@ type, default, constraint, help). The function takes its defaults from the decla
 A method may also name a ``feasibility(model) -> Feasibility`` function, used by
 ``fecli info`` to say whether and at what cost the method applies to a model.
 
+Unit types: each method declares the (visible_type, hidden_type) combinations it supports
+(``units``; see :mod:`fecli.estimators.units`), and ``load()`` returns the function wrapped so
+that any other combination is refused with one line, spin layers run through their exact 0/1
+equivalent, and Gaussian or Potts layers go to the method's ``layered`` implementation (which
+takes the same options).
+
 Adding a method's options: list ``Option(...)`` in its entry's ``options``, and in the
 estimator module write ``DEFAULTS = METHODS["name"].defaults()`` and use
 ``DEFAULTS["option"]`` as the signature's default.
@@ -24,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..validation import AT_LEAST_ONE, DATA, NON_NEGATIVE, OPEN_UNIT_INTERVAL, POSITIVE, Option, Range
+from .units import ALL_UNITS, BERNOULLI_UNITS, BINARY_UNITS, describe_units, dispatching
 
 #: Keywords every estimator takes besides its declared options (checked by fecli.estimate itself).
 COMMON_OPTIONS = ("beta", "progress")
@@ -47,9 +54,17 @@ class Method:
     in_all: bool = True
     #: The method's options, declared once (see the module docstring).
     options: tuple[Option, ...] = ()
+    #: The (visible_type, hidden_type) combinations the method supports.
+    units: frozenset = ALL_UNITS
+    #: "module:function" for models with Gaussian or Potts layers (same options); None: ``target`` itself.
+    layered: str | None = None
 
     def load(self) -> Callable[..., Any]:
-        return _resolve(self.target)
+        layered = None if self.layered is None else _resolve(self.layered)
+        return dispatching(self, _resolve(self.target), layered)
+
+    def supports(self, model: Any) -> bool:
+        return model.unit_types in self.units
 
     def option(self, name: str) -> Option:
         """The declaration of option ``name`` (KeyError when the method does not take it)."""
@@ -66,6 +81,8 @@ class Method:
         return any(option.name == name for option in self.options)
 
     def feasibility(self, model: Any) -> "Feasibility":
+        if not self.supports(model):
+            return Feasibility(False, f"{model.combination} units not supported (supports {describe_units(self.units)})")
         if self.feasibility_target is None:
             return Feasibility(True, "applies to any model")
         return _resolve(self.feasibility_target)(model)
@@ -156,12 +173,29 @@ _TEMPERING = (
     _seed(None, "the ladders"),
 )
 
+#: trajectory: sequential Monte Carlo along a model's training snapshots (fecli.estimators.trajectory).
+_TRAJECTORY = (
+    Option("chains", int, 32, "particles per replicate", AT_LEAST_ONE),
+    Option("replicates", int, 8, "independent SMC runs (own particles and seeds); their spread is the error bar",
+           Range(2)),
+    Option("steps", int, 50, "interpolation steps between consecutive snapshots (and from the factorised start)",
+           AT_LEAST_ONE),
+    Option("sweeps", int, 1, "Gibbs sweeps of the interpolated RBM after each step", AT_LEAST_ONE),
+    Option("resample_ess", float, 0.5, "resample a replicate when its ESS falls below this fraction of its "
+           "particles (0: never, 1: every step)", Range(0, 1)),
+    Option("resampling", str, "systematic", "resampling scheme", choices=("systematic", "multinomial")),
+    Option("initial", str, "auto", "how the first snapshot's ln Z is found: by enumeration (exact samples) or by "
+           "annealing from its factorised version (W = 0); auto: exact when its smaller layer has at most 20 units",
+           choices=("auto", "exact", "factorised")),
+    _seed(None, "the particles"),
+)
+
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
         Method("auto", "fecli.estimators.auto:estimate_auto",
-               "exact when feasible, else two independent routes (ais and pt/ti) run until they agree "
-               "within --target-error or --budget is spent", in_all=False,
+               "exact when feasible, else pt and ais (plus trajectory when the file has snapshots), their "
+               "effort doubled until they agree within --target-error or --budget is spent", in_all=False,
                options=(Option("target_error", float, 0.5, "nats within which its two routes must agree (and each "
                                "be that precise)", POSITIVE),
                         Option("budget", float, 120.0, "seconds it may spend per model", POSITIVE),
@@ -186,7 +220,8 @@ METHODS: dict[str, Method] = {
         Method("tap2", "fecli.estimators.meanfield:estimate_tap2",
                "TAP/EMF 2nd order (Onsager term), damped fixed points to --tol", options=_MEAN_FIELD),
         Method("tap3", "fecli.estimators.meanfield:estimate_tap3",
-               "TAP/EMF 3rd order (coefficient 2/3), damped fixed points to --tol", options=_MEAN_FIELD),
+               "TAP/EMF 3rd order (coefficient 2/3), damped fixed points to --tol", options=_MEAN_FIELD,
+               units=BINARY_UNITS),
         Method("cumulant", "fecli.estimators.cumulant:estimate_cumulant",
                "cumulant series of U around a factorized q, orders 1-4 (joint analytic / marginal sampled)",
                options=(
@@ -197,46 +232,54 @@ METHODS: dict[str, Method] = {
                           "hidden units summed and sampled k-statistics", choices=("joint", "marginal")),
                    Option("samples", int, 10_000, "exact samples of q (--variant marginal)", Range(16)),
                    *_FIXED_POINT,
-               )),
+               ), layered="fecli.estimators.cumulant_layers:estimate_cumulant_layers"),
         Method("ais", "fecli.estimators.ais:ais",
                "annealed importance sampling (stochastic lower bound)",
                budget_option="steps", budget_minimum=50,
-               options=(*_AIS, _base_data(), _seed(None, "the chains"))),
+               options=(*_AIS, _base_data(), _seed(None, "the chains")),
+               layered="fecli.estimators.layered_sampling:ais"),
         Method("reverse-ais", "fecli.estimators.ais:reverse_ais",
                "reverse AIS from target samples (stochastic upper bound when exact samples exist)",
                budget_option="steps", budget_minimum=50,
                options=(*_AIS, _base_data(),
-                        *_target_start("Gibbs sweeps at the target when exact samples are not available"),
-                        _seed(None, "the chains"))),
+                        *_target_start("when exact samples are out of reach: the start comes from parallel tempering with "
+                                       "burn_in // 4 rounds of burn-in and as many recorded"),
+                        _seed(None, "the chains")),
+               layered="fecli.estimators.layered_sampling:reverse_ais"),
         Method("importance", "fecli.estimators.importance:importance",
-               "importance sampling with a factorised proposal (stochastic lower bound)",
+               "importance sampling, mean-field proposal mixed with the uniform one (stochastic lower bound)",
                budget_option="samples", budget_minimum=200,
                options=(Option("samples", int, 10_000, "exact samples of the proposal", AT_LEAST_ONE),
-                        _base_data(), _seed(None, "the proposal samples"))),
+                        _base_data(), _seed(None, "the proposal samples")),
+               layered="fecli.estimators.layered_sampling:importance"),
         Method("pt", "fecli.estimators.pt:pt",
                "parallel tempering on an adapted ladder, ln Z by BAR between neighbouring rungs",
-               budget_option="samples", budget_minimum=100,
+               budget_option="samples", budget_minimum=100, units=BINARY_UNITS,
                options=(Option("rungs", int, None, "rungs of each ladder from the base model (t = 0) to the target "
                                "(t = 1), placed for even exchange rates during --burn-in", Range(2, 256),
                                none_means="as many as give neighbours an exchange rate of about 0.4"),
                         *_TEMPERING)),
         Method("umbrella", "fecli.estimators.pt:umbrella",
                "the old name of pt (umbrella sampling with replica exchange), kept for scripts: runs pt",
-               budget_option="samples", budget_minimum=100, alias_of="pt",
+               budget_option="samples", budget_minimum=100, alias_of="pt", units=BINARY_UNITS,
                options=(Option("windows", int, None, "the same as pt's --rungs", Range(2, 256),
                                none_means="as many as give neighbours an exchange rate of about 0.4"),
                         *_TEMPERING)),
         Method("ti", "fecli.estimators.ti:ti",
                "thermodynamic integration along the annealing path",
-               budget_option="steps", budget_minimum=10,
+               budget_option="steps", budget_minimum=10, units=BINARY_UNITS,
                options=(*_sampling(100, 200, "sigmoid", 20, chains_min=2,
                                    chains_help="independent chains, half moving up the path and half down",
                                    steps_help="grid intervals from the base model to the target",
                                    sweeps_help="Gibbs sweeps per grid point"),
                         _base_data(),
-                        *_target_start("Gibbs sweeps at the target before the downward chains start, when "
-                                       "exact samples are not available"),
+                        *_target_start("when exact samples are out of reach, the downward chains start from parallel "
+                                       "tempering with burn_in // 4 rounds of burn-in and as many recorded"),
                         _seed(None, "the chains"))),
+        Method("trajectory", "fecli.estimators.trajectory:trajectory",
+               "SMC along the training snapshots stored in the file (train-rbm --snapshots N)",
+               "fecli.estimators.trajectory:trajectory_feasibility", budget_option="chains", budget_minimum=4,
+               in_all=False, options=_TRAJECTORY, units=BERNOULLI_UNITS),
     )
 }
 

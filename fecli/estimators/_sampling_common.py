@@ -17,7 +17,7 @@ by concatenating their per-chain results.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -369,36 +369,38 @@ def summarize_log_weights(logw: np.ndarray, entropy: int, what: str = "log weigh
 
 @dataclass
 class TargetStart:
-    """Chains placed at the target (t = 1), and how: exact samples or a Gibbs burn-in."""
+    """Chains placed at the target (t = 1), and how: exact samples or tempered ones."""
 
     walkers: "Chains"
     exact: bool
     note: str
+    warnings: list = field(default_factory=list)
+
+
+#: Spawn key of the tempering run that gives target samples when exact ones are out of reach.
+TEMPERED_START_KEY = 2**31 - 3
 
 
 def start_at_target(path: AnnealingPath, seqs: list, states: np.ndarray, data: np.ndarray | None,
                     burn_in: int, exact_max_units: int, progress=None, label: str = "burn-in") -> TargetStart:
     """Chains at the target: exact i.i.d. samples when the smaller layer has at most
-    ``exact_max_units`` units, otherwise ``burn_in`` Gibbs sweeps at t = 1 started from data
-    rows (when given) or base-model samples."""
+    ``exact_max_units`` units, otherwise states from parallel tempering (fecli.estimators.pt:
+    ``burn_in // 4`` rounds of adaptation and burn-in, as many recorded, its ladders started from
+    data rows when given): a Gibbs burn-in alone stays in the mode it starts in, tempering moves
+    between modes through the base model."""
     model = path.model
+    n = sum(stop - begin for begin, stop, _ in seqs)
     if min(model.n_visible, model.n_hidden) <= exact_max_units:
         from .exact import ExactSampler
 
         sampler = ExactSampler(model, path.beta)
         v0 = np.concatenate([sampler.sample(stop - begin, numpy_rng(seq))[0] for begin, stop, seq in seqs])
         return TargetStart(Chains(path, v0, states), True, "exact samples of the target")
-    if data is not None:
-        rows = np.concatenate([numpy_rng(seq).integers(0, data.shape[0], stop - begin) for begin, stop, seq in seqs])
-        v0 = data[rows]
-        note = f"{burn_in} Gibbs sweeps at the target from data rows"
-    else:
-        v0 = base_samples(path, states)
-        note = f"{burn_in} Gibbs sweeps at the target from base-model samples"
-    walkers = Chains(path, v0, states)
-    every = max(1, burn_in // 100)
-    for done in range(0, burn_in, every):
-        walkers.sweep(1.0, min(every, burn_in - done))
-        if progress is not None:
-            progress(label, min(done + every, burn_in), burn_in)
-    return TargetStart(walkers, False, note)
+    from .pt import tempered_samples
+
+    entropy = seqs[0][2].entropy
+    seed = int(np.random.SeedSequence(entropy, spawn_key=(TEMPERED_START_KEY,)).generate_state(1, np.uint64)[0] >> 11)
+    rounds = max(100, burn_in // 4)
+    tempered = tempered_samples(model, path.beta, n, seed, data=data, burn_in=rounds, rounds=rounds,
+                                progress=progress)
+    return TargetStart(Chains(path, tempered.v[:n], states), False, tempered.note, list(tempered.warnings))

@@ -58,7 +58,7 @@ DEFAULTS = METHODS["ais"].defaults()
 DEFAULT_CHAINS, DEFAULT_STEPS, DEFAULT_SCHEDULE, DEFAULT_SWEEPS = (
     DEFAULTS[k] for k in ("chains", "steps", "schedule", "sweeps"))
 #: reverse-ais: exact target samples when the smaller layer has at most this many units, else
-#: this many Gibbs sweeps at the target before annealing down.
+#: parallel tempering with this many // 4 rounds of burn-in (and as many recorded) gives the start.
 DEFAULT_EXACT_MAX_UNITS, DEFAULT_BURN_IN = (METHODS["reverse-ais"].defaults()[k] for k in ("exact_max_units", "burn_in"))
 #: RAISE's reverse chains per example (fecli loglik --method raise --chains).
 DEFAULT_REPEATS = RAISE.defaults()["repeats"]
@@ -145,10 +145,10 @@ def reverse_ais(
 
     Started from exact target samples (when the smaller layer has at most
     ``exact_max_units`` units) the estimate is a stochastic upper bound; together
-    with forward AIS it sandwiches ln Z. Otherwise the chains start from ``burn_in``
-    Gibbs sweeps at the target (from data rows when given, else from the base model):
-    the samples are then only approximately from the target, so the result is an
-    estimate, not a guaranteed bound, and says so.
+    with forward AIS it sandwiches ln Z. Otherwise the chains start from parallel-tempering
+    samples of the target (``burn_in // 4`` rounds of burn-in and as many recorded; ladders
+    started from data rows when given): only approximately from the target, so the result is
+    an estimate, not a guaranteed bound, and says so.
     """
     start = time.perf_counter()
     beta, chains, steps, schedule, sweeps = _check_common(beta, chains, steps, schedule, sweeps)
@@ -171,6 +171,7 @@ def reverse_ais(
             f"the starting states are not exact target samples ({start_note}); "
             "the result is an approximate upper bound only, reported as an estimate."
         )
+        warnings.extend(target.warnings)
     target_states = walkers.v.copy()
     logr = walkers.anneal(ts[::-1].copy(), sweeps, progress, "reverse-ais")
     summary = summarize_log_weights(logr, entropy, "reverse AIS log weights", sign=-1.0)

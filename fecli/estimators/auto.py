@@ -8,7 +8,8 @@ budget option, e.g. AIS steps) until
 
     |ln Z_A - ln Z_B| <= target_error  and  both 95% half-widths <= target_error,
 
-or the next round would exceed ``budget`` seconds. The first round runs each route at a quarter
+or the next round would exceed ``budget`` seconds. When the model file holds training snapshots
+(``train-rbm --snapshots N``), ln Z along training (``trajectory``) is a third route. The first round runs each route at a quarter
 of its default effort, so that a large model gets several rounds within the budget; later rounds
 rerun only the routes that are imprecise or disagree. The value is the inverse-variance mean of
 the routes and the 95% interval the union of each route's value +- 1.96 standard errors.
@@ -38,7 +39,7 @@ from .exact import check_beta
 #: Library defaults, declared with the options in the registry (fecli/estimators/__init__.py).
 DEFAULT_TARGET_ERROR, DEFAULT_BUDGET = (METHODS["auto"].defaults()[k] for k in ("target_error", "budget"))
 #: Routes in order of preference; the first two that are registered run.
-ROUTES = ("pt", "ais", "ti")
+ROUTES = ("pt", "ais", "ti", "reverse-ais")
 #: Exact enumeration is used when its expected time is below this share of the budget.
 EXACT_SHARE = 0.25
 
@@ -49,10 +50,14 @@ def _check_positive(name: str, value: Any) -> float:
     return float(value)
 
 
-def _route_names() -> list[str]:
-    from . import METHODS
-
-    return [name for name in ROUTES if name in METHODS][:2]
+def _route_names(model: RBM) -> list[str]:
+    """The first two registered routes that support the model's unit types, and ln Z along
+    training as a third when the file holds snapshots."""
+    routes = [name for name in ROUTES if name in METHODS and METHODS[name].supports(model)][:2]
+    trajectory = METHODS["trajectory"]
+    if trajectory.supports(model) and trajectory.feasibility(model).feasible:
+        routes.append("trajectory")
+    return routes
 
 
 def _default(method: str, option: str) -> int:
@@ -78,7 +83,9 @@ def _exact_if_feasible(model: RBM, beta: float, budget: float) -> Result | None:
     seconds = feasibility.expected_seconds
     if not feasibility.feasible or seconds is None or seconds > EXACT_SHARE * budget:
         return None
-    return estimate_exact(model, beta=beta, max_units=min(model.n_visible, model.n_hidden))
+    from .exact import exact_cost
+
+    return estimate_exact(model, beta=beta, max_units=max(exact_cost(model)[0], 1))
 
 
 def estimate_auto(model: RBM, *, beta: float = 1.0, target_error: float = DEFAULT_TARGET_ERROR,
@@ -112,7 +119,7 @@ def estimate_auto(model: RBM, *, beta: float = 1.0, target_error: float = DEFAUL
         return exact
 
     entropy = resolve_seed(seed)
-    routes = _route_names()
+    routes = _route_names(model)
     options = {name: {"beta": beta, **({"data": data} if data is not None else {})} for name in routes}
     level = {name: 0 for name in routes}
     seconds = {name: 0.0 for name in routes}

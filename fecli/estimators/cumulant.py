@@ -311,30 +311,46 @@ def estimate_cumulant(
     else:
         params.update(samples=samples, seed=seed)
         u = sample_u(model, beta, x, samples, seed, progress)
-        if not np.all(np.isfinite(u)):
-            raise EstimationFailedError("U(v) is not finite on some samples of q; no result.")
-        k, k_se, reps = kstatistics(u)
-        cum = k[:order]
-        sums = partial_sums(cum)
-        sum_reps = partial_sums(reps[:, :order])
-        sums_se = _jackknife_se(sum_reps)
-        diagnostics["cumulants_stderr"] = k_se[:order].tolist()
-        diagnostics["partial_sums_stderr"] = sums_se.tolist()
-        top = float(np.max(-u))
-        w = np.exp(-u - top)
-        diagnostics["importance_log_z"] = top + math.log(float(w.mean()))
-        diagnostics["importance_ess"] = float(w.sum() ** 2 / (w * w).sum())
-        diagnostics["samples"] = samples
-        if order == 1:
-            kind = "stochastic_lower_bound"
-            stderr = float(sums_se[0])
-            ci_low, ci_high = float(sums[0] - 1.96 * stderr), float(sums[0] + 1.96 * stderr)
-        else:
-            kind = "approximation"
+        cum, sums, kind, stderr, ci_low, ci_high = marginal_series(u, order, diagnostics)
+    return series_result(model, beta, order, cum, sums, kind, (stderr, ci_low, ci_high), start_time, params,
+                         diagnostics, warnings)
+
+
+def marginal_series(u: np.ndarray, order: int, diagnostics: dict[str, Any]):
+    """The marginal series from samples of U(v) ~ q: cumulants (unbiased k-statistics) and partial
+    sums up to ``order``, its kind, and for order 1 (a stochastic lower bound) the jackknife stderr
+    and 95% interval; the importance-sampling value of the same samples goes into ``diagnostics``.
+
+    Returns (cumulants, partial sums, kind, stderr, ci_low, ci_high). Raises EstimationFailedError
+    when U is not finite on some sample.
+    """
+    if not np.all(np.isfinite(u)):
+        raise EstimationFailedError("U(v) is not finite on some samples of q; no result.")
+    k, k_se, reps = kstatistics(u)
+    cum = k[:order]
+    sums = partial_sums(cum)
+    sums_se = _jackknife_se(partial_sums(reps[:, :order]))
+    diagnostics["cumulants_stderr"] = k_se[:order].tolist()
+    diagnostics["partial_sums_stderr"] = sums_se.tolist()
+    top = float(np.max(-u))
+    w = np.exp(-u - top)
+    diagnostics["importance_log_z"] = top + math.log(float(w.mean()))
+    diagnostics["importance_ess"] = float(w.sum() ** 2 / (w * w).sum())
+    diagnostics["samples"] = u.size
+    if order > 1:
+        return cum, sums, "approximation", None, None, None
+    stderr = float(sums_se[0])
+    return cum, sums, "stochastic_lower_bound", stderr, float(sums[0] - 1.96 * stderr), float(sums[0] + 1.96 * stderr)
+
+
+def series_result(model: RBM, beta: float, order: int, cum: np.ndarray, sums: np.ndarray, kind: str,
+                  error: tuple, start_time: float, params: dict, diagnostics: dict, warnings: list) -> Result:
+    """The Result of a cumulant series (its partial sum of ``order``); a non-finite series fails."""
     if not np.all(np.isfinite(sums)):
         raise EstimationFailedError("the cumulant series is not finite; no result.")
     diagnostics["cumulants"] = cum.tolist()
     diagnostics["partial_sums"] = sums.tolist()
+    stderr, ci_low, ci_high = error
     return Result(
         model=model.name, method="cumulant", beta=beta, log_z=float(sums[order - 1]), kind=kind,
         n_visible=model.n_visible, n_hidden=model.n_hidden, stderr=stderr, ci_low=ci_low, ci_high=ci_high,

@@ -5,6 +5,11 @@
 (or the same over v with the roles of the layers swapped). The cost is 2^k states
 times n softplus evaluations, where k is the size of the enumerated layer and n
 the size of the other. See :mod:`fecli.kernels.enumeration` for the kernel.
+
+That is the bernoulli-bernoulli fast path. Every other combination of unit types (spin,
+Gaussian, Potts layers) goes through :mod:`fecli.estimators.exact_layers`: the finite layer
+with fewer states is enumerated with the other summed out by its log-partition, and a
+Gaussian-Gaussian model is integrated in closed form (refused when not normalisable).
 """
 
 from __future__ import annotations
@@ -36,9 +41,14 @@ LAYERS = METHODS["exact"].option("layer").choices
 
 
 def enumerated_layer(model: RBM, layer: str = "auto") -> str:
-    """Which layer to enumerate: the smaller one for 'auto' (hidden on ties)."""
+    """Which layer to enumerate: the smaller one for 'auto' (hidden on ties; for other unit types
+    the finite layer with fewer joint states, or 'closed-form' for a Gaussian-Gaussian model)."""
     if layer not in LAYERS:
         raise InvalidOptionError(f"layer must be one of {', '.join(LAYERS)}, got {layer!r}.")
+    if not model.is_bernoulli:
+        from .exact_layers import plan
+
+        return plan(model, layer).layer
     if layer == "auto":
         return "hidden" if model.n_hidden <= model.n_visible else "visible"
     return layer
@@ -52,6 +62,12 @@ def log_partition(model: RBM, beta: float = 1.0, layer: str = "auto", progress=N
     from ..kernels.enumeration import gray_logsumexp_chunks
 
     beta = check_beta(beta)
+    if not model.is_bernoulli:
+        from .exact_layers import log_partition_layers
+
+        if layer not in LAYERS:
+            raise InvalidOptionError(f"layer must be one of {', '.join(LAYERS)}, got {layer!r}.")
+        return log_partition_layers(model, beta, layer, progress)
     layer = enumerated_layer(model, layer)
     if layer == "hidden":
         cols, own_bias, other_bias = model.weights.T, model.hidden_bias, model.visible_bias
@@ -88,7 +104,13 @@ def _combine_chunks(out_m: np.ndarray, out_s: np.ndarray) -> float:
 
 
 def exact_cost(model: RBM) -> tuple[int, int]:
-    """(k, n): units enumerated and units summed per state, for the 'auto' layer."""
+    """(k, n): units enumerated and units summed per state, for the 'auto' layer (for other unit
+    types: k = log2 of the states enumerated, rounded up, and n the other layer's cgf terms)."""
+    if not model.is_bernoulli:
+        from .exact_layers import plan
+
+        p = plan(binary_mapped(model), "auto")
+        return math.ceil(p.bits - 1e-9), p.other_dim
     k = min(model.n_visible, model.n_hidden)
     n = max(model.n_visible, model.n_hidden)
     return k, n
@@ -118,11 +140,34 @@ def expected_seconds(model: RBM) -> float:
 
 
 def exact_feasibility(model: RBM, max_units: int = DEFAULT_MAX_UNITS) -> Feasibility:
+    if not model.is_bernoulli:
+        return _layers_feasibility(model, max_units)
     k, n = exact_cost(model)
     seconds = expected_seconds(model)
     cost = f"2^{k} states x {n} softplus = {2.0**k * n:.3g} evaluations, about {format_duration(seconds)} here"
     if k > max_units:
         return Feasibility(False, f"{cost}; above the default limit of {max_units} units", seconds)
+    return Feasibility(True, cost, seconds)
+
+
+def binary_mapped(model: RBM) -> RBM:
+    """The model with spin layers rewritten as 0/1 layers (what the exact kernels enumerate)."""
+    from ..model import binary_equivalent
+
+    return binary_equivalent(model)[0]
+
+
+def _layers_feasibility(model: RBM, max_units: int) -> Feasibility:
+    from .exact_layers import plan
+
+    mapped = binary_mapped(model)
+    p = plan(mapped, "auto")
+    if p.layer == "closed-form":
+        return Feasibility(True, p.describe(), None)
+    seconds = 2.0**p.bits * p.other_dim / softplus_throughput()
+    cost = f"{p.describe()}, about {format_duration(seconds)} here"
+    if p.bits > max_units + 1e-9:
+        return Feasibility(False, f"{cost}; above the default limit of 2^{max_units} states", seconds)
     return Feasibility(True, cost, seconds)
 
 
@@ -158,6 +203,8 @@ def estimate_exact(
     """
     beta = check_beta(beta)
     max_units = check_positive_int("max_units", max_units)
+    if not model.is_bernoulli:
+        return _estimate_exact_layers(model, beta, layer, int(max_units), progress)
     chosen = enumerated_layer(model, layer)
     k = model.n_hidden if chosen == "hidden" else model.n_visible
     n = model.n_visible if chosen == "hidden" else model.n_hidden
@@ -188,6 +235,44 @@ def estimate_exact(
     )
 
 
+def _estimate_exact_layers(model: RBM, beta: float, layer: str, max_units: int, progress) -> Result:
+    """estimate_exact for unit types other than bernoulli-bernoulli (see exact_layers)."""
+    from .exact_layers import plan
+
+    if layer not in LAYERS:
+        raise InvalidOptionError(f"layer must be one of {', '.join(LAYERS)}, got {layer!r}.")
+    p = plan(binary_mapped(model), layer)
+    if p.layer != "closed-form" and p.bits > max_units + 1e-9:
+        seconds = 2.0**p.bits * p.other_dim / softplus_throughput()
+        raise RefusedError(
+            f"exact enumeration of {model.name} would visit {p.states_per_unit}^{p.units} = {float(p.states):.3g} "
+            f"states of the {p.layer} layer (2^{p.bits:.1f}; about {format_duration(seconds)} on this machine), "
+            f"above the limit of 2^{max_units}; raise --max-units to run it anyway."
+        )
+    start = time.perf_counter()
+    log_z = log_partition(model, beta, layer, progress)
+    wall = time.perf_counter() - start
+    diagnostics = {"method": p.describe()}
+    if p.layer != "closed-form":
+        diagnostics.update(states=p.states, cgf_evaluations=p.states * p.other_dim)
+    return Result(
+        model=model.name, method="exact", beta=beta, log_z=log_z, kind="exact",
+        n_visible=model.n_visible, n_hidden=model.n_hidden, stderr=0.0, ci_low=log_z, ci_high=log_z,
+        wall_time_s=wall, params={"layer": p.layer, "max_units": int(max_units)}, diagnostics=diagnostics,
+    )
+
+
+def exact_sampler(model: RBM, beta: float = 1.0, max_units: int | None = None):
+    """An exact sampler for any enumerable model: :class:`ExactSampler` for bernoulli-bernoulli
+    models, :class:`fecli.estimators.exact_layers.LayeredExactSampler` (samples in the layers'
+    own values) otherwise. Both have ``sample(n, rng) -> (v, h)`` and ``log_z``."""
+    if model.is_bernoulli:
+        return ExactSampler(model, beta)
+    from .exact_layers import LayeredExactSampler
+
+    return LayeredExactSampler(model, check_beta(beta), EXACT_SAMPLE_MAX_UNITS if max_units is None else max_units)
+
+
 #: Largest enumerated layer for which :func:`exact_samples` tabulates the marginal (2^k floats).
 EXACT_SAMPLE_MAX_UNITS = 24
 #: States per block when tabulating the marginal (bounds the temporary field matrix).
@@ -208,9 +293,11 @@ class ExactSampler:
     """
 
     def __init__(self, model: RBM, beta: float = 1.0):
-        from ..model import softplus
+        from ..numerics import softplus
 
         beta = check_beta(beta)
+        if not model.is_bernoulli:
+            raise TypeError("ExactSampler serves bernoulli-bernoulli models; use exact_sampler() for others")
         self.model, self.beta = model, beta
         self.layer = enumerated_layer(model, "auto")
         if self.layer == "hidden":
@@ -240,7 +327,7 @@ class ExactSampler:
 
     def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """n exact samples (v, h) as float64 0/1 arrays of shapes (n, nv) and (n, nh)."""
-        from ..model import sigmoid
+        from ..numerics import sigmoid
 
         idx = np.searchsorted(self.cdf, rng.random(n), side="right")
         idx = np.minimum(idx, self.cdf.size - 1)
@@ -256,4 +343,4 @@ def exact_samples(model: RBM, n: int, rng: np.random.Generator, beta: float = 1.
     Samples the enumerated (smaller) layer from its exact marginal computed in the log
     domain, then the other layer given it. See :class:`ExactSampler` to reuse the table.
     """
-    return ExactSampler(model, beta).sample(int(n), rng)
+    return exact_sampler(model, beta).sample(int(n), rng)

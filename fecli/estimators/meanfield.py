@@ -26,7 +26,9 @@ Stationarity (d(-Gamma)/dx_i = 0; y is the same with W^T):
 (W^2, W^3 elementwise powers). One sweep updates x from y, then y from the new x, each damped:
 ``x <- damping * x + (1 - damping) * update``. The iteration stops when the stationarity
 residual max(|x - update_x(x, y)|, |y - update_y(x, y)|), measured at the current point, is
-below ``tol``. Several starts are run as one batch (matrix-matrix products through BLAS).
+below ``tol``. Small problems (starts x n_visible x n_hidden x order up to KERNEL_MAX_WORK) run
+start by start in a compiled kernel (:mod:`fecli.kernels.meanfield`), larger ones as one batch
+(matrix-matrix products through BLAS); both do the same arithmetic, and equal starts are solved once.
 ``damping`` is the starting value: a start that oscillates (its step reverses direction while
 the residual makes no new minimum; common for TAP on strongly coupled models) has its damping
 raised, 1 - (1 - damping)/2 after each 20 such sweeps; the final values are in diagnostics.
@@ -47,12 +49,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Iterator
 
 import numpy as np
 
 from ..errors import EstimationFailedError, InvalidOptionError
-from ..model import RBM, sigmoid
+from ..model import RBM
+from ..numerics import sigmoid, xlogx
 from ..result import Result
 from ..validation import check_positive_int, check_seed
 from . import METHODS
@@ -154,14 +158,10 @@ def resolve_data(data: Any, model: RBM) -> np.ndarray | None:
 # -Gamma and the fixed-point updates (batched: rows are independent solutions)
 
 
-def _xlogx(p: np.ndarray) -> np.ndarray:
-    return np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
-
-
 def entropy(p: np.ndarray) -> np.ndarray:
     """Binary entropy summed over the last axis: -sum[p ln p + (1-p) ln(1-p)] (0 ln 0 = 0)."""
     p = np.asarray(p, dtype=np.float64)
-    return -(_xlogx(p) + _xlogx(1.0 - p)).sum(axis=-1)
+    return -(xlogx(p) + xlogx(1.0 - p)).sum(axis=-1)
 
 
 def _c(p: np.ndarray) -> np.ndarray:
@@ -247,17 +247,15 @@ class FixedPoints:
     """Outcome of the damped iteration from a batch of starts (row s = start s).
 
     ``x`` (S, n_visible), ``y`` (S, n_hidden): final magnetisations; ``neg_gamma`` (S,): -Gamma of
-    the solver's order there; ``terms`` (S, 3): its naive-MF, TAP2 and TAP3 parts; ``converged``
-    (S,) bool; ``iterations`` (S,): sweeps made; ``residual`` (S,): stationarity residual at the
-    final point; ``matvecs``: matrix-vector products spent in total (one sweep of one start costs
-    2 x order of them).
+    the solver's order there; ``terms`` (S, 3): its naive-MF, TAP2 and TAP3 parts (both computed
+    on first use: EMF training needs neither); ``converged`` (S,) bool; ``iterations`` (S,): sweeps
+    made; ``residual`` (S,): stationarity residual at the final point; ``matvecs``: matrix-vector
+    products spent in total (one sweep of one start costs 2 x order of them).
     """
 
     order: int
     x: np.ndarray
     y: np.ndarray
-    neg_gamma: np.ndarray
-    terms: np.ndarray
     converged: np.ndarray
     iterations: np.ndarray
     residual: np.ndarray
@@ -265,14 +263,86 @@ class FixedPoints:
     tol: float
     max_iter: int
     damping: float
-    final_damping: np.ndarray | None = None
+    final_damping: np.ndarray
+    params: ScaledParams = field(repr=False)
     labels: list[str] = field(default_factory=list)
+
+    @cached_property
+    def terms(self) -> np.ndarray:
+        return neg_gamma_terms(self.params, self.x, self.y, self.order)
+
+    @cached_property
+    def neg_gamma(self) -> np.ndarray:
+        return self.terms.sum(axis=1)
+
+
+#: Batches whose sweep costs fewer multiply-adds than this (distinct starts x n_visible x n_hidden
+#: x order) are iterated by the compiled kernel (:func:`fecli.kernels.meanfield.solve_rows`), start
+#: by start; larger ones by BLAS products over the batch, where numpy's per-call overhead is small
+#: next to the products. The choice depends only on the problem's size, never on the machine.
+KERNEL_MAX_WORK = 1 << 18
 
 
 def _solve(params: ScaledParams, order: int, x0: np.ndarray, y0: np.ndarray, tol: float, max_iter: int,
            damping: float, progress=None, description: str = "fixed points") -> FixedPoints:
-    x = np.array(x0, dtype=np.float64, copy=True)
-    y = np.array(y0, dtype=np.float64, copy=True)
+    """Damped fixed-point iteration of every start (rows of x0, y0); see the module docstring.
+
+    Starts that are equal iterate identically, so each distinct start is solved once and its
+    outcome copied to its duplicates (persistent EMF magnetisations collapse onto the same
+    fixed point after a few updates). ``matvecs`` counts the products actually spent.
+    """
+    x = np.array(x0, dtype=np.float64, order="C", copy=True)
+    y = np.array(y0, dtype=np.float64, order="C", copy=True)
+    if x.shape[0] * params.n_visible * params.n_hidden * order <= KERNEL_MAX_WORK:
+        return _solve_compiled(params, order, x, y, tol, max_iter, damping, progress, description)
+    first, copies = _distinct_rows(np.concatenate([x, y], axis=1))
+    if len(first) == len(copies):
+        return _solve_batched(params, order, x, y, tol, max_iter, damping, progress, description)
+    fp = _solve_batched(params, order, x[first], y[first], tol, max_iter, damping, progress, description)
+    return FixedPoints(order, fp.x[copies], fp.y[copies], fp.converged[copies], fp.iterations[copies],
+                       fp.residual[copies], fp.matvecs, tol, max_iter, damping, fp.final_damping[copies], params)
+
+
+def _distinct_rows(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of the first occurrence of each distinct row, in order; the distinct row of every row)."""
+    n = z.shape[0]
+    if n < 2 or (z == z[0]).all():
+        return np.zeros(min(n, 1), dtype=np.int64), np.zeros(n, dtype=np.int64)
+    seen: dict[bytes, int] = {}
+    first: list[int] = []
+    copies = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        j = seen.setdefault((z[i] + 0.0).tobytes(), len(first))  # + 0.0: -0.0 and 0.0 are one value
+        if j == len(first):
+            first.append(i)
+        copies[i] = j
+    return np.array(first, dtype=np.int64), copies
+
+
+def _solve_compiled(params: ScaledParams, order: int, x: np.ndarray, y: np.ndarray, tol: float, max_iter: int,
+                    damping: float, progress=None, description: str = "fixed points") -> FixedPoints:
+    """The iteration by :func:`fecli.kernels.meanfield.solve_rows`, start by start (small problems)."""
+    from ..kernels.meanfield import solve_rows
+
+    def matrix(m: np.ndarray | None) -> np.ndarray:
+        return _NO_MATRIX if m is None else np.ascontiguousarray(m, dtype=np.float64)
+
+    converged, iterations, residual, final_damping, matvecs = solve_rows(
+        matrix(params.w), matrix(params.w2), matrix(params.w3), np.ascontiguousarray(params.a, dtype=np.float64),
+        np.ascontiguousarray(params.b, dtype=np.float64), order, TAP3_COEFFICIENT, x, y, tol, max_iter, damping,
+        STALL_SWEEPS, MAX_DAMPING)
+    if progress is not None:
+        progress(description, max_iter, max_iter)
+    return FixedPoints(order, x, y, converged, iterations, residual, int(matvecs), tol, max_iter, damping,
+                       final_damping, params)
+
+
+_NO_MATRIX = np.zeros((0, 0))
+
+
+def _solve_batched(params: ScaledParams, order: int, x: np.ndarray, y: np.ndarray, tol: float, max_iter: int,
+                   damping: float, progress=None, description: str = "fixed points") -> FixedPoints:
+    """The iteration over the whole batch at once, products through BLAS (large problems)."""
     n = x.shape[0]
     w, w2, w3 = params.w, params.w2, params.w3
     wt, w2t, w3t = w.T, _t(w2), _t(w3)
@@ -337,9 +407,7 @@ def _solve(params: ScaledParams, order: int, x0: np.ndarray, y0: np.ndarray, tol
             progress(description, sweep, max_iter)
     if progress is not None:
         progress(description, max_iter, max_iter)
-    terms = neg_gamma_terms(params, x, y, order)
-    return FixedPoints(order, x, y, terms.sum(axis=1), terms, converged, iterations, residual, matvecs,
-                       tol, max_iter, damping, dmp)
+    return FixedPoints(order, x, y, converged, iterations, residual, matvecs, tol, max_iter, damping, dmp, params)
 
 
 def _half_step_y(params: ScaledParams, x: np.ndarray) -> np.ndarray:
@@ -364,7 +432,7 @@ def tap_fixed_points(model: RBM, x0: np.ndarray, y0: np.ndarray | None = None, *
     if x0.shape[1] != model.n_visible:
         raise InvalidOptionError(f"starting visible magnetisations have {x0.shape[1]} columns, "
                                  f"the model has {model.n_visible} visible units.")
-    if not (np.all(np.isfinite(x0)) and x0.min() >= 0 and x0.max() <= 1):
+    if not (x0.min() >= 0.0 and x0.max() <= 1.0):  # (NaN fails both comparisons)
         raise InvalidOptionError("starting magnetisations must lie in [0, 1].")
     if y0 is None:
         y0 = _half_step_y(params, x0)
@@ -372,9 +440,29 @@ def tap_fixed_points(model: RBM, x0: np.ndarray, y0: np.ndarray | None = None, *
     if y0.shape != (x0.shape[0], model.n_hidden):
         raise InvalidOptionError(f"starting hidden magnetisations must have shape {(x0.shape[0], model.n_hidden)}, "
                                  f"got {y0.shape}.")
-    if not (np.all(np.isfinite(y0)) and y0.min() >= 0 and y0.max() <= 1):
+    if not (y0.min() >= 0.0 and y0.max() <= 1.0):
         raise InvalidOptionError("starting magnetisations must lie in [0, 1].")
     return _solve(params, order, x0, y0, tol, max_iter, damping, progress, f"{ORDER_NAMES[order]} fixed points")
+
+
+def emf_step(model: RBM, x: np.ndarray, y: np.ndarray, order: int, tol: float, max_iter: int,
+             damping: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """EMF training's negative phase: :func:`tap_fixed_points` then :func:`tap_gradients` (beta 1).
+
+    For a caller whose starts are known to be valid (the previous fixed points, C-contiguous
+    float64 (S, n) arrays): x and y are iterated in place, without the argument checks, and on
+    small models in a single compiled call. Returns (converged, iterations, residual, gradients).
+    """
+    if x.shape[0] * model.n_visible * model.n_hidden * order <= KERNEL_MAX_WORK:
+        from ..kernels.meanfield import emf_rows
+
+        converged, iterations, residual, dw, mean_x, mean_y = emf_rows(
+            model.weights, model.visible_bias, model.hidden_bias, order, TAP3_COEFFICIENT, x, y, tol, max_iter,
+            damping, STALL_SWEEPS, MAX_DAMPING)
+        return converged, iterations, residual, {"weights": dw, "visible_bias": mean_x, "hidden_bias": mean_y}
+    fp = _solve(ScaledParams.of(model, 1.0, order), order, x, y, tol, max_iter, damping)
+    x[...], y[...] = fp.x, fp.y
+    return fp.converged, fp.iterations, fp.residual, tap_gradients(model, x, y, order=order)
 
 
 def tap_gradients(model: RBM, x: np.ndarray, y: np.ndarray, order: int = 2, beta: float = 1.0) -> dict[str, np.ndarray]:
@@ -389,19 +477,33 @@ def tap_gradients(model: RBM, x: np.ndarray, y: np.ndarray, order: int = 2, beta
     Returns ``{"weights": (nv, nh), "visible_bias": (nv,), "hidden_bias": (nh,)}``.
     """
     order = check_order(order)
-    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
-    y = np.atleast_2d(np.asarray(y, dtype=np.float64))
+    x = np.ascontiguousarray(np.atleast_2d(x), dtype=np.float64)
+    y = np.ascontiguousarray(np.atleast_2d(y), dtype=np.float64)
     s = x.shape[0]
-    w = beta * model.weights
-    dw = x.T @ y
+    w = model.weights if beta == 1.0 else beta * model.weights
+    if s * model.n_visible * model.n_hidden * order <= KERNEL_MAX_WORK:
+        from ..kernels.meanfield import tap_statistics
+
+        dw, mean_x, mean_y = tap_statistics(np.ascontiguousarray(w, dtype=np.float64), x, y, order,
+                                            TAP3_COEFFICIENT)
+        return {"weights": beta * dw, "visible_bias": beta * mean_x, "hidden_bias": beta * mean_y}
+    # Persistent EMF magnetisations are mostly copies of one fixed point: sum each distinct row once,
+    # weighted by its count (an outer product instead of a product over the whole batch).
+    if (x == x[0]).all() and (y == y[0]).all():
+        count, x, y = np.array([[float(s)]]), x[:1], y[:1]
+    else:
+        first, copies = _distinct_rows(np.concatenate([x, y], axis=1))
+        count = np.bincount(copies, minlength=first.size).astype(np.float64)[:, None]
+        x, y = x[first], y[first]
+    dw = (count * x).T @ y
     if order >= 2:
-        dw = dw + w * (_c(x).T @ _c(y))
+        dw = dw + w * ((count * _c(x)).T @ _c(y))
     if order >= 3:
-        dw = dw + 3.0 * TAP3_COEFFICIENT * w * w * (_d(x).T @ _d(y))
+        dw = dw + 3.0 * TAP3_COEFFICIENT * w * w * ((count * _d(x)).T @ _d(y))
     return {
         "weights": beta * dw / s,
-        "visible_bias": beta * x.mean(axis=0),
-        "hidden_bias": beta * y.mean(axis=0),
+        "visible_bias": beta * (count * x).sum(axis=0) / s,
+        "hidden_bias": beta * (count * y).sum(axis=0) / s,
     }
 
 
@@ -536,8 +638,17 @@ def _logsumexp(values: list[float]) -> float:
 
 def solve_multistart(model: RBM, order: int, *, beta: float, tol: float, max_iter: int, damping: float,
                      starts: int, data: Any, seed: int | None, progress=None) -> FixedPoints:
-    """Validate the options, build the starts and run the batched iteration (used by mf/tap/cumulant)."""
+    """Validate the options, build the starts and run the batched iteration (used by mf/tap/cumulant).
+
+    Models with other unit types than bernoulli go to the generalised solver of
+    :mod:`fecli.estimators.meanfield_layers` (orders 1 and 2)."""
     from .exact import check_beta
+
+    if not model.is_bernoulli:
+        from .meanfield_layers import solve_multistart_layers
+
+        return solve_multistart_layers(model, order, beta=beta, tol=tol, max_iter=max_iter, damping=damping,
+                                       starts=starts, data=data, seed=seed, progress=progress)
 
     beta = check_beta(beta)
     order = check_order(order)

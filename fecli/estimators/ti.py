@@ -59,7 +59,8 @@ _STREAM_DOWN = 5
 #: Error terms already inside the error bar are worth a warning only above this (nats): a 0.001-nat
 #: lag that dominates a tiny sampling error is no news.
 MEANINGFUL_ERROR = 0.05
-#: Gibbs sweeps at the target before the downward chains start, when exact samples are out of reach;
+#: When exact samples are out of reach, the downward chains start from parallel tempering with
+#: DEFAULT_BURN_IN // 4 rounds of burn-in (and as many recorded);
 #: largest smaller layer for which the downward chains start from exact target samples.
 DEFAULT_BURN_IN, DEFAULT_EXACT_MAX_UNITS = DEFAULTS["burn_in"], DEFAULTS["exact_max_units"]
 
@@ -115,10 +116,10 @@ def ti(
     steps : grid intervals K (K + 1 points from the base model to the target).
     schedule : 'linear', 'sigmoid' or 'sm08' spacing of the grid.
     sweeps : Gibbs sweeps per grid point (the integrand is recorded after the last half).
-    data : path or array of examples; the base model becomes their base rate (and the downward
-        chains' burn-in starts from data rows).
-    burn_in : Gibbs sweeps at the target before the downward chains start, when the model is
-        not enumerable.
+    data : path or array of examples; the base model becomes their base rate (and the tempering that
+        starts the downward chains begins from data rows).
+    burn_in : when the model is not enumerable, the downward chains start from parallel
+        tempering with burn_in // 4 rounds of burn-in and as many recorded.
     exact_max_units : the downward chains start from exact target samples when the smaller
         layer has at most this many units.
     """

@@ -39,6 +39,7 @@ import numpy as np
 from numba import njit, prange
 
 from .gibbs import _next
+from .primitives import add_rows
 from .vexp import exp64
 
 #: Hidden units per partial product in the log-weight increment (keeps it below 2^256).
@@ -62,23 +63,6 @@ def _split(bits, r, idx):
 
 
 @njit(cache=True)
-def _add_rows(acc, w, idx, start, stop):
-    """acc += the rows w[idx[t]], start <= t < stop, in float64, four rows per pass over acc."""
-    k = acc.shape[0]
-    t = start
-    while t + 4 <= stop:
-        r0, r1, r2, r3 = w[idx[t]], w[idx[t + 1]], w[idx[t + 2]], w[idx[t + 3]]
-        for j in range(k):
-            acc[j] += (np.float64(r0[j]) + np.float64(r1[j])) + (np.float64(r2[j]) + np.float64(r3[j]))
-        t += 4
-    while t < stop:
-        r0 = w[idx[t]]
-        for j in range(k):
-            acc[j] += np.float64(r0[j])
-        t += 1
-
-
-@njit(cache=True)
 def _binary_products(bits, lo, hi, w, colsum, out, idx):
     """out[r - lo] = bits[r] @ w for the 0/1 rows lo..hi-1 of bits, summed in float64 (idx: int64
     scratch as long as a row of bits).
@@ -93,11 +77,11 @@ def _binary_products(bits, lo, hi, w, colsum, out, idx):
         if on <= n - on:
             for j in range(k):
                 o[j] = 0.0
-            _add_rows(o, w, idx, 0, on)
+            add_rows(o, w, idx, 0, on)
         else:  # -(-colsum + rows of the zeros) is exactly colsum - rows of the zeros
             for j in range(k):
                 o[j] = -colsum[j]
-            _add_rows(o, w, idx, on, n)
+            add_rows(o, w, idx, on, n)
             for j in range(k):
                 o[j] = -o[j]
 

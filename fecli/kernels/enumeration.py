@@ -22,13 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-
-@njit(cache=True, inline="always")
-def softplus(x):
-    """ln(1 + e^x) = max(x, 0) + log1p(exp(-|x|))."""
-    if x > 0.0:
-        return x + np.log1p(np.exp(-x))
-    return np.log1p(np.exp(x))
+from .primitives import softplus
 
 
 @njit(cache=True)

@@ -30,27 +30,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .primitives import sigmoid, softplus  # noqa: F401  (softplus re-exported for benchmarks)
+
 _U11 = np.uint64(11)
 _U17 = np.uint64(17)
 _U45 = np.uint64(45)
 _U19 = np.uint64(19)
 _TO_UNIT = 1.0 / 9007199254740992.0  # 2^-53
-
-
-@njit(cache=True, inline="always")
-def softplus(x):
-    """ln(1 + e^x) = max(x, 0) + log1p(exp(-|x|))."""
-    if x > 0.0:
-        return x + np.log1p(np.exp(-x))
-    return np.log1p(np.exp(x))
-
-
-@njit(cache=True, inline="always")
-def sigmoid(x):
-    if x >= 0.0:
-        return 1.0 / (1.0 + np.exp(-x))
-    e = np.exp(x)
-    return e / (1.0 + e)
 
 
 @njit(cache=True, inline="always")

@@ -31,6 +31,7 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from .vexp import exp32, exp64
+from .primitives import add_rows, sigmoid_saturating, softplus
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -66,12 +67,6 @@ def _uniform(key, counter):
     z = (z ^ (z >> _S27)) * _M2
     z = z ^ (z >> _S31)
     return np.float64(z >> _S11) * _TWO_M53
-
-
-@njit(cache=True, inline="always")
-def _sigmoid(x):
-    # 1 / (1 + e^-x): for x << 0, e^-x overflows to inf and the result is exactly 0, never NaN.
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 @njit(cache=True, inline="always")
@@ -112,18 +107,18 @@ def sigmoid_sample(x, bias, key, keep_probs, samples):
         for r in range(m):
             _fill_uniforms(key, np.uint64(r) * np.uint64(n), u)
             for c in range(n):
-                x[r, c] = 1.0 if u[c] < _sigmoid(x[r, c] + bias[c]) else 0.0
+                x[r, c] = 1.0 if u[c] < sigmoid_saturating(x[r, c] + bias[c]) else 0.0
     elif samples.shape[0] == m:
         for r in range(m):
             _fill_uniforms(key, np.uint64(r) * np.uint64(n), u)
             for c in range(n):
-                p = _sigmoid(x[r, c] + bias[c])
+                p = sigmoid_saturating(x[r, c] + bias[c])
                 x[r, c] = p
                 samples[r, c] = 1.0 if u[c] < p else 0.0
     else:
         for r in range(m):
             for c in range(n):
-                x[r, c] = _sigmoid(x[r, c] + bias[c])
+                x[r, c] = sigmoid_saturating(x[r, c] + bias[c])
 
 
 @njit(cache=True)
@@ -178,13 +173,6 @@ def momentum_step(param, grad, velocity, lr, momentum, weight_decay):
             param[r, c] = param[r, c] + v
 
 
-@njit(cache=True, inline="always")
-def _softplus(x):
-    if x > 0.0:
-        return x + np.log1p(np.exp(-x))
-    return np.log1p(np.exp(x))
-
-
 @njit(cache=True, parallel=True)
 def pseudo_log_likelihood_rows(v, field, weights, visible_bias, out):
     """Exact pseudo-log-likelihood of each row, summed over all visible units (float64).
@@ -200,14 +188,14 @@ def pseudo_log_likelihood_rows(v, field, weights, visible_bias, out):
     for r in prange(n_rows):
         base = 0.0
         for j in range(nh):
-            base += _softplus(field[r, j])
+            base += softplus(field[r, j])
         total = 0.0
         for i in range(nv):
             s = 1.0 - 2.0 * v[r, i]
             acc = s * visible_bias[i] - base
             for j in range(nh):
-                acc += _softplus(field[r, j] + s * weights[i, j])
-            total -= _softplus(acc)
+                acc += softplus(field[r, j] + s * weights[i, j])
+            total -= softplus(acc)
         out[r] = total
 
 
@@ -344,31 +332,11 @@ def _active_units(s, out):
 
 
 @njit(cache=True)
-def _add_rows(acc, matrix, idx, count):
-    """acc += sum of the rows ``matrix[idx[t]]`` for t < count, four rows per pass over ``acc``.
-
-    (The order of the additions is fixed by ``idx``: the result depends on nothing else.)
-    """
-    k = acc.shape[0]
-    t = 0
-    while t + 4 <= count:
-        r0, r1, r2, r3 = matrix[idx[t]], matrix[idx[t + 1]], matrix[idx[t + 2]], matrix[idx[t + 3]]
-        for j in range(k):
-            acc[j] += (r0[j] + r1[j]) + (r2[j] + r3[j])
-        t += 4
-    while t < count:
-        r0 = matrix[idx[t]]
-        for j in range(k):
-            acc[j] += r0[j]
-        t += 1
-
-
-@njit(cache=True)
 def _field(acc, bias, matrix, idx, count):
     """acc = bias + sum of the rows ``matrix[idx[t]]``, t < count (a layer's input field)."""
     for j in range(acc.shape[0]):
         acc[j] = bias[j]
-    _add_rows(acc, matrix, idx, count)
+    add_rows(acc, matrix, idx, 0, count)
 
 
 @njit(cache=True)
@@ -476,7 +444,7 @@ def _gradient_row(mask, stats, i, rows_idx, acc):
         count += mask[r, i]
     for j in range(acc.shape[0]):
         acc[j] = 0.0
-    _add_rows(acc, stats, rows_idx, count)
+    add_rows(acc, stats, rows_idx, 0, count)
     return count
 
 

@@ -15,6 +15,7 @@ for the ``training`` group of the model file.
 
 from __future__ import annotations
 
+from .checkpoint import stored_unit_types
 from .interrupt import StopOnSigint
 from .negative import NEGATIVE_PHASES
 from .run import check_output, file_digest, make_settings, resume, train
@@ -33,5 +34,6 @@ __all__ = [
     "file_digest",
     "make_settings",
     "resume",
+    "stored_unit_types",
     "train",
 ]

@@ -13,10 +13,13 @@ scalars attributes)::
                               pll, log_likelihood, log_z, val_* , lr, examples_per_s, wall_time_s
       state/                  attrs: resume_format, epoch, batch, step, n_batches
                               datasets: velocity_weights, velocity_visible_bias,
-                                        velocity_hidden_bias, negative_* (e.g. PCD chains)
+                                        velocity_hidden_bias, negative_* (e.g. PCD chains),
+                                        tracker_* (the monitored-ln Z tracker of large models:
+                                        its anchor update and parameters, particles, weights)
 
 A file with this group is still a plain fecli-rbm model: readers that do not train
-ignore it. Only ``--resume`` needs ``state``.
+ignore it. Only ``--resume`` needs ``state``. With ``--snapshots`` the parameters along
+the run go to the separate root group ``snapshots`` (:class:`fecli.io.Snapshots`).
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ def training_group(
     }
     for key, value in state.negative.items():
         state_group["negative_" + key] = value
+    for key, value in state.tracker.items():
+        state_group["tracker_" + key] = value
     return {
         "fecli_version": __version__,
         "method": s.method,
@@ -106,8 +111,18 @@ def stored_settings(model: RBM) -> TrainSettings:
         raise ModelFileError(f"model file '{model.name}' has invalid training settings: {exc}") from exc
 
 
-def restore_state(model: RBM, trainer: Trainer) -> TrainState:
-    """The training state stored in ``model`` (parameters in the training dtype)."""
+def stored_unit_types(path: Any) -> dict[str, Any]:
+    """The unit types and Potts states of a checkpoint (to read resumed data the way it was read)."""
+    from ..io import load_model
+
+    model = load_model(path)
+    return {"visible_type": model.visible.name, "hidden_type": model.hidden.name,
+            "states": getattr(model.visible, "q", None)}
+
+
+def restore_state(model: RBM, trainer: Trainer, snapshots: Any = None) -> TrainState:
+    """The training state stored in ``model`` (parameters in the training dtype); ``snapshots``
+    (:class:`fecli.io.Snapshots` or None) are the file's, continued when --snapshots is set."""
     training = model.training or {}
     stored = training["state"]
     dtype = trainer.dtype
@@ -121,16 +136,18 @@ def restore_state(model: RBM, trainer: Trainer) -> TrainState:
             raise ModelFileError(f"{where}: training state '{name}' has shape {value.shape}, expected {shape}.")
         return np.ascontiguousarray(value, dtype=dtype)
 
-    nv, nh = model.n_visible, model.n_hidden
     params = Params(
         np.ascontiguousarray(model.weights, dtype=dtype),
         np.ascontiguousarray(model.visible_bias, dtype=dtype),
         np.ascontiguousarray(model.hidden_bias, dtype=dtype),
     )
+    restore_params = getattr(trainer, "restore_params", None)  # layer parameters kept in the model (precisions)
+    if restore_params is not None:
+        params = restore_params(model, params)
     velocity = Params(
-        array("velocity_weights", (nv, nh)),
-        array("velocity_visible_bias", (nv,)),
-        array("velocity_hidden_bias", (nh,)),
+        array("velocity_weights", model.weights.shape),
+        array("velocity_visible_bias", model.visible_bias.shape),
+        array("velocity_hidden_bias", model.hidden_bias.shape),
     )
     negative = {k[len("negative_"):]: np.asarray(v) for k, v in stored.items() if k.startswith("negative_")}
     if int(stored.get("n_batches", -1)) != trainer.n_batches:
@@ -145,6 +162,17 @@ def restore_state(model: RBM, trainer: Trainer) -> TrainState:
     history: dict[str, list] = {}
     for key, values in (training.get("metrics") or {}).items():
         history[key] = [v.item() for v in np.atleast_1d(np.asarray(values))]
+    tracker = {k[len("tracker_"):]: v for k, v in stored.items() if k.startswith("tracker_")}
+    log = None
+    if trainer.settings.snapshots:
+        from .snapshots import SnapshotLog
+
+        if snapshots is None and int(stored["step"]) > 0:
+            raise ModelFileError(
+                f"{where} was trained with --snapshots {trainer.settings.snapshots} but has no snapshots group; "
+                "cannot continue its snapshots."
+            )
+        log = SnapshotLog.from_file(snapshots, trainer.settings.snapshots, trainer.total_updates, dtype)
     return TrainState(
         params=params,
         velocity=velocity,
@@ -154,4 +182,6 @@ def restore_state(model: RBM, trainer: Trainer) -> TrainState:
         step=int(stored["step"]),
         wall_time_s=float(training.get("wall_time_s", 0.0)),
         history=history,
+        snapshots=log,
+        tracker=tracker,
     )

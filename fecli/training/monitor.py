@@ -7,6 +7,8 @@
   visible units (not the one-random-bit estimate);
 * ``log_likelihood``: exact average ln p(v) = mean(-F(v)) - ln Z, when the smaller
   layer has at most :data:`EXACT_MONITOR_MAX_UNITS` units (ln Z by enumeration);
+  for larger models the same with ln Z tracked along the run by sequential Monte Carlo
+  (:mod:`fecli.training.tracking`), and ``log_z_stderr`` its standard error;
 * the same with a ``val_`` prefix for the validation rows.
 
 Reconstruction error and PLL use a fixed subset of at most ``monitor_rows`` rows
@@ -70,7 +72,9 @@ class Monitor:
         idx = np.sort(rng.choice(data.shape[0], size=rows, replace=False))
         return np.ascontiguousarray(data[idx], dtype=np.float64)
 
-    def __call__(self, model: RBM) -> dict[str, float]:
+    def __call__(self, model: RBM, tracked=None) -> dict[str, float]:
+        """The metrics of ``model``; ``tracked`` (a combined SMC estimate with ``log_z`` and
+        ``stderr``) supplies ln Z for models too large to enumerate."""
         from ..estimators.exact import log_partition
 
         out: dict[str, float] = {
@@ -86,4 +90,10 @@ class Monitor:
             out["log_likelihood"] = exact_log_likelihood(model, self.train, log_z)
             if self.validation is not None:
                 out["val_log_likelihood"] = exact_log_likelihood(model, self.validation, log_z)
+        elif tracked is not None:
+            out["log_z"] = tracked.log_z
+            out["log_z_stderr"] = tracked.stderr
+            out["log_likelihood"] = exact_log_likelihood(model, self.train, tracked.log_z)
+            if self.validation is not None:
+                out["val_log_likelihood"] = exact_log_likelihood(model, self.validation, tracked.log_z)
         return out

@@ -215,24 +215,20 @@ class TapNegativePhase:
         return self.x.shape[0]
 
     def run(self, params, h_pos_samples, v_neg, h_neg, keys, products) -> None:
-        from ..estimators.meanfield import tap_fixed_points, tap_gradients
+        from ..estimators.meanfield import emf_step
 
-        model = self._model(params)
-        fp = tap_fixed_points(model, self.x, self.y, order=self.order, tol=self.tol, max_iter=self.max_iter,
-                              damping=TAP_DAMPING)
-        self.x[...] = fp.x
-        self.y[...] = fp.y
-        n = fp.x.shape[0]
-        unconverged = ~fp.converged
-        self.counts[0] += int(unconverged.sum())
+        converged, iterations, residual, self._stats = emf_step(self._model(params), self.x, self.y, self.order,
+                                                                self.tol, self.max_iter, TAP_DAMPING)
+        n = converged.shape[0]
+        n_converged = int(np.count_nonzero(converged))
+        self.counts[0] += n - n_converged
         self.counts[1] += n
-        self.counts[2] += float(fp.iterations.sum())
-        if unconverged.any():
-            r = fp.residual[unconverged]
+        self.counts[2] += float(iterations.sum())
+        if n_converged < n:
+            r = residual[~converged]
             self.counts[3] = max(self.counts[3], float(np.max(np.where(np.isfinite(r), r, np.inf))))
-        v_neg[...] = fp.x
-        h_neg[...] = fp.y
-        self._stats = tap_gradients(model, fp.x, fp.y, order=self.order)
+        v_neg[...] = self.x
+        h_neg[...] = self.y
 
     def weight_statistics(self) -> np.ndarray:
         """d(-Gamma_TAP)/dW at the fixed points of the last :meth:`run` (mean over magnetisations)."""

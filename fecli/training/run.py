@@ -20,6 +20,7 @@ from ..model import RBM
 from ..progress import ProgressCallback
 from .checkpoint import restore_state, stored_settings, training_group
 from .settings import TrainSettings
+from .layered import make_trainer
 from .trainer import Trainer, TrainingOutcome, TrainState
 
 #: Settings that may change when resuming (they do not change the trajectory of the model).
@@ -66,11 +67,13 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     **options: Any,
 ) -> TrainingOutcome:
-    """Train a new RBM on 0/1 ``data`` (rows = examples) with CD-k, PCD or EMF (tap2, tap3).
+    """Train a new RBM on ``data`` (rows = examples) with CD-k, PCD or EMF (tap2, tap3).
 
     ``options`` are :class:`TrainSettings` fields (hidden, method, k, epochs, batch_size,
     lr, lr_decay, momentum, weight_decay, seed, dtype, validation, monitor_every,
-    monitor_rows, checkpoint_every); a ``settings`` object may be given instead.
+    monitor_rows, checkpoint_every, visible_type, hidden_type, states, learn_precision); a
+    ``settings`` object may be given instead. Rows hold the visible units' values: 0/1
+    (bernoulli), -1/+1 (spin), reals (gaussian), states 0..q-1 (potts).
     ``output``: model file written at checkpoints and at the end (atomically).
     """
     if settings is None:
@@ -78,8 +81,7 @@ def train(
     elif options:
         raise InvalidOptionError("give either settings or keyword options, not both.")
     output_path = check_output(output, overwrite=overwrite)
-    trainer = Trainer(data, settings, validation_data=validation_data,
-                      data_name=_name(data_info, "data"))
+    trainer = make_trainer(data, settings, validation_data=validation_data, data_name=_name(data_info, "data"))
     state = trainer.initial_state()
     return _run(trainer, state, output_path, data_info, command, progress, on_epoch, should_stop, [])
 
@@ -107,7 +109,7 @@ def resume(
     ``output`` defaults to the checkpoint file itself (updated atomically).
     """
     from ..data import check_width
-    from ..io import load_model
+    from ..io import load_model, read_snapshots
 
     source = None
     if isinstance(checkpoint, RBM):
@@ -141,13 +143,17 @@ def resume(
         output = source
     output_path = check_output(output, overwrite=overwrite, resume_from=source)
     warnings: list[str] = []
-    trainer = Trainer(data, settings, validation_data=validation_data, data_name=_name(data_info, "data"))
+    trainer = make_trainer(data, settings, validation_data=validation_data, data_name=_name(data_info, "data"))
     stored_digest = (training.get("data") or {}).get("array_sha256")
     if stored_digest is not None and stored_digest != trainer.data_digest:
         warnings.append(
             "the data differ from the data this checkpoint was trained on; training continues on the new data."
         )
-    state = restore_state(model, trainer)
+    snapshots = None
+    if settings.snapshots:
+        origin = source if source is not None else Path(model.name)
+        snapshots = read_snapshots(origin, model) if origin.is_file() else None
+    state = restore_state(model, trainer, snapshots)
     old_info = dict(training.get("data") or {})
     info = {**{k: old_info.get(k) for k in ("file", "sha256", "key", "binarize", "scale",
                                               "validation_file", "validation_sha256")}, **(data_info or {})}
@@ -195,16 +201,19 @@ def _run(
         model.training = training_group(trainer, st, data_info=data_info, command=command)
         return model
 
+    def snapshots(st: TrainState):
+        return st.snapshots.to_file() if st.snapshots is not None else None
+
     def checkpoint(st: TrainState, final: bool) -> None:
         if output is not None:
-            save_model(to_model(st), output, overwrite=True)
+            save_model(to_model(st), output, overwrite=True, snapshots=snapshots(st))
 
     interrupted = trainer.run(
         state, checkpoint=checkpoint, progress=progress, on_epoch=on_epoch, should_stop=should_stop
     )
     model = to_model(state)
     if output is not None and not interrupted:
-        save_model(model, output, overwrite=True)
+        save_model(model, output, overwrite=True, snapshots=snapshots(state))
     return TrainingOutcome(
         model=model,
         history=state.history,
@@ -216,6 +225,7 @@ def _run(
         output=output,
         warnings=[*trainer.warnings, *warnings],
         wall_time_s=state.wall_time_s,
+        snapshots=snapshots(state),
     )
 
 

@@ -47,6 +47,14 @@ class TrainSettings:
     monitor_every : compute metrics every N epochs and after the last (0 = never).
     monitor_rows : rows used for reconstruction error and pseudo-log-likelihood.
     checkpoint_every : write the output every N epochs (0 = only at the end or on interrupt).
+    visible_type, hidden_type : unit types of the layers (fecli.layers: bernoulli, spin, gaussian,
+        potts; a Potts layer is visible only). Other types than bernoulli-bernoulli train with
+        cd or pcd on the generic trainer (fecli.training.layered), in float64.
+    states : number of states q of a Potts visible layer (None: from the data).
+    learn_precision : learn the precisions of Gaussian layers (their log, by plain gradient
+        steps); otherwise they stay at their initial values (visible: 1 / the data's variance).
+    snapshots : keep this many parameter snapshots (update 0, then log-spaced updates up to the
+        last) in the model file's ``snapshots`` group, for ``fecli trajectory`` (0 = none, else >= 2).
     """
 
     hidden: int = 64
@@ -66,9 +74,15 @@ class TrainSettings:
     checkpoint_every: int = 0
     tap_tol: float | None = None
     tap_max_iter: int | None = None
+    visible_type: str = "bernoulli"
+    hidden_type: str = "bernoulli"
+    states: int | None = None
+    learn_precision: bool = False
+    snapshots: int = 0
 
     def __post_init__(self) -> None:
         _int_at_least(self, "hidden", 1)
+        self._check_units()
         if self.method not in METHODS:
             raise InvalidOptionError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}.")
         _int_at_least(self, "k", 1)
@@ -104,6 +118,40 @@ class TrainSettings:
         _int_at_least(self, "monitor_every", 0)
         _int_at_least(self, "monitor_rows", 1)
         _int_at_least(self, "checkpoint_every", 0)
+        _int_at_least(self, "snapshots", 0)
+        if self.snapshots == 1:
+            raise InvalidOptionError(
+                "--snapshots must be 0 (none) or at least 2 (the initial model and the final one), got 1."
+            )
+
+    @property
+    def is_bernoulli(self) -> bool:
+        return self.visible_type == "bernoulli" and self.hidden_type == "bernoulli"
+
+    def _check_units(self) -> None:
+        from ..layers import HIDDEN_UNIT_TYPES, UNIT_TYPES
+
+        if self.visible_type not in UNIT_TYPES:
+            raise InvalidOptionError(f"--visible-type must be one of {', '.join(UNIT_TYPES)}, "
+                                     f"got {self.visible_type!r}.")
+        if self.hidden_type not in HIDDEN_UNIT_TYPES:
+            raise InvalidOptionError(f"--hidden-type must be one of {', '.join(HIDDEN_UNIT_TYPES)}, "
+                                     f"got {self.hidden_type!r}.")
+        if self.states is not None:
+            if self.visible_type != "potts":
+                raise InvalidOptionError(f"--states applies to potts visible units, not {self.visible_type}.")
+            _int_at_least(self, "states", 2)
+        self.learn_precision = bool(_plain(self.learn_precision))
+        if self.learn_precision and "gaussian" not in (self.visible_type, self.hidden_type):
+            raise InvalidOptionError("--learn-precision applies to gaussian units; neither layer is gaussian.")
+        if not self.is_bernoulli:
+            if self.method in TAP_METHODS:
+                raise InvalidOptionError(f"--method {self.method} (EMF) trains bernoulli-bernoulli models; "
+                                         f"use cd or pcd for {self.visible_type}-{self.hidden_type} units.")
+            self.dtype = "float64"  # the generic trainer computes in float64
+            if self.snapshots:
+                raise InvalidOptionError(f"--snapshots (ln Z along training) applies to bernoulli-bernoulli models, "
+                                         f"not {self.visible_type}-{self.hidden_type}.")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

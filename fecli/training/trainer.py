@@ -36,9 +36,11 @@ from ..errors import DataFileError, EstimationFailedError
 from ..model import RBM
 from ..progress import ProgressCallback
 from ..validation import fresh_seed
-from .monitor import Monitor
+from .monitor import Monitor, exact_enumerable
 from .negative import NEGATIVE_PHASES
 from .settings import TrainSettings
+from .snapshots import SnapshotLog
+from .tracking import LOST_TRACK_NATS, LogZTracker
 
 #: "auto" products use the sparse binary kernels when the training data has at most this fraction of ones.
 SPARSE_MAX_DENSITY = 0.25
@@ -106,6 +108,8 @@ class TrainState:
     step: int = 0  # updates done since the start
     wall_time_s: float = 0.0
     history: dict[str, list] = field(default_factory=dict)
+    snapshots: SnapshotLog | None = None  # with --snapshots: the parameters kept so far
+    tracker: dict[str, Any] = field(default_factory=dict)  # the monitored-ln Z tracker's state (large models)
 
 
 @dataclass
@@ -122,6 +126,7 @@ class TrainingOutcome:
     output: Path | None
     warnings: list[str]
     wall_time_s: float
+    snapshots: Any = None  # fecli.io.Snapshots with --snapshots, else None
 
 
 def seed_sequence(seed: int, *key: int) -> np.random.SeedSequence:
@@ -235,6 +240,11 @@ class Trainer:
         self.fused = sparse and hasattr(self.negative, "gibbs_state")
         self.base_key = int(seed_sequence(settings.seed, STREAM_SAMPLING).generate_state(1, np.uint64)[0])
         self._monitor: Monitor | None = None
+        #: Monitored ln Z of models too large to enumerate: SMC along the run (None when not needed).
+        self.tracker: LogZTracker | None = None
+        if settings.monitor_every > 0 and not exact_enumerable(self.n_visible, settings.hidden):
+            self.tracker = LogZTracker(settings.seed)
+        self._tracker_lost: list[int] = []  # epochs where the tracker's replicates disagreed
         self._alloc()
 
     # -- data -----------------------------------------------------------------------------------------
@@ -288,6 +298,12 @@ class Trainer:
             np.zeros(s.hidden, dtype=self.dtype),
         )
         state = TrainState(params=params, velocity=Params.zeros_like(params), negative={})
+        if s.snapshots:
+            state.snapshots = SnapshotLog.plan(s.snapshots, self.total_updates)
+            state.snapshots.take(0, params.weights, params.visible_bias, params.hidden_bias)
+        if self.tracker is not None:
+            self.tracker.reset(self.model(state))
+            state.tracker = self.tracker.state_dict()
         if hasattr(self.negative, "init_chains"):
             crng = generator(s.seed, STREAM_CHAINS)
             n_chains = self.negative.n_negative(self.batch_size)
@@ -299,6 +315,37 @@ class Trainer:
 
     def load_negative_state(self, state: TrainState) -> None:
         self.negative.load_state_dict(state.negative)
+
+    @property
+    def total_updates(self) -> int:
+        """Parameter updates of the whole run (``epochs`` x batches per epoch)."""
+        return self.settings.epochs * self.n_batches
+
+    def _take_snapshot(self, state: TrainState) -> None:
+        log = state.snapshots
+        if log is not None and log.due(state.step):
+            p = state.params
+            log.take(state.step, p.weights, p.visible_bias, p.hidden_bias)
+
+    def _tracked_log_z(self, state: TrainState, model: RBM):
+        """Advance the ln Z tracker to the current model, through the snapshots taken since its
+        last point; None when there is no tracker (enumerable models) or it has no start."""
+        tracker = self.tracker
+        if tracker is None or not tracker.ready:
+            return None
+        anchors: list[tuple[int, RBM]] = []
+        log = state.snapshots
+        if log is not None:
+            for i, update in enumerate(log.updates):
+                if tracker.update < update < state.step:
+                    anchors.append((update, RBM(log.weights[i], log.visible_bias[i], log.hidden_bias[i])))
+        anchors.append((state.step, model))
+        chain_updates = (state.step - tracker.update) * (self.batch_size + self.negative.n_negative(self.batch_size))
+        tracked = tracker.advance(anchors, tracker.steps_for(chain_updates))
+        state.tracker = tracker.state_dict()
+        if tracked.spread > LOST_TRACK_NATS:
+            self._tracker_lost.append(state.epoch)
+        return tracked
 
     def model(self, state: TrainState, name: str = "<memory>") -> RBM:
         p = state.params
@@ -443,6 +490,9 @@ class Trainer:
         start = time.perf_counter()
         last = start
         self.load_negative_state(state)
+        if self.tracker is not None:
+            self.tracker.load_state_dict(state.tracker)
+        self._take_snapshot(state)  # update 0 of a run resumed before its first update
         # Overflow to inf/NaN is caught by check_finite() with one clear message, not warnings.
         errstate = np.errstate(over="ignore", invalid="ignore", divide="ignore")
         errstate.__enter__()
@@ -455,6 +505,7 @@ class Trainer:
                 while state.batch < self.n_batches:
                     rows = order[state.batch * B:(state.batch + 1) * B]
                     self.update(state, rows)
+                    self._take_snapshot(state)
                     state.batch += 1
                     done += rows.shape[0]
                     epoch_examples += rows.shape[0]
@@ -479,7 +530,8 @@ class Trainer:
                     record.update(end_epoch())
                 due = s.monitor_every > 0 and (state.epoch == s.epochs or state.epoch % s.monitor_every == 0)
                 if due:
-                    record.update(self.monitor(self.model(state)))
+                    model = self.model(state)
+                    record.update(self.monitor(model, self._tracked_log_z(state, model)))
                 now = time.perf_counter()
                 state.wall_time_s += now - last
                 last = now
@@ -502,6 +554,13 @@ class Trainer:
             errstate.__exit__(None, None, None)
             if hasattr(self.negative, "warnings"):
                 self.warnings.extend(self.negative.warnings())
+            if self._tracker_lost:
+                epochs = ", ".join(map(str, self._tracker_lost[:5])) + (" ..." if len(self._tracker_lost) > 5 else "")
+                self.warnings.append(
+                    f"the tracked ln Z was unreliable at epoch(s) {epochs} (its replicates disagree by more than "
+                    f"{LOST_TRACK_NATS:g} nat: the model moved too fast for its particles); those log-likelihoods "
+                    "are probably too high. Check with 'fecli trajectory' or 'fecli loglik -m ais'."
+                )
             state.negative = self.negative.state_dict()
             state.wall_time_s += time.perf_counter() - last
         return False

@@ -1,0 +1,397 @@
+"""AIS, reverse AIS and importance sampling for models with Gaussian or Potts layers.
+
+The bernoulli kernels (:mod:`fecli.kernels.anneal`) stay the bernoulli specialisation (spin
+layers reach them through their 0/1 equivalent); this is the generic path, written with the
+layer protocol of :mod:`fecli.layers`: BLAS for the products, numpy for the rest.
+
+Chains hold the states s of one layer S (the "state" layer: a finite layer when there is one,
+the visible layer if both are finite or both Gaussian); the other layer O is summed out through
+its log-partition. With a factorized base model A of S's own type (bias theta_A, and for Gaussian
+units a precision gamma_A), the path for t in [0, 1] is
+
+    ln f_t(s) = -E_{S_t}(s) + Gamma_{O_t}(t beta W^T phi(s)),
+    S_t: bias (1 - t) theta_A + t beta theta_S  [precision (1 - t) gamma_A + t beta gamma_S],
+    O_t: bias t beta theta_O  [precision beta gamma_O: a Gaussian layer keeps its quadratic term,
+         so every f_t is normalisable],
+
+the marginal of p_t(s, o) ~ exp(-E_{S_t}(s) - E_{O_t}(o) + t beta phi(s)^T W phi(o)). At t = 0
+the layers are independent and ln Z_0 = Gamma_A(0) + Gamma_{O_0}(0); at t = 1 it is the target.
+A Gibbs sweep at t draws o ~ p_t(o | s), then s ~ p_t(s | o), each from its layer's ``sample``.
+
+Base model A: with data (and S the visible layer) the factorized fit of the data (smoothed
+feature means; a Gaussian unit's mean and variance); with data and S the hidden layer, the mean of
+p(h | v) over the data rows; without data, the naive mean-field means of S
+(:mod:`fecli.estimators.meanfield_layers`), clipped away from the domain's edge (a Gaussian base
+gets the mean-field mean and the conditional precision diag of the marginal's precision matrix).
+
+Estimates, error bars and kinds are those of the bernoulli estimators (fecli.estimators.ais,
+importance): forward AIS and importance sampling are stochastic lower bounds, reverse AIS from
+exact target samples a stochastic upper bound. Randomness: chains are cut in chunks of
+CHAINS_PER_CHUNK; chunk i draws from its own SeedSequence (the streams of the bernoulli
+estimators), so numbers depend on the seed only.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidOptionError
+from ..layers import Layer
+from ..model import RBM
+from ..result import Result
+from ._sampling_common import (
+    chain_states,
+    check_positive_int,
+    check_schedule,
+    make_schedule,
+    numpy_rng,
+    resolve_seed,
+    summarize_log_weights,
+)
+from .exact import check_beta
+
+from . import METHODS
+
+#: Defaults: the bernoulli methods' declarations in the registry (the same options).
+_AIS, _REVERSE = METHODS["ais"].defaults(), METHODS["reverse-ais"].defaults()
+DEFAULT_CHAINS, DEFAULT_STEPS, DEFAULT_SCHEDULE, DEFAULT_SWEEPS = (_AIS[k] for k in ("chains", "steps", "schedule",
+                                                                                    "sweeps"))
+DEFAULT_BURN_IN, DEFAULT_EXACT_MAX_UNITS = _REVERSE["burn_in"], _REVERSE["exact_max_units"]
+DEFAULT_SAMPLES = METHODS["importance"].defaults()["samples"]
+SAMPLES_PER_CHUNK = 1000
+#: Stream of importance sampling's chunks (as fecli.estimators.importance).
+_IMPORTANCE_STREAM = 2
+#: Base-model means are kept this far inside the domain of finite units.
+MEAN_CLIP = 1e-3
+PROGRESS_UPDATES = 200
+
+
+class ChunkedRandom:
+    """Draws for many rows, each chunk of rows from its own generator (rows on axis 0).
+
+    Quacks like a numpy Generator for the layers' ``sample`` (``random`` and ``standard_normal``),
+    so a layer samples all chains in one vectorised call while every chunk keeps its own stream.
+    """
+
+    def __init__(self, bounds: list[tuple[int, int]], generators: list[np.random.Generator]):
+        self.bounds, self.generators = bounds, generators
+
+    def _draw(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        out = np.empty(shape)
+        for (lo, hi), g in zip(self.bounds, self.generators):
+            out[lo:hi] = getattr(g, name)((hi - lo,) + tuple(shape[1:]))
+        return out
+
+    def random(self, shape):
+        return self._draw("random", tuple(np.atleast_1d(shape)))
+
+    def standard_normal(self, shape):
+        return self._draw("standard_normal", tuple(np.atleast_1d(shape)))
+
+
+def chunked_random(entropy: int, n: int, stream: int = 0) -> ChunkedRandom:
+    seqs = chain_states(entropy, n, stream)
+    return ChunkedRandom([(lo, hi) for lo, hi, _ in seqs], [numpy_rng(seq) for _, _, seq in seqs])
+
+
+# --------------------------------------------------------------------------------------------
+# The path
+
+
+def state_layer(model: RBM) -> str:
+    """'visible' or 'hidden': the layer the chains hold (finite if possible, visible on ties)."""
+    if model.visible.finite or not model.hidden.finite:
+        return "visible"
+    return "hidden"
+
+
+def _clip_means(layer: Layer, m: np.ndarray) -> np.ndarray:
+    if layer.name == "bernoulli":
+        return np.clip(m, MEAN_CLIP, 1.0 - MEAN_CLIP)
+    if layer.name == "spin":
+        return np.clip(m, -1.0 + 2 * MEAN_CLIP, 1.0 - 2 * MEAN_CLIP)
+    if layer.name == "potts":
+        p = np.clip(m.reshape(layer.n, layer.q), MEAN_CLIP, None)
+        return (p / p.sum(axis=1, keepdims=True)).ravel()
+    return m
+
+
+def factorized_layer(layer: Layer, means: np.ndarray, precision: np.ndarray | None = None) -> Layer:
+    """A layer of ``layer``'s type, no couplings, whose feature means are ``means`` (beta = 1)."""
+    means = _clip_means(layer, np.asarray(means, dtype=np.float64))
+    if layer.name == "gaussian":
+        return layer.replace(bias=precision * means, precision=precision)
+    return layer.replace(bias=layer.natural(means).reshape(layer.bias.shape))
+
+
+def base_layer(model: RBM, beta: float, side: str, data: np.ndarray | None) -> tuple[Layer, str]:
+    """The base model A of the state layer and where it came from (module docstring)."""
+    layer = getattr(model, side)
+    if data is not None and side == "visible":
+        from .meanfield_layers import base_rate_means
+
+        means = base_rate_means(layer, data)
+        if layer.name == "gaussian":
+            var = np.maximum(data.var(axis=0), 1e-12)
+            return factorized_layer(layer, means, 1.0 / var), "data mean and variance"
+        return factorized_layer(layer, means), "data base rate (pseudocount 1)"
+    if data is not None:
+        field = model.hidden_input(data)
+        means = model.hidden.mean(field, beta).mean(axis=0)
+        prec = beta * model.hidden.precision if layer.name == "gaussian" else None
+        return factorized_layer(layer, means, prec), "mean of p(h | v) over the data rows"
+    from .meanfield_layers import Scaled, initial_means, solve
+
+    p = Scaled.of(model, beta)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        fp = solve(p, 1, initial_means(p, 1, None, 0)[0], 1e-7, 2000, 0.3)
+    means = fp.x[0] if side == "visible" else fp.y[0]
+    prec = None
+    if layer.name == "gaussian":
+        other = model.hidden if side == "visible" else model.visible
+        w2 = model.weights2d ** 2 if side == "visible" else (model.weights2d ** 2).T
+        other_prec = other.precision if other.name == "gaussian" else None
+        prec = beta * layer.precision
+        if other_prec is not None:  # diag of the marginal's precision matrix beta (gamma - W gamma_o^-1 W^T)
+            prec = beta * (layer.precision - w2 @ (1.0 / other_prec))
+    return factorized_layer(layer, means, prec), "naive mean-field means"
+
+
+def binary_projector(layer: Layer, w: np.ndarray):
+    """x -> phi(x) @ w for rows of ``layer``'s states: for 0/1 and +-1 units the 0/1 row sums of
+    :mod:`fecli.kernels.anneal` (the active rows of w added in float64, no BLAS call: a product of
+    a few hundred chains by a small matrix is faster so than through a threaded BLAS), with
+    x = 2y - 1 for spins (x @ w = 2 (y @ w) - 1^T w); ``layer.project`` (BLAS or a Potts gather)
+    for the others."""
+    if layer.name not in ("bernoulli", "spin"):
+        return lambda x: layer.project(x, w)
+    from ..kernels.anneal import _binary_products
+
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    colsum = w.sum(axis=0)
+    idx = np.empty(w.shape[0], dtype=np.int64)
+    spin = layer.name == "spin"
+
+    def project(x: np.ndarray) -> np.ndarray:
+        bits = np.ascontiguousarray((x > 0) if spin else x, dtype=np.float64)
+        out = np.empty((bits.shape[0], w.shape[1]))
+        _binary_products(bits, 0, bits.shape[0], w, colsum, out, idx)
+        return 2.0 * out - colsum if spin else out
+
+    return project
+
+
+@dataclass
+class LayeredPath:
+    """ln f_t between the factorized base A of the state layer and the target at beta."""
+
+    model: RBM
+    beta: float
+    side: str
+    base: Layer
+
+    def __post_init__(self) -> None:
+        m = self.model
+        self.own: Layer = getattr(m, self.side)
+        self.other: Layer = m.hidden if self.side == "visible" else m.visible
+        w = m.weights2d if self.side == "visible" else m.weights2d.T
+        self.w = np.ascontiguousarray(self.beta * w)  # (dim_own, dim_other)
+        self.wt = np.ascontiguousarray(self.w.T)      # (dim_other, dim_own), for the own layer's field
+        self._own_project = binary_projector(self.own, self.w)
+        self._other_project = binary_projector(self.other, self.wt)
+        if self.other.name == "gaussian":
+            # The other layer's field on the chains' layer only decides draws, never a log weight: a
+            # float32 product (half the memory traffic) moves a logit by ~1e-7 of its magnitude.
+            wt32 = self.wt.astype(np.float32)
+            self._other_project = lambda o: (np.asarray(o, dtype=np.float32) @ wt32).astype(np.float64)
+        self.own_target = self.own.scaled(self.beta)
+        self.other_target = self.other.scaled(self.beta)
+
+    def own_at(self, t: float) -> Layer:
+        a, b = self.base.parameters(), self.own_target.parameters()
+        return self.own.replace(**{k: (1.0 - t) * a[k] + t * b[k] for k in a})
+
+    def other_at(self, t: float) -> Layer:
+        return self.other_target.replace(bias=t * self.other_target.bias)
+
+    @property
+    def log_z_base(self) -> float:
+        """ln Z_0 = Gamma_A(0) + Gamma_{O_0}(0)."""
+        return float(self.base.cgf(np.zeros(self.base.dim)) + self.other_at(0.0).cgf(np.zeros(self.other.dim)))
+
+    def field(self, s: np.ndarray) -> np.ndarray:
+        """beta W^T phi(s) for rows of s (:func:`binary_projector`)."""
+        return self._own_project(s)
+
+    def log_f(self, s: np.ndarray, t: float, field: np.ndarray | None = None) -> np.ndarray:
+        """ln f_t(s) for rows of s (``field`` = self.field(s) when already known)."""
+        if field is None:
+            field = self.field(s)
+        return -self.own_at(t).energy(s) + self.other_at(t).cgf(t * field)
+
+    def base_samples(self, n: int, rng: Any) -> np.ndarray:
+        return self.base.sample(np.zeros((n, self.base.dim)), rng)
+
+    def sweep(self, s: np.ndarray, t: float, rng: Any, field: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """One Gibbs sweep o ~ p_t(o | s), s ~ p_t(s | o); returns (new s, o)."""
+        if field is None:
+            field = self.field(s)
+        o = self.other_at(t).sample(t * field, rng)
+        s_new = self.own_at(t).sample(t * self._other_project(o), rng)
+        return s_new, o
+
+
+def anneal(path: LayeredPath, s: np.ndarray, ts: np.ndarray, sweeps: int, rng: Any, progress=None,
+           label: str = "annealing") -> tuple[np.ndarray, np.ndarray]:
+    """(log weights sum_k ln f_k(s_k) - ln f_{k-1}(s_k), final states) along ts[0] -> ts[-1]."""
+    logw = np.zeros(s.shape[0])
+    K = len(ts) - 1
+    every = max(1, K // PROGRESS_UPDATES)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for k in range(1, K + 1):
+            field = path.field(s)
+            logw += path.log_f(s, float(ts[k]), field) - path.log_f(s, float(ts[k - 1]), field)
+            if k < K:
+                for sweep in range(sweeps):
+                    s, _ = path.sweep(s, float(ts[k]), rng, field if sweep == 0 else None)
+            if progress is not None and (k % every == 0 or k == K):
+                progress(label, k, K)
+    return logw, s
+
+
+def _check(beta, chains, steps, schedule, sweeps):
+    return (check_beta(beta), check_positive_int("chains", chains), check_positive_int("steps", steps),
+            check_schedule(schedule), check_positive_int("sweeps", sweeps))
+
+
+def _setup(model: RBM, beta: float, data: Any):
+    from ..layer_data import resolve_for
+
+    rows, label = resolve_for(data, model)
+    side = state_layer(model)
+    base, note = base_layer(model, beta, side, rows)
+    return LayeredPath(model, beta, side, base), rows, label, note
+
+
+def _result(model: RBM, method: str, beta: float, path: LayeredPath, logw: np.ndarray, entropy: int, kind: str,
+            start: float, params: dict, note: str, sign: float = 1.0, what: str = "AIS log weights",
+            extra: dict | None = None, warnings: list | None = None, unit: str = "chains",
+            advice: str = "use more steps or chains") -> Result:
+    summary = summarize_log_weights(logw, entropy, what, unit=unit, sign=sign, advice=advice)
+    log_z0 = path.log_z_base
+    return Result(
+        model=model.name, method=method, beta=beta, log_z=log_z0 + summary.log_mean, kind=kind,
+        n_visible=model.n_visible, n_hidden=model.n_hidden, stderr=summary.stderr,
+        ci_low=log_z0 + summary.ci_low, ci_high=log_z0 + summary.ci_high, wall_time_s=time.perf_counter() - start,
+        params=params,
+        diagnostics={**summary.diagnostics(), "base_model": note, "log_z_base": log_z0, "state_layer": path.side,
+                     "log_weight_sd": float(np.std(logw)), "log_weights": logw.tolist(), **(extra or {})},
+        warnings=[*(warnings or []), *summary.warnings],
+    )
+
+
+def ais(model: RBM, *, beta: float = 1.0, chains: int = DEFAULT_CHAINS, steps: int = DEFAULT_STEPS,
+        schedule: str = DEFAULT_SCHEDULE, sweeps: int = DEFAULT_SWEEPS, data: Any = None, seed: int | None = None,
+        progress=None) -> Result:
+    """Forward AIS (Neal 2001) of ln Z(beta) for any unit types: a stochastic lower bound.
+
+    Options as :func:`fecli.estimators.ais.ais`; the path and base model are in the module docstring.
+    """
+    start = time.perf_counter()
+    beta, chains, steps, schedule, sweeps = _check(beta, chains, steps, schedule, sweeps)
+    entropy = resolve_seed(seed)
+    path, _, label, note = _setup(model, beta, data)
+    rng = chunked_random(entropy, chains)
+    s0 = path.base_samples(chains, rng)
+    logw, _ = anneal(path, s0, make_schedule(schedule, steps), sweeps, rng, progress, "ais")
+    params = {"chains": chains, "steps": steps, "schedule": schedule, "sweeps": sweeps, "data": label, "seed": entropy}
+    return _result(model, "ais", beta, path, logw, entropy, "stochastic_lower_bound", start, params, note)
+
+
+def reverse_ais(model: RBM, *, beta: float = 1.0, chains: int = DEFAULT_CHAINS, steps: int = DEFAULT_STEPS,
+                schedule: str = DEFAULT_SCHEDULE, sweeps: int = DEFAULT_SWEEPS, data: Any = None,
+                burn_in: int = DEFAULT_BURN_IN, exact_max_units: int = DEFAULT_EXACT_MAX_UNITS,
+                seed: int | None = None, progress=None) -> Result:
+    """Reverse AIS (Grosse, Ghahramani & Adams 2015) for any unit types.
+
+    From exact target samples (when the enumerated layer has at most 2^exact_max_units states, or
+    the model is Gaussian-Gaussian) a stochastic upper bound; otherwise from ``burn_in`` Gibbs
+    sweeps at the target (from data rows when given and the chains hold the visible layer, else
+    from base samples), an estimate that says so.
+    """
+    from .exact_layers import LayeredExactSampler, plan
+
+    start = time.perf_counter()
+    beta, chains, steps, schedule, sweeps = _check(beta, chains, steps, schedule, sweeps)
+    burn_in = check_positive_int("burn_in", burn_in)
+    if isinstance(exact_max_units, bool) or not isinstance(exact_max_units, (int, np.integer)) or exact_max_units < 0:
+        raise InvalidOptionError(f"exact_max_units must be an integer >= 0, got {exact_max_units!r}.")
+    entropy = resolve_seed(seed)
+    path, rows, label, note = _setup(model, beta, data)
+    rng = chunked_random(entropy, chains)
+    ts = make_schedule(schedule, steps)
+    p = plan(model, "auto")
+    exact = p.layer == "closed-form" or p.bits <= exact_max_units + 1e-9
+    warnings = []
+    if exact:
+        sampler = LayeredExactSampler(model, beta, max_bits=max(exact_max_units, 0))
+        seqs = chain_states(entropy, chains, 1)
+        parts = [sampler.sample(hi - lo, numpy_rng(seq)) for lo, hi, seq in seqs]
+        s = np.concatenate([v if path.side == "visible" else h for v, h in parts])
+        start_note = "exact samples of the target"
+    else:
+        if rows is not None and path.side == "visible":
+            pick = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(1,))).integers(0, rows.shape[0], chains)
+            s = rows[pick]
+            start_note = f"{burn_in} Gibbs sweeps at the target from data rows"
+        else:
+            s = path.base_samples(chains, rng)
+            start_note = f"{burn_in} Gibbs sweeps at the target from base-model samples"
+        every = max(1, burn_in // 100)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for done in range(burn_in):
+                s, _ = path.sweep(s, 1.0, rng)
+                if progress is not None and (done + 1) % every == 0:
+                    progress("reverse-ais burn-in", done + 1, burn_in)
+        warnings.append(f"the starting states are not exact target samples ({start_note}); "
+                        "the result is an approximate upper bound only, reported as an estimate.")
+    logr, _ = anneal(path, s, ts[::-1].copy(), sweeps, rng, progress, "reverse-ais")
+    params = {"chains": chains, "steps": steps, "schedule": schedule, "sweeps": sweeps, "data": label,
+              "burn_in": None if exact else burn_in, "exact_max_units": int(exact_max_units), "seed": entropy}
+    return _result(model, "reverse-ais", beta, path, logr, entropy,
+                   "stochastic_upper_bound" if exact else "estimate", start, params, note, sign=-1.0,
+                   what="reverse AIS log weights", extra={"start": start_note}, warnings=warnings)
+
+
+def importance(model: RBM, *, beta: float = 1.0, samples: int = DEFAULT_SAMPLES, data: Any = None,
+               seed: int | None = None, progress=None) -> Result:
+    """Importance sampling of ln Z(beta) for any unit types with the factorized base model A of the
+    state layer as proposal: ln Z ~ ln Z_0 + logmeanexp(ln f_1(s) - ln f_0(s)), s ~ A exactly
+    (stochastic lower bound). Chunk i of SAMPLES_PER_CHUNK samples uses SeedSequence(seed,
+    spawn_key=(2, i))."""
+    start = time.perf_counter()
+    beta = check_beta(beta)
+    samples = check_positive_int("samples", samples)
+    entropy = resolve_seed(seed)
+    path, _, label, note = _setup(model, beta, data)
+    n_chunks = -(-samples // SAMPLES_PER_CHUNK)
+    parts = []
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for i in range(n_chunks):
+            n = min(SAMPLES_PER_CHUNK, samples - i * SAMPLES_PER_CHUNK)
+            rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(_IMPORTANCE_STREAM, i)))
+            s = path.base_samples(n, rng)
+            field = path.field(s)
+            parts.append(path.log_f(s, 1.0, field) - path.log_f(s, 0.0, field))
+            if progress is not None:
+                progress("importance", i + 1, n_chunks)
+    logw = np.concatenate(parts)
+    params = {"samples": samples, "data": label, "seed": entropy}
+    return _result(model, "importance", beta, path, logw, entropy, "stochastic_lower_bound", start, params, note,
+                   what="importance log weights", unit="samples",
+                   advice="a factorised proposal does not fit this model; the estimate is likely far too low: use ais")
