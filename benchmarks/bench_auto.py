@@ -150,8 +150,10 @@ def long_reference(model, data: np.ndarray, seed: int = 777) -> dict:
     check = estimate(model, "ais", data=data, steps=60_000, seed=seed + 100)
     values = np.array([r.log_z for r in runs.values()])
     weights = np.array([max(r.stderr, 1e-3) for r in runs.values()]) ** -2.0
-    describe = lambda r: {"log_z": r.log_z, "stderr": r.stderr, "ess": r.diagnostics.get("ess"),  # noqa: E731
-                          "warnings": r.warnings}
+
+    def describe(r) -> dict:
+        return {"log_z": r.log_z, "stderr": r.stderr, "ess": r.diagnostics.get("ess"), "warnings": r.warnings}
+
     return {
         "log_z": float(values @ weights / weights.sum()),
         "stderr": float(max(weights.sum() ** -0.5, (values.max() - values.min()) / 2)),
