@@ -61,12 +61,21 @@ def states_lower_bound(model: RBM, beta: float, states: np.ndarray) -> float:
     states = np.asarray(states, dtype=np.float64)
     if states.ndim != 2 or states.shape[0] == 0 or states.shape[1] != model.n_visible:
         return -math.inf
-    distinct = np.unique(states, axis=0)
+    distinct = distinct_rows(states)
     neg_f = -model.free_energy(distinct, beta)
     top = float(np.max(neg_f))
     if not math.isfinite(top):
         return -math.inf
     return top + math.log(float(np.exp(neg_f - top).sum()))
+
+
+def distinct_rows(states: np.ndarray) -> np.ndarray:
+    """The distinct rows of a 0/1 array (each row packed into bytes and compared as one key: far
+    faster than np.unique(axis=0) on thousands of 784-unit rows)."""
+    bits = np.ascontiguousarray(np.packbits(states > 0.5, axis=1))
+    keys = bits.view(np.dtype((np.void, bits.shape[1]))).ravel()
+    _, first = np.unique(keys, return_index=True)
+    return states[np.sort(first)]
 
 
 #: Mean-field modes with -Gamma within this many nats of the best one are counted as modes a
@@ -121,7 +130,7 @@ def rigorous_bracket(model: RBM, beta: float = 1.0, states: list[np.ndarray] | N
                               or [np.zeros((0, model.n_visible))])
         lse = states_lower_bound(model, beta, np.where(rows > 0.5, 1.0, 0.0))
     if math.isfinite(lse):
-        candidates.append((lse, f"{len(np.unique(rows, axis=0))} distinct states seen"))
+        candidates.append((lse, f"{len(distinct_rows(rows))} distinct states seen"))
     lower, lower_source = max(candidates) if candidates else (-math.inf, "none")
     return Bracket(lower, upper_bound(model, beta), lower_source, "factorised upper bound")
 
