@@ -48,9 +48,13 @@ def test_table_shows_the_sandwich():
     result = run(DIGITS, "-m", "ais", "-m", "reverse-ais", "--seed", "1", "--steps", "300", "--data", DATA)
     assert result.exit_code == 0
     assert "stoch. lower bound" in result.stdout and "stoch. upper bound" in result.stdout
-    line = re.search(r"sandwich .*: ([\d.]+) <= ln Z <= ([\d.]+), gap (-?[\d.]+) nats", result.stdout)
-    assert line, result.stdout
-    assert float(line.group(3)) == pytest.approx(float(line.group(2)) - float(line.group(1)), abs=2e-4)
+    text = " ".join(result.stdout.split())
+    line = re.search(r"sandwich .*?: ([\d.]+) <= ln Z <= ([\d.]+), gap (-?[\d.]+) nats", text)
+    crossed = re.search(r"forward AIS ([\d.]+) and reverse AIS ([\d.]+) cross by ([\d.]+) nats", text)
+    assert line or crossed, result.stdout  # two noisy bounds may cross: the line then says so
+    found = line or crossed
+    gap = float(found.group(3)) * (1 if line else -1)
+    assert gap == pytest.approx(float(found.group(2)) - float(found.group(1)), abs=2e-4)
 
 
 def test_options_reach_the_library():

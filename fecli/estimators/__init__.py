@@ -158,7 +158,7 @@ _FIXED_POINT = (
 _MEAN_FIELD = (*_FIXED_POINT, Option("combine", str, "best", "value of the best fixed point, or the log-sum-exp "
                                      "over distinct ones (an approximation)", choices=("best", "logsumexp")))
 
-_AIS = _sampling(100, 3000, "sm08", 1)
+_AIS = _sampling(100, 3000, "linear", 1)
 
 #: pt and umbrella (its old name) besides the number of rungs.
 _TEMPERING = (
