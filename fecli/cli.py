@@ -255,7 +255,8 @@ def output_options(formats=("table", "json", "csv")):
             click.option("--format", "fmt", type=click.Choice(list(formats)), default="table", show_default=True,
                          help="table for people; json (one object per line) or csv for pipelines."),
             click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-                         help="Write results to this file (atomically) instead of stdout."),
+                         help="Write results to this file (atomically) instead of stdout; .json and .csv choose "
+                              "the format unless --format is given."),
             click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings on stderr."),
             click.option("--fail-fast", is_flag=True, help="Stop at the first model or method that fails."),
         ]):
@@ -280,6 +281,20 @@ def loglik_entries() -> list[Method]:
     return [*METHODS.values(), RAISE]
 
 
+#: -o suffixes that choose the format when --format is not given.
+FORMAT_OF_SUFFIX = {".json": "json", ".jsonl": "json", ".ndjson": "json", ".csv": "csv"}
+
+
+def output_format(fmt: str, output: Path | None) -> str:
+    """--format if given, else the format -o's extension names (results.json -> json), else fmt."""
+    context = click.get_current_context(silent=True)
+    given = context is not None and context.get_parameter_source("fmt") not in (
+        None, click.core.ParameterSource.DEFAULT)
+    if given or output is None:
+        return fmt
+    return FORMAT_OF_SUFFIX.get(output.suffix.lower(), fmt)
+
+
 class Emitter:
     """Streams JSON/CSV rows to stdout as they come; tables and --output files at the end."""
 
@@ -287,6 +302,7 @@ class Emitter:
         from . import report
 
         _check_output_path(output)
+        fmt = output_format(fmt, output)
         self.fmt, self.output, self.fields, self.table = fmt, output, fields, table
         self.records: list[Any] = []
         self.stream = output is None and fmt in ("json", "csv")
@@ -541,6 +557,7 @@ def compare(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], beta
     from .runner import compare_plan
 
     plan = compare_plan(chosen_methods(methods) or None, beta=beta, seed=seed, budget=budget, flags=True, **options)
+    fmt = output_format(fmt, output)
     tables = fmt == "table"
     emitter = None if tables else Emitter(fmt, output, ComparedRow.FIELDS, None)
     if tables:

@@ -69,6 +69,19 @@ def test_output_file_gets_the_results_and_stdout_stays_empty(tmp_path, fmt):
     assert f"{REFERENCE['weak_24x12.h5']['1.0']:.12g}"[:8] in text
 
 
+@pytest.mark.parametrize("suffix, explicit, parse", [
+    ("json", None, lambda text: json.loads(text.splitlines()[0])["log_z"]),
+    ("csv", None, lambda text: next(csv.DictReader(io.StringIO(text)))["log_z"]),
+    ("json", "table", lambda text: "ln Z estimates" in text or None),
+])
+def test_output_extension_chooses_the_format_unless_format_is_given(tmp_path, suffix, explicit, parse):
+    out = tmp_path / f"res.{suffix}"
+    given = ("--format", explicit) if explicit else ()
+    result = run("estimate", SAMPLES / "weak_24x12.h5", "-m", "exact", *given, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert parse(out.read_text()) is not None
+
+
 def test_output_into_a_missing_folder_fails_before_any_work(tmp_path):
     result = run("estimate", SAMPLES / "weak_24x12.h5", "--output", tmp_path / "nope" / "r.json")
     assert result.exit_code == 1
