@@ -211,6 +211,14 @@ class LayeredPath:
             self._other_project = lambda o: (np.asarray(o, dtype=np.float32) @ wt32).astype(np.float64)
         self.own_target = self.own.scaled(self.beta)
         self.other_target = self.other.scaled(self.beta)
+        # For chains at different t (tempering, thermodynamic integration): the other layer without
+        # its bias (the bias goes into the field, t (field + beta theta_O)), and the own layer's
+        # linear parameters at both ends as features.
+        self.other_free = self.other_target.replace(bias=np.zeros_like(self.other_target.bias))
+        self.other_shift = self.other_target.bias.ravel()
+        self.base_shift = self.base.bias.ravel()
+        self.target_shift = self.own_target.bias.ravel()
+        self.own_free = None if self.own.name == "gaussian" else self.own.replace(bias=np.zeros_like(self.own.bias))
 
     def own_at(self, t: float) -> Layer:
         a, b = self.base.parameters(), self.own_target.parameters()
@@ -244,6 +252,43 @@ class LayeredPath:
         o = self.other_at(t).sample(t * field, rng)
         s_new = self.own_at(t).sample(t * self._other_project(o), rng)
         return s_new, o
+
+
+    # -- chains at their own t (rows): tempering ladders and thermodynamic integration -------------
+    def parts(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(E_A(s), beta E_S(s), beta W^T phi(s)) for rows of s: ln f_t for any t follows from these
+        (:meth:`log_f_rows`), since the energies are linear in the parameters that t interpolates."""
+        return self.base.energy(s), self.own_target.energy(s), self.field(s)
+
+    def log_f_rows(self, e_base: np.ndarray, e_target: np.ndarray, field: np.ndarray, t: np.ndarray | float) -> np.ndarray:
+        """ln f_t(s) = -(1 - t) E_A(s) - t beta E_S(s) + Gamma_O(t (beta W^T phi(s) + beta theta_O)) per row,
+        with t a scalar or one value per row (from :meth:`parts`)."""
+        t = np.asarray(t, dtype=np.float64)
+        tc = t[..., None] if t.ndim else t
+        return -(1.0 - t) * e_base - t * e_target + self.other_free.cgf(tc * (field + self.other_shift))
+
+    def dlog_f_dt(self, e_base: np.ndarray, e_target: np.ndarray, field: np.ndarray, t: float) -> np.ndarray:
+        """d ln f_t(s) / dt = E_A(s) - beta E_S(s) + E[phi(o) | s, t] . (beta W^T phi(s) + beta theta_O) per row
+        (thermodynamic integration's integrand; the derivative of a cgf is the mean of the features)."""
+        u = field + self.other_shift
+        return e_base - e_target + (self.other_free.mean(t * u) * u).sum(axis=-1)
+
+    def sweep_rows(self, s: np.ndarray, t: np.ndarray, rng: Any, field: np.ndarray | None = None) -> np.ndarray:
+        """One Gibbs sweep o ~ p_t(o | s), s ~ p_t(s | o) of every row at its own t (t: (rows,))."""
+        tc = np.asarray(t, dtype=np.float64)[:, None]
+        if field is None:
+            field = self.field(s)
+        o = self.other_free.sample(tc * (field + self.other_shift), rng)
+        g = tc * self._other_project(o)
+        if self.own_free is None:  # Gaussian: the precision moves with t too
+            prec = (1.0 - tc) * self.base.precision + tc * self.own_target.precision
+            mean = ((1.0 - tc) * self.base.bias + tc * self.own_target.bias + g) / prec
+            return mean + rng.standard_normal(mean.shape) / np.sqrt(prec)
+        return self.own_free.sample(g + (1.0 - tc) * self.base_shift + tc * self.target_shift, rng)
+
+    def other_given(self, s: np.ndarray, rng: Any) -> np.ndarray:
+        """Draws of the other layer from p_beta(o | s) at the target (t = 1), one per row of s."""
+        return self.other_target.sample(self.field(s), rng)
 
 
 def anneal(path: LayeredPath, s: np.ndarray, ts: np.ndarray, sweeps: int, rng: Any, progress=None,
@@ -395,3 +440,79 @@ def importance(model: RBM, *, beta: float = 1.0, samples: int = DEFAULT_SAMPLES,
     return _result(model, "importance", beta, path, logw, entropy, "stochastic_lower_bound", start, params, note,
                    what="importance log weights", unit="samples",
                    advice="a factorised proposal does not fit this model; the estimate is likely far too low: use ais")
+
+
+# --------------------------------------------------------------------------------------------
+# Thermodynamic integration
+
+
+def _integrand_means(path: LayeredPath, s: np.ndarray, ts: np.ndarray, sweeps: int, rng: Any, progress,
+                     label: str) -> np.ndarray:
+    """(chains, len(ts)) means of d ln f_t / dt at each grid point, recorded after each of the last
+    sweeps - sweeps // 2 sweeps there (as :func:`fecli.estimators.ti.integrand_means`)."""
+    out = np.zeros((s.shape[0], len(ts)))
+    settle = sweeps // 2
+    every = max(1, len(ts) // PROGRESS_UPDATES)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for k, t in enumerate(ts):
+            t = float(t)
+            for _ in range(settle):
+                s, _ = path.sweep(s, t, rng)
+            for _ in range(sweeps - settle):
+                s, _ = path.sweep(s, t, rng)
+                out[:, k] += path.dlog_f_dt(*path.parts(s), t)
+            if progress is not None and (k % every == 0 or k == len(ts) - 1):
+                progress(label, k + 1, len(ts))
+    return out / (sweeps - settle)
+
+
+def target_start(model: RBM, path: LayeredPath, n: int, entropy: int, stream: int, data: Any, burn_in: int,
+                 exact_max_units: int, progress=None) -> tuple[np.ndarray, str, list[str]]:
+    """``n`` states of the chains' layer at the target: exact samples when the enumerated layer has at
+    most ``exact_max_units`` units (or the model is Gaussian-Gaussian), else from parallel tempering
+    (:func:`fecli.estimators.layered_tempering.tempered_states`, burn_in // 4 rounds of burn-in and as
+    many recorded, as the bernoulli estimators). Returns (states, how they were made, warnings)."""
+    from .exact_layers import LayeredExactSampler, plan
+
+    p = plan(model, "auto")
+    if p.layer == "closed-form" or p.bits <= exact_max_units + 1e-9:
+        sampler = LayeredExactSampler(model, path.beta, max_bits=max(exact_max_units, 0))
+        parts = [sampler.sample(hi - lo, numpy_rng(seq)) for lo, hi, seq in chain_states(entropy, n, stream)]
+        return np.concatenate([v if path.side == "visible" else h for v, h in parts]), "exact samples of the target", []
+    from .layered_tempering import tempered_states
+
+    seed = int(np.random.SeedSequence(entropy, spawn_key=(stream, 2**31 - 3)).generate_state(1, np.uint64)[0] >> 11)
+    rounds = max(100, burn_in // 4)
+    states, _, note, warnings = tempered_states(model, path.beta, n, seed, data=data, burn_in=rounds, rounds=rounds,
+                                                progress=progress)
+    return states, note, warnings
+
+
+def ti(model: RBM, *, beta: float = 1.0, chains: int, steps: int, schedule: str, sweeps: int, data: Any = None,
+       burn_in: int, exact_max_units: int, seed: int | None = None, progress=None) -> Result:
+    """Thermodynamic integration (:func:`fecli.estimators.ti.ti`) for any unit types, on the path of
+    the parallel-tempering ladders (:func:`fecli.estimators.layered_tempering.tempering_path`: a uniform
+    base for a finite state layer). Half the chains start from exact base samples and move up the grid,
+    half start at the target (:func:`target_start`) and move down; the integrand is
+    :meth:`LayeredPath.dlog_f_dt`. Options are checked by the caller."""
+    from ..layer_data import resolve_for
+    from .layered_tempering import tempering_path
+    from .ti import _STREAM, _STREAM_DOWN, ti_result
+
+    start = time.perf_counter()
+    entropy = resolve_seed(seed)
+    rows, label = resolve_for(data, model)
+    path, note = tempering_path(model, beta, rows)
+    ts = make_schedule(schedule, steps)
+    n_up, n_down = (chains + 1) // 2, chains // 2
+    rng_up, rng_down = chunked_random(entropy, n_up, _STREAM), chunked_random(entropy, n_down, _STREAM_DOWN)
+    up = _integrand_means(path, path.base_samples(n_up, rng_up), ts, sweeps, rng_up, progress, "ti up")
+    s_down, down_note, warnings = target_start(model, path, n_down, entropy, _STREAM_DOWN, data, burn_in,
+                                               exact_max_units, progress)
+    down = _integrand_means(path, s_down, ts[::-1].copy(), sweeps, rng_down, progress, "ti down")[:, ::-1]
+    params = {"chains": chains, "steps": steps, "schedule": schedule, "sweeps": sweeps, "burn_in": burn_in,
+              "data": label, "seed": entropy}
+    result = ti_result(model, beta, ts, up, down, path.log_z_base, params,
+                       {"base_model": note, "down_start": down_note, "state_layer": path.side}, start)
+    result.warnings = [*warnings, *result.warnings]
+    return result

@@ -220,6 +220,19 @@ class Ladders:
         """Round trips (base -> target -> base, or the reverse) per ladder since the counts restarted."""
         return (self.half_trips // 2).sum(axis=1)
 
+    def visited_bound(self, model: RBM, beta: float, rec: "Records") -> tuple[float, int]:
+        """The rigorous lower bound of :func:`visited_lower_bound` over every state kept, and their count."""
+        return visited_lower_bound(*visited_states(model, beta, self, rec))
+
+    def target_states(self, rec: "Records", most: int) -> np.ndarray:
+        """At most ``most`` recorded top-rung states (approximate target samples), evenly spaced in time."""
+        return thinned(rec.top, most)
+
+    def upper_bound(self, model: RBM, beta: float) -> float:
+        from ..bounds import upper_bound
+
+        return upper_bound(model, beta)
+
 
 @dataclass
 class Records:
@@ -437,6 +450,11 @@ def _check_options(beta, rungs, chains, samples, burn_in, sweeps, schedule, rung
 
 
 def _start_ladders(model, beta, rungs, chains, burn_in, sweeps, schedule, data, entropy, progress, total):
+    if not model.is_bernoulli:  # Gaussian or Potts layers: the generic layer path
+        from .layered_tempering import start_layered_ladders
+
+        return start_layered_ladders(model, beta, rungs, chains, burn_in, sweeps, schedule, data, entropy, progress,
+                                     total)
     data_arr, data_label = resolve_data(data, model)
     a_base, base_note = base_model(model, beta, data_arr)
     path = AnnealingPath(model, beta, a_base)
@@ -515,7 +533,7 @@ def _tempering(model: RBM, method: str, word: str, beta, rungs, chains, samples,
     half = max(Z95 * fit.asymptotic_stderr, t_quantile * fit.spread_stderr)
     ci_low, ci_high = log_z - half, log_z + half
     trips = ladders.round_trips()
-    bound, distinct = visited_lower_bound(*visited_states(model, beta, ladders, rec))
+    bound, distinct = ladders.visited_bound(model, beta, rec)
 
     warnings = []
     if np.any(trips == 0):
@@ -562,12 +580,12 @@ def _tempering(model: RBM, method: str, word: str, beta, rungs, chains, samples,
             "visited_lower_bound": bound, "visited_distinct_states": distinct,
         },
         warnings=warnings,
-        states=thinned(rec.top, STATES_KEPT),
+        states=ladders.target_states(rec, STATES_KEPT),
     )
     if bound > ci_high:  # the interval excludes a sum over states the chains saw: mass was missed
-        from ..bounds import Bracket, check_result, upper_bound
+        from ..bounds import Bracket, check_result
 
-        check_result(result, Bracket(bound, upper_bound(model, beta), f"{distinct} distinct states the "
+        check_result(result, Bracket(bound, ladders.upper_bound(model, beta), f"{distinct} distinct states the "
                                      "tempered chains visited", "factorised upper bound"))
     return result
 

@@ -130,20 +130,35 @@ def ti(
     schedule = check_schedule(schedule)
     sweeps = check_positive_int("sweeps", sweeps)
     burn_in = check_positive_int("burn_in", burn_in)
+    if chains < 2:
+        raise InvalidOptionError(f"ti needs chains >= 2 (half move up the path, half down), got {chains}.")
+    if not model.is_bernoulli:  # Gaussian or Potts layers: the generic layer path
+        from .layered_sampling import ti as ti_layers
+
+        return ti_layers(model, beta=beta, chains=chains, steps=steps, schedule=schedule, sweeps=sweeps, data=data,
+                         burn_in=burn_in, exact_max_units=exact_max_units, seed=seed, progress=progress)
     data_arr, data_label = resolve_data(data, model)
     entropy = resolve_seed(seed)
     a_base, base_note = base_model(model, beta, data_arr)
     path = AnnealingPath(model, beta, a_base)
     ts = make_schedule(schedule, steps)
-
-    if chains < 2:
-        raise InvalidOptionError(f"ti needs chains >= 2 (half move up the path, half down), got {chains}.")
     up_seqs = chain_states(entropy, (chains + 1) // 2, stream=_STREAM)
     down_seqs = chain_states(entropy, chains // 2, stream=_STREAM_DOWN)
     up_states, down_states = kernel_states(up_seqs), kernel_states(down_seqs)
     up = integrand_means(path, ts, sweeps, Chains(path, base_samples(path, up_states), up_states), progress, "ti up")
     target = start_at_target(path, down_seqs, down_states, data_arr, burn_in, exact_max_units, progress, "ti burn-in")
     down = integrand_means(path, ts[::-1].copy(), sweeps, target.walkers, progress, "ti down")[:, ::-1]
+    params = {"chains": chains, "steps": steps, "schedule": schedule, "sweeps": sweeps,
+              "burn_in": burn_in, "data": data_label, "seed": entropy}
+    return ti_result(model, beta, ts, up, down, path.log_z_base, params,
+                     {"base_model": base_note, "down_start": target.note}, start)
+
+
+def ti_result(model: RBM, beta: float, ts: np.ndarray, up: np.ndarray, down: np.ndarray, log_z_base: float,
+              params: dict, notes: dict, start: float) -> Result:
+    """The TI estimate and its three error terms (module docstring) from the per-chain integrand means
+    of the chains that moved up (C_up, K + 1) and down (C_down, K + 1), both in the order of ``ts``."""
+    steps = len(ts) - 1
     if not (np.all(np.isfinite(up)) and np.all(np.isfinite(down))):
         raise EstimationFailedError(
             "the run failed: the integrand d ln f/dt is NaN or infinite (overflow); no estimate is reported."
@@ -159,7 +174,7 @@ def ti(
     coarse = float(trapezoid(mean_curve[coarse_idx], ts[coarse_idx])) if steps >= 2 else integral
     quadrature = abs(float(trapezoid(mean_curve, ts)) - coarse) / 3.0
     stderr = math.sqrt(se_sampling**2 + quadrature**2 + lag**2)
-    log_z = path.log_z_base + integral
+    log_z = log_z_base + integral
     warnings = []
     if quadrature > se_sampling and quadrature > MEANINGFUL_ERROR:
         warnings.append(
@@ -183,11 +198,11 @@ def ti(
         ci_low=log_z - Z95 * stderr,
         ci_high=log_z + Z95 * stderr,
         wall_time_s=time.perf_counter() - start,
-        params={"chains": chains, "steps": steps, "schedule": schedule, "sweeps": sweeps,
-                "burn_in": burn_in, "data": data_label, "seed": entropy},
-        diagnostics={"base_model": base_note, "log_z_base": path.log_z_base, "sampling_stderr": se_sampling,
+        params=params,
+        diagnostics={"base_model": notes["base_model"], "log_z_base": log_z_base, "sampling_stderr": se_sampling,
                      "quadrature_error": quadrature, "lag_error": lag,
-                     "log_z_up": path.log_z_base + float(i_up.mean()),
-                     "log_z_down": path.log_z_base + float(i_down.mean()), "down_start": target.note},
+                     "log_z_up": log_z_base + float(i_up.mean()),
+                     "log_z_down": log_z_base + float(i_down.mean()), "down_start": notes["down_start"],
+                     **{k: v for k, v in notes.items() if k not in ("base_model", "down_start")}},
         warnings=warnings,
     )
