@@ -161,6 +161,20 @@ def test_gaussian_loglik_is_a_normalised_density(tmp_path):
 
 def test_refused_method_names_the_combination(tmp_path):
     model = hand_written(tmp_path / "g.h5", "gaussian")
-    result = run("estimate", model, "-m", "tap3")
+    result = run("estimate", model, "-m", "trajectory")
     assert result.exit_code == 1
-    assert "method 'tap3' does not support gaussian-bernoulli models" in result.stderr
+    assert "method 'trajectory' does not support gaussian-bernoulli models" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "potts"])
+def test_pt_ti_tap3_from_the_command_line(tmp_path, kind):
+    model = hand_written(tmp_path / "m.h5", kind)
+    exact = brute_log_z(load_model(model), 1.0)
+    result = run("estimate", model, "-m", "pt", "-m", "ti", "-m", "tap3", "--samples", 800, "--burn-in", 300,
+                 "--steps", 60, "--sweeps", 8, "--chains", 40, "--seed", 1, "--format", "json", "-q")
+    assert result.exit_code == 0, result.output
+    rows = {r["method"]: r for r in map(json.loads, result.stdout.splitlines())}
+    for method in ("pt", "ti"):
+        assert abs(rows[method]["log_z"] - exact) < 4 * rows[method]["stderr"] + 0.02
+    assert abs(rows["tap3"]["log_z"] - exact) < 0.5

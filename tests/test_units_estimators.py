@@ -124,6 +124,8 @@ SAMPLED = [("spin", "bernoulli"), ("gaussian", "bernoulli"), ("potts", "bernoull
     ("ais", {"chains": 64, "steps": 800}),
     ("reverse-ais", {"chains": 64, "steps": 800}),
     ("importance", {"samples": 4000}),
+    ("ti", {"chains": 40, "steps": 60, "sweeps": 8}),
+    ("pt", {"samples": 600, "burn_in": 200}),
 ])
 def test_sampling_estimators_within_their_error_of_exact(vt, ht, method, options):
     model = make_model(vt, ht, 6, 4, 21, 1.0, 0.35)
@@ -161,12 +163,13 @@ def test_spin_models_run_on_the_bernoulli_kernels_with_the_offset():
 
 def test_methods_refuse_combinations_they_do_not_support_in_one_line():
     model = make_model("gaussian", "bernoulli", 3, 2, 0)
-    for name in ("tap3", "umbrella", "ti"):
+    for name in ("trajectory",):
         assert not METHODS[name].supports(model)
         with pytest.raises(RefusedError, match=f"method '{name}' does not support gaussian-bernoulli models") as info:
             estimate(model, name)
         assert "\n" not in str(info.value)
-    assert METHODS["ais"].supports(model) and METHODS["exact"].supports(model)
+    for name in ("ais", "exact", "pt", "umbrella", "ti", "tap3", "auto"):
+        assert METHODS[name].supports(model)
     bad = RBM(Gaussian(np.zeros(2), np.ones(2)), Gaussian(np.zeros(1), np.ones(1)), np.array([[0.8], [0.8]]))
     for name in ("mf", "ais"):
         with pytest.raises(RefusedError, match="not normalisable"):
@@ -201,3 +204,82 @@ def test_samples_follow_the_model_for_potts_and_gaussian_layers(method):
     drawn = sample(gg, 20000, method=method, seed=3, chains=50, burn_in=100, thin=2)
     assert drawn.v.dtype == np.float64
     assert np.abs(np.cov(drawn.v.T) - cov).max() < 0.05 * np.abs(cov).max() + 0.01
+
+
+@pytest.mark.parametrize("vt, ht", [("potts", "bernoulli"), ("gaussian", "bernoulli"), ("bernoulli", "gaussian")])
+def test_ti_from_tempered_target_samples(vt, ht):
+    """Where exact target samples are out of reach the downward TI chains start from the tempering ladders."""
+    model = make_model(vt, ht, 6, 4, 21, 1.0, 0.35)
+    r = estimate(model, "ti", chains=40, steps=60, sweeps=8, exact_max_units=0, burn_in=400, seed=5)
+    assert r.diagnostics["down_start"].startswith("parallel tempering")
+    assert abs(r.log_z - log_partition(model)) < 4 * r.stderr + 0.02
+
+
+@pytest.mark.parametrize("vt, ht", [("potts", "bernoulli"), ("gaussian", "bernoulli"), ("potts", "gaussian")])
+def test_ti_integrand_is_the_derivative_of_the_path(vt, ht):
+    from fecli.estimators.layered_sampling import LayeredPath, base_layer, chunked_random
+
+    model = make_model(vt, ht, 4, 3, 2)
+    side = "hidden" if vt == "gaussian" else "visible"
+    path = LayeredPath(model, 0.7, side, base_layer(model, 0.7, side, None)[0])
+    s = path.base_samples(5, chunked_random(1, 5))
+    parts = path.parts(s)
+    for t in (0.0, 0.3, 0.9):
+        h = 1e-6
+        numeric = (path.log_f_rows(*parts, t + h) - path.log_f_rows(*parts, t - h)) / (2 * h)
+        np.testing.assert_allclose(path.dlog_f_dt(*parts, t), numeric, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(path.log_f_rows(*parts, np.full(5, t)), path.log_f(s, t), atol=1e-10)
+
+
+def test_pt_on_a_larger_gaussian_model_and_its_target_states():
+    """Chains on the hidden layer (the visible one Gaussian): the states handed on (auto's AIS base)
+    are visible rows drawn given them."""
+    model = make_model("gaussian", "bernoulli", 12, 10, 5, 1.0, 0.4)
+    r = estimate(model, "pt", samples=1500, burn_in=500, seed=2)
+    assert abs(r.log_z - log_partition(model)) < 4 * r.stderr + 0.02
+    assert r.diagnostics["rungs"] >= 2
+
+
+def test_auto_runs_pt_and_ais_on_gaussian_and_potts_models(monkeypatch):
+    import fecli.estimators.auto as auto
+
+    monkeypatch.setattr(auto, "EXACT_SHARE", 0.0)  # small models: make it take the sampling routes
+    for vt, ht in (("gaussian", "bernoulli"), ("potts", "bernoulli")):
+        model = make_model(vt, ht, 6, 5, 3, 1.0, 0.4)
+        r = estimate(model, "auto", target_error=0.2, budget=60, seed=1)
+        assert {h["method"] for h in r.diagnostics["routes"]} == {"pt", "ais"}
+        assert r.ci_low - 0.02 <= log_partition(model) <= r.ci_high + 0.02
+
+
+def test_potts_tap_errors_scale_with_the_order():
+    """Potts visible units: mf, tap2, tap3 errors go as eps^2, eps^3, eps^4 when W is scaled by eps."""
+    from fecli.layers import Bernoulli, Potts
+
+    rng = np.random.default_rng(3)
+    w, a, b = rng.normal(size=(5, 3, 4)), 1.5 * rng.normal(size=(5, 3)), 1.5 * rng.normal(size=4)
+    eps = np.geomspace(0.015, 0.1, 4)
+    errors = {name: [] for name in ("mf", "tap2", "tap3")}
+    for e in eps:
+        model = RBM(Potts(a), Bernoulli(b), e * w)
+        exact = log_partition(model)
+        for name in errors:
+            errors[name].append(estimate(model, name, tol=1e-13, max_iter=20000, seed=1).log_z - exact)
+    for name, slope in (("mf", 2.0), ("tap2", 3.0), ("tap3", 4.0)):
+        assert _slope(eps, errors[name]) == pytest.approx(slope, abs=0.3)
+
+
+def test_tap3_of_two_state_potts_units_is_the_bernoulli_tap3_and_gaussian_tap3_is_tap2():
+    from fecli.layers import Bernoulli, Potts
+
+    rng = np.random.default_rng(3)
+    w, a, b = 0.4 * rng.normal(size=(6, 5)), rng.normal(size=6), rng.normal(size=5)
+    w2 = np.zeros((6, 2, 5))
+    w2[:, 1] = w
+    potts = RBM(Potts(np.stack([np.zeros(6), a], axis=1)), Bernoulli(b), w2)
+    r = estimate(potts, "tap3", tol=1e-12)
+    assert r.log_z == pytest.approx(estimate(RBM(w, a, b), "tap3", tol=1e-12).log_z, abs=1e-9)
+    assert r.diagnostics["terms"]["tap3"] != 0.0
+    gb = make_model("gaussian", "bernoulli", 5, 4, 1, 1.0, 0.3)
+    g3 = estimate(gb, "tap3", tol=1e-12)
+    assert g3.log_z == pytest.approx(estimate(gb, "tap2", tol=1e-12).log_z, abs=1e-12)
+    assert g3.diagnostics["terms"]["tap3"] == 0.0
