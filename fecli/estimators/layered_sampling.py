@@ -81,17 +81,17 @@ class ChunkedRandom:
     def __init__(self, bounds: list[tuple[int, int]], generators: list[np.random.Generator]):
         self.bounds, self.generators = bounds, generators
 
-    def _draw(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
-        out = np.empty(shape)
+    def _draw(self, name: str, shape: tuple[int, ...], dtype=np.float64) -> np.ndarray:
+        out = np.empty(shape, dtype=dtype)
         for (lo, hi), g in zip(self.bounds, self.generators):
-            out[lo:hi] = getattr(g, name)((hi - lo,) + tuple(shape[1:]))
+            getattr(g, name)((hi - lo,) + tuple(shape[1:]), dtype=dtype, out=out[lo:hi])
         return out
 
-    def random(self, shape):
-        return self._draw("random", tuple(np.atleast_1d(shape)))
+    def random(self, shape, dtype=np.float64):
+        return self._draw("random", tuple(np.atleast_1d(shape)), dtype)
 
-    def standard_normal(self, shape):
-        return self._draw("standard_normal", tuple(np.atleast_1d(shape)))
+    def standard_normal(self, shape, dtype=np.float64):
+        return self._draw("standard_normal", tuple(np.atleast_1d(shape)), dtype)
 
 
 def chunked_random(entropy: int, n: int, stream: int = 0) -> ChunkedRandom:
@@ -291,9 +291,71 @@ class LayeredPath:
         return self.other_target.sample(self.field(s), rng)
 
 
+class GaussianSummedOut:
+    """The path's Gibbs sweep and ln f_t with a Gaussian other layer integrated out exactly, for 0/1
+    chains (Gaussian-Bernoulli models, and Bernoulli-Gaussian ones: chains on the finite layer).
+
+    With w = beta W (own -> other), P = beta gamma_O and theta' = beta theta_O, the other layer's draw
+    o ~ N(t (theta' + s w) / P, 1 / P) enters the sweep only through the own layer's field
+    g = t o w^T. That field is Gaussian given s:
+
+        g = t^2 (c + s M) + t z C,    M = w diag(1/P) w^T,  c = w (theta' / P),  C^T C = M,  z ~ N(0, I),
+
+    so the sweep draws g directly (no draw of o), and the same product s M gives the log-partition
+    of the other layer, Gamma_{O_t}(t s w) = t^2 (q0 + 2 s.c + (s M).s) / 2 + (1/2) sum ln(2 pi / P),
+    q0 = sum theta'^2 / P. s M is a float64 0/1 row sum of the (n_own x n_own) matrix M (log weights);
+    z C is float32 BLAS (draws only). C is the Cholesky factor of M when the own layer is the smaller
+    (fewer normals and a smaller product than drawing o), else diag(P)^(-1/2) w^T.
+    """
+
+    def __init__(self, path: "LayeredPath"):
+        w, prec, theta = path.w, path.other_target.precision, path.other_target.bias
+        self.m = np.ascontiguousarray((w / prec) @ w.T)
+        self.c = w @ (theta / prec)
+        self.q0 = float((theta * theta / prec).sum())
+        self.const = float(0.5 * np.log(2.0 * math.pi / prec).sum())
+        self.project = binary_projector(path.own, self.m)
+        noise = None
+        if w.shape[0] < w.shape[1]:
+            try:
+                noise = np.linalg.cholesky(self.m).T
+            except np.linalg.LinAlgError:
+                noise = None
+        self.triangular = noise is not None
+        if noise is None:
+            noise = path.wt / np.sqrt(prec)[:, None]
+        # Fortran order: what BLAS's strmm reads without a copy.
+        self.noise = np.asarray(noise, dtype=np.float32, order="F" if self.triangular else "C")
+
+    @staticmethod
+    def applies(path: "LayeredPath") -> bool:
+        return path.other.name == "gaussian" and path.own.name == "bernoulli"
+
+    def log_f(self, path: "LayeredPath", s: np.ndarray, sm: np.ndarray, t: float) -> np.ndarray:
+        quad = self.q0 + 2.0 * (s @ self.c) + np.einsum("ij,ij->i", sm, s)
+        return -path.own_at(t).energy(s) + 0.5 * t * t * quad + self.const
+
+    def sweep(self, path: "LayeredPath", s: np.ndarray, sm: np.ndarray, t: float, rng: Any) -> np.ndarray:
+        """New 0/1 states: s_i = 1 when u_i < sigmoid(x_i), written u_i (1 + e^-x_i) < 1 (one exp, no
+        division), x = the own layer's bias at t + g."""
+        z = rng.standard_normal((s.shape[0], self.noise.shape[0]), dtype=np.float32)
+        x = t * t * (self.c + sm) + t * self._noise(z) + ((1.0 - t) * path.base.bias + t * path.own_target.bias)
+        return (rng.random(x.shape) * (1.0 + np.exp(-x)) < 1.0).astype(np.float64)
+
+    def _noise(self, z: np.ndarray) -> np.ndarray:
+        """z C: a triangular product (half a dense one) when C is the Cholesky factor."""
+        if self.triangular:
+            from scipy.linalg.blas import strmm
+
+            return strmm(1.0, self.noise, z, side=1, lower=0)
+        return z @ self.noise
+
+
 def anneal(path: LayeredPath, s: np.ndarray, ts: np.ndarray, sweeps: int, rng: Any, progress=None,
            label: str = "annealing") -> tuple[np.ndarray, np.ndarray]:
     """(log weights sum_k ln f_k(s_k) - ln f_{k-1}(s_k), final states) along ts[0] -> ts[-1]."""
+    if GaussianSummedOut.applies(path):
+        return _anneal_summed_out(path, GaussianSummedOut(path), s, ts, sweeps, rng, progress, label)
     logw = np.zeros(s.shape[0])
     K = len(ts) - 1
     every = max(1, K // PROGRESS_UPDATES)
@@ -304,6 +366,24 @@ def anneal(path: LayeredPath, s: np.ndarray, ts: np.ndarray, sweeps: int, rng: A
             if k < K:
                 for sweep in range(sweeps):
                     s, _ = path.sweep(s, float(ts[k]), rng, field if sweep == 0 else None)
+            if progress is not None and (k % every == 0 or k == K):
+                progress(label, k, K)
+    return logw, s
+
+
+def _anneal_summed_out(path: LayeredPath, summed: GaussianSummedOut, s: np.ndarray, ts: np.ndarray, sweeps: int,
+                       rng: Any, progress, label: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`anneal` with the Gaussian other layer integrated out (:class:`GaussianSummedOut`)."""
+    logw = np.zeros(s.shape[0])
+    K = len(ts) - 1
+    every = max(1, K // PROGRESS_UPDATES)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for k in range(1, K + 1):
+            sm = summed.project(s)
+            logw += summed.log_f(path, s, sm, float(ts[k])) - summed.log_f(path, s, sm, float(ts[k - 1]))
+            if k < K:
+                for sweep in range(sweeps):
+                    s = summed.sweep(path, s, sm if sweep == 0 else summed.project(s), float(ts[k]), rng)
             if progress is not None and (k % every == 0 or k == K):
                 progress(label, k, K)
     return logw, s
