@@ -139,7 +139,8 @@ def parse_shape(text: str, n_visible: int) -> tuple[int, int]:
 
 
 def plot_filters(model: Any, path: str | os.PathLike, shape: str, max_filters: int = 100) -> Path:
-    """Each hidden unit's weight vector W[:, j] as an image, in a grid, on one colour scale.
+    """Each hidden unit's weight vector W[:, j] as an image, in a grid, on one colour scale (Potts
+    visible units: W[i, s, j], the q states of each site in adjacent columns).
 
     Blue negative, red positive, white zero; the scale is symmetric, +-max |W| over the units
     shown, so units can be compared, and the colour bar gives its values. Units are labelled
@@ -151,7 +152,9 @@ def plot_filters(model: Any, path: str | os.PathLike, shape: str, max_filters: i
         raise InvalidOptionError(f"--max-filters must be >= 1, got {max_filters}.")
     n = min(model.n_hidden, max_filters)
     grid = int(np.ceil(np.sqrt(n)))
-    weights = model.weights[:, :n]
+    weights = model.weights2d[:, :n]  # Potts visible units: the q states of each site side by side
+    q = model.visible.q if model.visible.name == "potts" else 1
+    cols *= q
     limit = float(np.abs(weights).max()) or 1.0
     plt = _pyplot()
     fig, axes = plt.subplots(grid, grid, figsize=(1.2 * grid + 1.2, 1.2 * grid + 0.6), squeeze=False)
@@ -162,9 +165,10 @@ def plot_filters(model: Any, path: str | os.PathLike, shape: str, max_filters: i
             image = ax.imshow(weights[:, k].reshape(rows, cols), cmap="RdBu_r", vmin=-limit, vmax=limit,
                               interpolation="nearest")
             ax.set_title(str(k), fontsize=7, pad=2)
-    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="weight W_ij")
+    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="weight W_ij" if q == 1 else "weight W[i, s, j]")
     shown = f"{n} of {model.n_hidden}" if n < model.n_hidden else f"{n}"
-    fig.suptitle(f"weights of {shown} hidden units: {Path(model.name).name}")
+    states = "" if q == 1 else f" (each site's {q} states side by side)"
+    fig.suptitle(f"weights of {shown} hidden units{states}: {Path(model.name).name}")
     return _save(fig, path, tight=False)
 
 

@@ -178,3 +178,11 @@ def test_pt_ti_tap3_from_the_command_line(tmp_path, kind):
     for method in ("pt", "ti"):
         assert abs(rows[method]["log_z"] - exact) < 4 * rows[method]["stderr"] + 0.02
     assert abs(rows["tap3"]["log_z"] - exact) < 0.5
+
+
+@pytest.mark.parametrize("kind, shape", [("potts", "1x5"), ("gaussian", "2x4")])
+def test_plot_filters_for_potts_and_gaussian_models(tmp_path, kind, shape):
+    model = hand_written(tmp_path / "m.h5", kind)
+    result = run("plot", "filters", model, "--shape", shape, "-o", tmp_path / "f.png")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "f.png").stat().st_size > 0

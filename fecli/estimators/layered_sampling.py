@@ -299,56 +299,69 @@ class GaussianSummedOut:
     o ~ N(t (theta' + s w) / P, 1 / P) enters the sweep only through the own layer's field
     g = t o w^T. That field is Gaussian given s:
 
-        g = t^2 (c + s M) + t z C,    M = w diag(1/P) w^T,  c = w (theta' / P),  C^T C = M,  z ~ N(0, I),
+        g = t^2 (c + s M) + t z L^T,    M = w diag(1/P) w^T = L L^T,  c = w (theta' / P),  z ~ N(0, I),
 
-    so the sweep draws g directly (no draw of o), and the same product s M gives the log-partition
-    of the other layer, Gamma_{O_t}(t s w) = t^2 (q0 + 2 s.c + (s M).s) / 2 + (1/2) sum ln(2 pi / P),
-    q0 = sum theta'^2 / P. s M is a float64 0/1 row sum of the (n_own x n_own) matrix M (log weights);
-    z C is float32 BLAS (draws only). C is the Cholesky factor of M when the own layer is the smaller
-    (fewer normals and a smaller product than drawing o), else diag(P)^(-1/2) w^T.
+    so the sweep draws g directly (no draw of o), and the log-partition of the other layer is
+    Gamma_{O_t}(t s w) = t^2 (q0 + 2 s.c + s M s^T) / 2 + (1/2) sum ln(2 pi / P), q0 = sum theta'^2 / P.
+    When M is positive definite (the own layer is the smaller one), L is its Cholesky factor and
+    a = s L, a float64 0/1 row sum of a triangle (:mod:`fecli.kernels.gaussian`), gives both: the log
+    weights through s M s^T = |a|^2 and the field through g = t^2 c + (t^2 a + t z) L^T, one float32
+    triangular product (draws only). Otherwise a = s M (0/1 row sums) and the noise is z diag(P)^(-1/2) w^T.
     """
 
     def __init__(self, path: "LayeredPath"):
         w, prec, theta = path.w, path.other_target.precision, path.other_target.bias
-        self.m = np.ascontiguousarray((w / prec) @ w.T)
+        m = (w / prec) @ w.T
         self.c = w @ (theta / prec)
         self.q0 = float((theta * theta / prec).sum())
         self.const = float(0.5 * np.log(2.0 * math.pi / prec).sum())
-        self.project = binary_projector(path.own, self.m)
-        noise = None
+        lower = None
         if w.shape[0] < w.shape[1]:
             try:
-                noise = np.linalg.cholesky(self.m).T
+                lower = np.linalg.cholesky(m)
             except np.linalg.LinAlgError:
-                noise = None
-        self.triangular = noise is not None
-        if noise is None:
-            noise = path.wt / np.sqrt(prec)[:, None]
-        # Fortran order: what BLAS's strmm reads without a copy.
-        self.noise = np.asarray(noise, dtype=np.float32, order="F" if self.triangular else "C")
+                lower = None
+        self.triangular = lower is not None
+        if self.triangular:
+            self.lower = np.ascontiguousarray(lower)
+            self.lower_colsum = self.lower.sum(axis=0)
+            self.upper32 = np.asarray(lower.T, dtype=np.float32, order="F")  # what strmm reads without a copy
+        else:
+            self.m = np.ascontiguousarray(m)
+            self._project_m = binary_projector(path.own, self.m)
+            self.noise = np.ascontiguousarray(path.wt / np.sqrt(prec)[:, None], dtype=np.float32)
 
     @staticmethod
     def applies(path: "LayeredPath") -> bool:
         return path.other.name == "gaussian" and path.own.name == "bernoulli"
 
-    def log_f(self, path: "LayeredPath", s: np.ndarray, sm: np.ndarray, t: float) -> np.ndarray:
-        quad = self.q0 + 2.0 * (s @ self.c) + np.einsum("ij,ij->i", sm, s)
-        return -path.own_at(t).energy(s) + 0.5 * t * t * quad + self.const
+    def project(self, s: np.ndarray) -> np.ndarray:
+        """a = s L (or s M): the one product of the chains' states a step needs."""
+        if not self.triangular:
+            return self._project_m(s)
+        from ..kernels.gaussian import lower_binary_products
 
-    def sweep(self, path: "LayeredPath", s: np.ndarray, sm: np.ndarray, t: float, rng: Any) -> np.ndarray:
+        out = np.empty(s.shape)
+        lower_binary_products(np.ascontiguousarray(s), self.lower, self.lower_colsum, out)
+        return out
+
+    def log_f(self, path: "LayeredPath", s: np.ndarray, a: np.ndarray, t: float) -> np.ndarray:
+        quad = np.einsum("ij,ij->i", a, a) if self.triangular else np.einsum("ij,ij->i", a, s)
+        return -path.own_at(t).energy(s) + 0.5 * t * t * (self.q0 + 2.0 * (s @ self.c) + quad) + self.const
+
+    def sweep(self, path: "LayeredPath", s: np.ndarray, a: np.ndarray, t: float, rng: Any) -> np.ndarray:
         """New 0/1 states: s_i = 1 when u_i < sigmoid(x_i), written u_i (1 + e^-x_i) < 1 (one exp, no
         division), x = the own layer's bias at t + g."""
-        z = rng.standard_normal((s.shape[0], self.noise.shape[0]), dtype=np.float32)
-        x = t * t * (self.c + sm) + t * self._noise(z) + ((1.0 - t) * path.base.bias + t * path.own_target.bias)
-        return (rng.random(x.shape) * (1.0 + np.exp(-x)) < 1.0).astype(np.float64)
-
-    def _noise(self, z: np.ndarray) -> np.ndarray:
-        """z C: a triangular product (half a dense one) when C is the Cholesky factor."""
+        z = rng.standard_normal((s.shape[0], self.upper32.shape[0] if self.triangular else self.noise.shape[0]),
+                                dtype=np.float32)
+        bias = (1.0 - t) * path.base.bias + t * path.own_target.bias + t * t * self.c
         if self.triangular:
             from scipy.linalg.blas import strmm
 
-            return strmm(1.0, self.noise, z, side=1, lower=0)
-        return z @ self.noise
+            x = bias + strmm(1.0, self.upper32, (t * t) * a.astype(np.float32) + t * z, side=1, lower=0)
+        else:
+            x = bias + t * t * a + t * (z @ self.noise)
+        return (rng.random(x.shape) * (1.0 + np.exp(-x)) < 1.0).astype(np.float64)
 
 
 def anneal(path: LayeredPath, s: np.ndarray, ts: np.ndarray, sweeps: int, rng: Any, progress=None,
