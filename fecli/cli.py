@@ -266,6 +266,25 @@ def output_options(formats=("table", "json", "csv")):
     return decorate
 
 
+def scheduler_option(func):
+    """--scheduler (or FECLI_SCHEDULER): the command runs its sampling tasks on that Dask cluster
+    (fecli.engine); without it nothing of Dask is imported."""
+    import functools
+
+    @functools.wraps(func)
+    def run(*args: Any, scheduler: str | None = None, **kwargs: Any) -> Any:
+        from .engine import connect
+
+        with connect(scheduler):
+            return func(*args, **kwargs)
+
+    return click.option(
+        "--scheduler", envvar="FECLI_SCHEDULER", default=None, metavar="ADDRESS|local:N",
+        help="Run the sampling work on a Dask cluster: the address of a running 'dask scheduler' "
+             "(tcp://host:8786), or local:N for N worker processes on this machine (needs fecli[dask]). "
+             "Same seed, same numbers as without it.  [env: FECLI_SCHEDULER]")(run)
+
+
 #: --data on estimate and compare (loglik's DATA is an argument, passed to the methods that take data).
 DATA_OPTION = click.option(
     "--data", type=click.Path(path_type=Path), default=None,
@@ -397,6 +416,7 @@ def _load_or_fail(path: Path, batch: Batch) -> Any:
 @method_selection(choices=(*method_names(), ALL), default=("auto",), default_text="auto", entries=ln_z_entries())
 @output_options()
 @DATA_OPTION
+@scheduler_option
 def estimate(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], beta: float, seed: int | None, fmt: str,
              output: Path | None, quiet: bool, fail_fast: bool, **options: Any) -> None:
     """\b
@@ -456,6 +476,7 @@ def _print_sandwiches(results: list) -> None:
 @click.option("--alphabet", default=None,
               help="Potts models: DATA is aligned FASTA in this alphabet: protein, rna, dna or the symbols in "
                    "state order (gap included).")
+@scheduler_option
 def loglik(model: Path, data: Path, methods: tuple[tuple[str, ...], ...], beta: float, seed: int | None, fmt: str,
            output: Path | None, quiet: bool, fail_fast: bool, per_example: Path | None, key: str | None,
            binarize: float | None, scale: float | None, alphabet: str | None, **options: Any) -> None:
@@ -540,6 +561,7 @@ def _run_raise(plan: Any, rbm: Any, rows: Any, data_name: str, path: Path, batch
               help="Seconds to spread evenly over the sampling methods (each sized by a short pilot run).")
 @output_options()
 @DATA_OPTION
+@scheduler_option
 def compare(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], beta: float, seed: int | None,
             budget: float | None, fmt: str, output: Path | None, quiet: bool, fail_fast: bool, **options: Any) -> None:
     """\b
@@ -878,6 +900,7 @@ def declared_options(method: str, exclude: tuple[str, ...] = ()):
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Write the rows to this file (atomically) instead of stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or warnings on stderr.")
+@scheduler_option
 def trajectory_command(model: Path, data: Path | None, validation_data: Path | None, key: str | None,
                        binarize: float | None, scale: float | None, beta: float, fmt: str,
                        output: Path | None, quiet: bool, **options: Any) -> None:

@@ -211,14 +211,14 @@ def connect(spec: str | None) -> Iterator[Any]:
     with contextlib.ExitStack() as stack:
         if workers is not None:
             cluster = stack.enter_context(distributed.LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                 silence_logs=logging.ERROR))
             client = stack.enter_context(distributed.Client(cluster))
             client.wait_for_workers(workers)
         else:
             try:
                 client = distributed.Client(target, timeout=CONNECT_TIMEOUT_S)
-            except (OSError, TimeoutError) as exc:
+            except (OSError, TimeoutError, ValueError) as exc:
                 raise SchedulerError(f"cannot reach the Dask scheduler at {target}: {_reason(exc)}") from None
             stack.callback(client.close)
         with using(DaskBackend(client, target)) as b:
