@@ -382,8 +382,9 @@ def expand_models(paths: tuple[Path, ...]) -> list[Path]:
     return out
 
 
-def results_of(plan: Any, model: Any, path: Path, batch: Batch, quiet: bool, runs: Any = None):
-    """The library's run_methods with the CLI around it: progress bars, failures through ``batch``, warnings."""
+def results_of(plan: Any, model: Any, path: Path, batch: Batch, quiet: bool, runs: Any = None, pending: Any = None):
+    """The library's run_methods with the CLI around it: progress bars, failures through ``batch``, warnings;
+    ``pending``: the runs already submitted to a cluster (see models_and_runs)."""
     from . import report
     from .compare import label
     from .runner import run_methods
@@ -391,7 +392,7 @@ def results_of(plan: Any, model: Any, path: Path, batch: Batch, quiet: bool, run
     def failed(run: Any, exc: Exception) -> None:
         batch.fail(f"{path} [{run.label}]: {exc}")
 
-    for result in run_methods(plan, model, runs=runs, on_error=failed,
+    for result in run_methods(plan, model, runs=runs, on_error=failed, pending=pending,
                               progress=lambda run: report.DelayedProgress(enabled=not quiet)):
         if not quiet:
             for text in result.warnings:
@@ -408,6 +409,24 @@ def _load_or_fail(path: Path, batch: Batch) -> Any:
     except FecliError as exc:
         batch.fail(str(exc))
         return None
+
+
+def models_and_runs(paths: list[Path], plan: Any, load: Callable[[Path], Any]):
+    """(path, model or None, pending) for each path, ``load`` giving the model (None: failed, and
+    reported). Locally each model is loaded when the loop reaches it; on a cluster all are loaded first and, when the batch has at least as many runs as
+    the cluster has worker threads, every run is submitted at once (runner.submit_batch)."""
+    from .engine import backend
+    from .runner import submit_batch
+
+    if not backend().distributed:
+        for path in paths:
+            yield path, load(path), None
+        return
+    loaded = [(path, load(path)) for path in paths]
+    pending = submit_batch(plan, [(model, plan.runs_for(model)[0]) for _, model in loaded if model is not None])
+    handles = iter(pending or [])
+    for path, model in loaded:
+        yield path, model, next(handles) if pending and model is not None else None
 
 
 @cli.command(cls=MethodCommand, entries=ln_z_entries,
@@ -437,10 +456,9 @@ def estimate(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], bet
     emitter = Emitter(fmt, output, FIELDS, report.results_table)
     batch = Batch(fail_fast)
     try:
-        for path in expand_models(models):
-            model = _load_or_fail(path, batch)
+        for path, model, pending in models_and_runs(expand_models(models), plan, lambda p: _load_or_fail(p, batch)):
             if model is not None:
-                for result in results_of(plan, model, path, batch, quiet):
+                for result in results_of(plan, model, path, batch, quiet, pending=pending):
                     emitter.add(result)
     except _StopBatch:
         pass
@@ -517,7 +535,8 @@ def loglik(model: Path, data: Path, methods: tuple[tuple[str, ...], ...], beta: 
     batch = Batch(fail_fast)
 
     def records():
-        for result in results_of(plan, rbm, model, batch, quiet):
+        _, _, pending = next(models_and_runs([model], plan, lambda _: rbm))
+        for result in results_of(plan, rbm, model, batch, quiet, pending=pending):
             yield from_log_z(rbm, rows, result, str(data))
         if RAISE.name in plan.methods:
             record = _run_raise(plan, rbm, rows, str(data), model, batch, quiet)
@@ -587,15 +606,14 @@ def compare(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], beta
     batch = Batch(fail_fast)
     rendered = []
     try:
-        for path in expand_models(models):
-            model = _load_or_fail(path, batch)
+        for path, model, pending in models_and_runs(expand_models(models), plan, lambda p: _load_or_fail(p, batch)):
             if model is None:
                 continue
             runs, notes = plan.runs_for(model)
             if not quiet:
                 for note in notes:
                     _warn(f"{path}: {note}")
-            results = list(results_of(plan, model, path, batch, quiet, runs=runs))
+            results = list(results_of(plan, model, path, batch, quiet, runs=runs, pending=pending))
             if not results:
                 continue
             comparison = compare_results(str(path), results)

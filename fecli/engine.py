@@ -168,6 +168,42 @@ class DaskBackend:
             raise
 
 
+    def submit(self, fn: Callable, shared: Any, tasks: Sequence[Any]) -> list["Pending"]:
+        """Submit ``fn(shared, task, None)`` for each task now, without waiting: handles in task order
+        (for work that is consumed later, one piece at a time: the runs of a batch)."""
+        shared_f = self.client.scatter(shared, broadcast=True, hash=False)
+        futures = [self.client.submit(_run_task, fn, shared_f, task, pure=False) for task in tasks]
+        return [Pending(self.client, f, futures) for f in futures]
+
+
+@dataclass
+class Pending:
+    """A submitted task and the batch it belongs to (for progress and cancelling)."""
+
+    client: Any
+    future: Any
+    batch: list
+
+    def result(self, progress=None, label: str = "tasks") -> Any:
+        """Wait for the task (progress: finished tasks of the batch) and return its value; an error
+        or interrupt cancels the unfinished tasks of the batch."""
+        from distributed import wait
+
+        try:
+            while True:
+                if progress is not None:
+                    progress(label, sum(f.done() for f in self.batch), len(self.batch))
+                try:
+                    wait(self.future, timeout=0.5)
+                    break
+                except TimeoutError:
+                    continue
+            return self.future.result()
+        except BaseException:
+            self.client.cancel(self.batch)
+            raise
+
+
 def parse_scheduler(spec: str) -> tuple[str, int | None]:
     """('local', N) for 'local:N', else ('address', None) for a scheduler address."""
     spec = spec.strip()
