@@ -246,9 +246,10 @@ def connect(spec: str | None) -> Iterator[Any]:
 
     with contextlib.ExitStack() as stack:
         if workers is not None:
-            cluster = stack.enter_context(distributed.LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                silence_logs=logging.ERROR))
+            with _workers_ignore_ctrl_c():
+                cluster = stack.enter_context(distributed.LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                    silence_logs=logging.ERROR))
             client = stack.enter_context(distributed.Client(cluster))
             client.wait_for_workers(workers)
         else:
@@ -259,6 +260,24 @@ def connect(spec: str | None) -> Iterator[Any]:
             stack.callback(client.close)
         with using(DaskBackend(client, target)) as b:
             yield b
+
+
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    """Start local worker processes with SIGINT ignored (they inherit it): Ctrl-C in a terminal
+    reaches the whole process group, and the workers would each print a traceback; this process
+    cancels their tasks and shuts them down instead."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _reason(exc: BaseException) -> str:
