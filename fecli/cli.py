@@ -413,8 +413,9 @@ def _load_or_fail(path: Path, batch: Batch) -> Any:
 
 def models_and_runs(paths: list[Path], plan: Any, load: Callable[[Path], Any]):
     """(path, model or None, pending) for each path, ``load`` giving the model (None: failed, and
-    reported). Locally each model is loaded when the loop reaches it; on a cluster all are loaded first and, when the batch has at least as many runs as
-    the cluster has worker threads, every run is submitted at once (runner.submit_batch)."""
+    reported). Locally each model is loaded when the loop reaches it; on a cluster all are loaded
+    first and, when the batch has at least as many runs as the cluster has worker threads, every run
+    is submitted at once (runner.submit_batch)."""
     from .engine import backend
     from .runner import submit_batch
 

@@ -56,7 +56,8 @@ def test_a_local_run_does_not_import_dask():
     code = ("import sys\nfrom fecli.cli import cli\ntry:\n"
             f"    cli.main(['estimate', {str(WEAK)!r}, '-m', 'ais,importance,ti', '--chains', '8', '--steps', '5', "
             "'--samples', '100', '--seed', '1', '--format', 'json'])\nexcept SystemExit as exc:\n"
-            "    assert exc.code == 0\nprint(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
+            "    assert exc.code == 0\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
     env = {k: v for k, v in os.environ.items() if k != engine.SCHEDULER_ENV}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr
