@@ -2,8 +2,7 @@
 
 One LocalCluster of 2 worker processes serves the module (started once: about a second; the
 workers load the kernels from Numba's cache). Small models and short runs keep each test to
-seconds. Without dask installed (it is the optional extra fecli[dask]) the module is skipped,
-except the check that a local run never imports it.
+seconds. Without dask installed (the optional extra fecli[dask]) the cluster tests are skipped.
 """
 
 from __future__ import annotations
@@ -93,15 +92,21 @@ def test_scheduler_values_are_checked():
             engine.parse_scheduler(bad)
 
 
+def test_without_dask_installed_the_scheduler_option_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed raises ImportError
+    result = CliRunner().invoke(cli, ["estimate", str(WEAK), "-m", "ais", "--scheduler", "local:2"])
+    assert result.exit_code == 1
+    assert result.output.strip() == ("fecli: error: --scheduler needs Dask: pip install 'fecli[dask]' "
+                                     "(dask[distributed]).")
+
+
 # --------------------------------------------------------------------------- on a cluster
-distributed = pytest.importorskip("distributed")
-
-
 @pytest.fixture(scope="module")
 def cluster():
     """(client, backend) of a LocalCluster with 2 worker processes, one thread each."""
     import logging
 
+    distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                   silence_logs=logging.ERROR) as lc, distributed.Client(lc) as client:
         client.wait_for_workers(2)
@@ -132,6 +137,7 @@ def test_reverse_ais_from_a_tempered_start_and_raise_give_the_local_bits(cluster
 
 
 def test_one_worker_gives_the_same_bits():
+    distributed = pytest.importorskip("distributed")
     model = load_model(WEAK)
     ref = estimate(model, "ais", seed=9, **CASES["ais"])
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as lc, \
@@ -193,6 +199,7 @@ def test_a_killed_worker_has_its_tasks_rerun_and_the_result_is_the_same(cluster)
 
 
 def test_an_unreachable_scheduler_is_one_line_naming_it(monkeypatch):
+    pytest.importorskip("distributed")
     monkeypatch.setattr(engine, "CONNECT_TIMEOUT_S", 1)
     result = CliRunner().invoke(cli, ["estimate", str(WEAK), "-m", "ais", "--scheduler", "tcp://127.0.0.1:9"])
     assert result.exit_code == 1
@@ -202,6 +209,7 @@ def test_an_unreachable_scheduler_is_one_line_naming_it(monkeypatch):
 
 def test_the_command_line_on_local_2_prints_the_same_ln_z_and_ctrl_c_exits_130():
     """The acceptance command (FECLI_SCHEDULER=local:2 in the environment), then an interrupt."""
+    pytest.importorskip("distributed")
     args = ["estimate", str(WEAK), "-m", "ais,ti", "--chains", "64", "--steps", "50", "--seed", "1", "--format", "json"]
     local = CliRunner().invoke(cli, args, env={engine.SCHEDULER_ENV: ""})
     assert local.exit_code == 0, local.output
