@@ -255,8 +255,7 @@ def output_options(formats=("table", "json", "csv")):
             click.option("--format", "fmt", type=click.Choice(list(formats)), default="table", show_default=True,
                          help="table for people; json (one object per line) or csv for pipelines."),
             click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-                         help="Write results to this file (atomically) instead of stdout; .json and .csv choose "
-                              "the format unless --format is given."),
+                         help="Write results here (atomically); .json or .csv picks the format."),
             click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings on stderr."),
             click.option("--fail-fast", is_flag=True, help="Stop at the first model or method that fails."),
         ]):
