@@ -93,6 +93,7 @@ def load_model(path: str | os.PathLike) -> RBM:
         raise
     except (OSError, KeyError, RuntimeError) as exc:
         raise ModelFileError(f"{where} is truncated or damaged and cannot be read ({_first_line(exc)}).") from exc
+    _check_orientation(arrays, where)
     if types == ("bernoulli", "bernoulli"):
         weights, visible_bias, hidden_bias = check_parameters(
             arrays["weights"], arrays["visible_bias"], arrays["hidden_bias"], where, ModelFileError)
@@ -111,12 +112,14 @@ def load_model(path: str | os.PathLike) -> RBM:
 
 
 def save_model(model: RBM, path: str | os.PathLike, *, overwrite: bool = True,
-               snapshots: "Snapshots | None" = None) -> Path:
+               snapshots: "Snapshots | None" = None, extra_attrs: dict[str, Any] | None = None) -> Path:
     """Write ``model`` to ``path`` atomically (temporary file in the same folder, then rename).
 
     format_version 1 for all-bernoulli models, 2 otherwise (see the module docstring). The
     ``training`` metadata, if any, is written as the ``training`` group, and ``snapshots``
-    (parameters along training) as the ``snapshots`` group. Returns the path written.
+    (parameters along training) as the ``snapshots`` group; ``extra_attrs`` become root
+    attributes (``fecli convert`` keeps an imported model's ln Z constant in ``log_z_offset``).
+    Returns the path written.
     """
     import h5py
 
@@ -143,6 +146,8 @@ def save_model(model: RBM, path: str | os.PathLike, *, overwrite: bool = True,
             f.attrs["hidden_type"] = model.hidden.name
             if model.visible.name == "potts":
                 f.attrs["visible_states"] = model.visible.q
+            for key, value in (extra_attrs or {}).items():
+                f.attrs[key] = value
             for name, value in arrays.items():
                 f.create_dataset(name, data=np.asarray(value, dtype=np.float64))
             if model.training:
@@ -160,6 +165,16 @@ def _model_arrays(model: RBM) -> dict[str, np.ndarray]:
         if precision is not None:
             arrays[f"{layer}_precision"] = precision
     return arrays
+
+
+def _check_orientation(arrays: dict[str, np.ndarray], where: str) -> None:
+    """A 2-D 'weights' stored (n_hidden, n_visible), the habit of scikit-learn and PyTorch: say
+    "transposed?" rather than a bias-length mismatch."""
+    w, a, b = arrays["weights"], arrays["visible_bias"], arrays["hidden_bias"]
+    if w.ndim == 2 and a.ndim == 1 and b.ndim == 1 and w.shape != (a.size, b.size) and w.shape == (b.size, a.size):
+        raise ModelFileError(f"{where}: 'weights' has shape {w.shape} but the biases say {a.size} visible and "
+                             f"{b.size} hidden units: transposed? fecli stores (n_visible, n_hidden); 'fecli convert' "
+                             f"of the arrays in an .npz file finds the orientation from the biases.")
 
 
 def _first_line(exc: BaseException) -> str:
