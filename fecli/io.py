@@ -398,18 +398,35 @@ class Snapshots:
 
 
 def has_snapshots(path: str | os.PathLike) -> bool:
-    """Whether the model file at ``path`` has a ``snapshots`` group (False for anything unreadable)."""
+    """Whether the model file at ``path`` holds parameter snapshots: a fecli ``snapshots`` group, or
+    the checkpoints of a DsysDML/rbms bernoulli file (False for anything unreadable)."""
     import h5py
 
     try:
         with h5py.File(path, "r") as f:
-            return SNAPSHOTS_GROUP in f
+            if SNAPSHOTS_GROUP in f:
+                return True
     except (OSError, TypeError):
         return False
+    from .formats import rbms
+
+    return rbms.detect(Path(path)) and rbms.bernoulli_checkpoints(Path(path)) > 0
+
+
+def _rbms_snapshots(path: str | os.PathLike) -> "Snapshots | None":
+    """The checkpoints of a DsysDML/rbms file as snapshots (None for other files and for models
+    that are not bernoulli-bernoulli)."""
+    from .formats import rbms
+
+    path = Path(path)
+    if not rbms.detect(path):
+        return None
+    return rbms.snapshots(path)
 
 
 def read_snapshots(path: str | os.PathLike, model: RBM | None = None) -> Snapshots | None:
-    """The ``snapshots`` group of a model file, validated; None when the file has none.
+    """The ``snapshots`` group of a model file, validated; None when the file has none. The
+    checkpoints of a DsysDML/rbms file are its snapshots (update numbers from ``update_<k>``).
 
     ``model`` (the file's model, default: read it) fixes the expected shapes. Raises
     :class:`ModelFileError` naming the file and the problem for a damaged group.
@@ -417,9 +434,14 @@ def read_snapshots(path: str | os.PathLike, model: RBM | None = None) -> Snapsho
     import h5py
 
     path = Path(path)
+    where = f"model file '{path}'"
+    from_rbms = _rbms_snapshots(path)
+    if from_rbms is not None:
+        if model is not None:
+            from_rbms.check(model.n_visible, model.n_hidden, where)
+        return from_rbms
     if model is None:
         model = load_model(path)
-    where = f"model file '{path}'"
     try:
         with h5py.File(path, "r") as f:
             if SNAPSHOTS_GROUP not in f:

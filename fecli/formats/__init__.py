@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelFileError
-from .common import ReadOptions, Source, parse_names
+from .spec import ReadOptions, Source, parse_names
 
-__all__ = ["FORMATS", "Format", "ReadOptions", "Source", "open_model", "save_as", "format_names",
+__all__ = ["FORMATS", "Format", "ReadOptions", "Source", "open_model", "save_as", "convert_file", "format_names",
            "detect_format", "split_checkpoint", "log_z_offset", "without_constant", "shift_result"]
 
 
@@ -183,6 +183,34 @@ def save_as(model: Any, path: str | os.PathLike, to: str) -> Path:
     return FORMATS[to].save(model, path)
 
 
+def writable_formats() -> list[str]:
+    return [f.name for f in FORMATS.values() if f.can_save]
+
+
+def convert_file(source: str | os.PathLike, output: str | os.PathLike, to: str | None = None, *,
+                 overwrite: bool = False, **read: Any) -> tuple[Path, list[str]]:
+    """Read ``source`` (any format, ``read`` as for :func:`open_model`) and write it to ``output``
+    as ``to`` (default: from the extension, .npz or .safetensors, else fecli). Returns the path
+    written and notes for the user: what was converted on reading, what the target cannot hold.
+    """
+    output = Path(output)
+    if output.exists() and not overwrite:
+        raise ModelFileError(f"output file '{output}' already exists (use --overwrite to replace it).")
+    if output.is_dir():
+        raise ModelFileError(f"cannot write model file '{output}': it is a folder.")
+    to = to or format_for_suffix(output) or "fecli"
+    model = open_model(source, **read)
+    src = model.source
+    notes = [f"read {source} as {src.label}" + (f" ({'; '.join(src.conventions)})" if src.conventions else "")]
+    offset = log_z_offset(model)
+    if offset and to != "fecli":
+        notes.append(f"the ln Z constant {offset:.10g} of the source has no place in a {FORMATS[to].label} file: "
+                     f"ln Z of {output} = ln Z of {source} - {offset:.10g} (beta = 1); --to fecli keeps it.")
+    save_as(model, output, to)
+    notes.append(f"wrote {output} as {FORMATS[to].label}")
+    return output, notes
+
+
 def format_for_suffix(path: Path) -> str | None:
     """The writable format an output name's extension suggests (.npz -> npz), or None."""
     suffix = path.suffix.lower()
@@ -192,4 +220,4 @@ def format_for_suffix(path: Path) -> str | None:
     return None
 
 
-from .constant import log_z_offset, shift_result, without_constant  # noqa: E402
+from .constant import log_z_offset, shift_result, without_constant  # noqa: E402 (light: no numpy)

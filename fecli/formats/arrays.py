@@ -70,13 +70,22 @@ def detect_safetensors(path: Path) -> bool:
         return False
 
 
+#: What a file's extension promises, for the message about a file that is none of the formats.
+SUFFIX_KINDS = {".h5": "an HDF5 file", ".hdf5": "an HDF5 file", ".hdf": "an HDF5 file", ".npz": "an npz archive",
+                ".safetensors": "a safetensors file", ".skops": "a skops file", ".pt": "a PyTorch file",
+                ".pth": "a PyTorch file", ".pkl": "a pickle", ".joblib": "a joblib file"}
+
+
 def unknown_file_message(path: Path, where: str) -> str:
-    """What to say about a file no format recognises."""
-    kinds = "fecli-rbm, DsysDML/rbms or RestrictedBoltzmannMachines.jl HDF5, .npz, .safetensors, .skops, .pt or pickle"
-    head = read_head(path, 8)
-    if not head:
+    """What to say about a file no format recognises (by what its extension promised)."""
+    kinds = ("fecli-rbm, DsysDML/rbms or RestrictedBoltzmannMachines.jl HDF5, .npz, .safetensors, .skops, .pt or "
+             "pickle")
+    if not read_head(path, 8):
         return f"{where} is empty or unreadable, not a model file ({kinds})."
-    return f"{where} is not a model file fecli knows ({kinds}); see 'fecli convert --help' for the formats."
+    promised = SUFFIX_KINDS.get(path.suffix.lower())
+    if promised:
+        return f"{where} is not {promised}."
+    return f"{where} is not a model file fecli knows ({kinds})."
 
 
 # --------------------------------------------------------------------------- loading

@@ -142,6 +142,17 @@ def load(path: Path, options: ReadOptions) -> Any:
     return model
 
 
+def bernoulli_checkpoints(path: Path) -> int:
+    """How many checkpoints a BBRBM file holds (0 for other model types or unreadable files)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return len(checkpoints(f)) if _model_type(f, f"model file '{path}'") == "BBRBM" else 0
+    except (OSError, ModelFileError):
+        return 0
+
+
 def snapshots(path: Path, last: int | None = None) -> Any:
     """Every checkpoint up to update ``last`` (default: all) as :class:`fecli.io.Snapshots`, for
     ``fecli trajectory``; None when the model is not bernoulli-bernoulli (snapshots hold 0/1 models)."""
