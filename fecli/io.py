@@ -173,8 +173,9 @@ def _check_orientation(arrays: dict[str, np.ndarray], where: str) -> None:
     w, a, b = arrays["weights"], arrays["visible_bias"], arrays["hidden_bias"]
     if w.ndim == 2 and a.ndim == 1 and b.ndim == 1 and w.shape != (a.size, b.size) and w.shape == (b.size, a.size):
         raise ModelFileError(f"{where}: 'weights' has shape {w.shape} but the biases say {a.size} visible and "
-                             f"{b.size} hidden units: transposed? fecli stores (n_visible, n_hidden); 'fecli convert' "
-                             f"of the arrays in an .npz file finds the orientation from the biases.")
+                             f"{b.size} hidden units: transposed? fecli stores (n_visible, n_hidden); read it as plain "
+                             f"arrays, oriented by the biases, with --model-format hdf5 --names weights=weights,"
+                             f"visible_bias=visible_bias,hidden_bias=hidden_bias.")
 
 
 def _first_line(exc: BaseException) -> str:
