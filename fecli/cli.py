@@ -115,9 +115,8 @@ def info(models: tuple[Path, ...], fmt: str) -> None:
 def convert(model: Path, output: Path, to: str | None, overwrite: bool) -> None:
     """\b
     Examples:
-      fecli convert weights.npz -o model.h5
-      fecli convert run.h5@1000 -o model.safetensors
-      fecli convert sample_models/weak_24x12.h5 -o weak.jld.h5 --to rbmjl
+      fecli convert tests/fixtures/formats/rbms_bbrbm.h5@10 -o rbm10.safetensors
+      fecli convert sample_models/weak_24x12.h5 -o weak.jl.h5 --to rbmjl
 
     Read MODEL in any format fecli reads and write it in another tool's format (the parameters
     exactly; conventions such as a transposed weight matrix are converted). Prints the path
