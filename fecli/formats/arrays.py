@@ -82,10 +82,27 @@ def unknown_file_message(path: Path, where: str) -> str:
              "pickle")
     if not read_head(path, 8):
         return f"{where} is empty or unreadable, not a model file ({kinds})."
+    damaged = _hdf5_damage(path)
+    if damaged:
+        return f"{where} is truncated or damaged and cannot be read ({damaged})."
     promised = SUFFIX_KINDS.get(path.suffix.lower())
     if promised:
         return f"{where} is not {promised}."
     return f"{where} is not a model file fecli knows ({kinds})."
+
+
+def _hdf5_damage(path: Path) -> str | None:
+    """Why a file with an HDF5 signature cannot be opened, or None (not HDF5, or it opens)."""
+    import h5py
+
+    try:
+        if not h5py.is_hdf5(path):
+            return None
+        with h5py.File(path, "r"):
+            return None
+    except (OSError, RuntimeError) as exc:
+        text = str(exc).strip().splitlines()
+        return text[0] if text else type(exc).__name__
 
 
 # --------------------------------------------------------------------------- loading
