@@ -198,7 +198,8 @@ def _check_root_attributes(f: Any, where: str) -> tuple[tuple[str, str], int | N
     attrs = f.attrs
     fmt = _as_text(attrs.get("format"))
     if fmt is None:
-        raise ModelFileError(f"{where} is not a fecli-rbm model: the root attribute 'format' is missing.")
+        raise ModelFileError(f"{where} is not a fecli-rbm model: the root attribute 'format' is missing"
+                             f"{_foreign_hint(f.filename)}.")
     if fmt != FORMAT_NAME:
         raise ModelFileError(f"{where} has format {fmt!r}, expected {FORMAT_NAME!r}.")
     version = _as_text(attrs.get("format_version"))
@@ -241,6 +242,17 @@ def _check_root_attributes(f: Any, where: str) -> tuple[tuple[str, str], int | N
         raise ModelFileError(f"{where} has a 'visible_states' attribute, but its visible units are {types[0]}, "
                              f"not potts.")
     return (types[0], types[1]), states
+
+
+def _foreign_hint(path: str) -> str:
+    """For a file of another tool: which it is and the commands that read it ('' otherwise)."""
+    from .formats import detect_format
+
+    fmt = detect_format(Path(path))
+    if fmt is None or fmt.name in ("fecli", "hdf5"):
+        return ""
+    return (f"; it is a {fmt.label} file, which 'fecli estimate' and the other commands that read models "
+            f"take as it is, and 'fecli convert {path} -o model.h5' writes as fecli-rbm")
 
 
 def _read_float_dataset(f: Any, name: str, where: str) -> np.ndarray:

@@ -432,3 +432,12 @@ def test_malformed_names_is_a_usage_error():
 def test_library_load_model_is_open_model():
     assert fecli.load_model is open_model
     assert set(FORMATS) >= {"fecli", "rbms", "rbmjl", "skops", "safetensors", "npz", "pt", "pickle", "hdf5"}
+
+
+def test_fecli_only_readers_name_the_foreign_format_and_the_commands_that_read_it():
+    from fecli.io import load_model as load_fecli
+
+    with pytest.raises(ModelFileError, match="it is a DsysDML/rbms HDF5 file, which 'fecli estimate'.*fecli convert"):
+        load_fecli(FIXTURES / "rbms_bbrbm.h5")
+    line = one_error_line(run("estimate", FIXTURES / "rbms_bbrbm.h5", "--model-format", "fecli"))
+    assert "is not a fecli-rbm HDF5 file; it is a DsysDML/rbms HDF5 file (drop --model-format" in line
