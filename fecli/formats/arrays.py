@@ -25,8 +25,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import ModelFileError
-from .common import (ROLES, ReadOptions, Source, as_text, describe_keys, float_array, guess_names, hdf5_root,
-                     names_hint, orient, pick_arrays, read_head)
+from .common import as_text, describe_keys, float_array, guess_names, hdf5_root, orient, pick_arrays, read_head
+from .spec import ROLES, ReadOptions, Source, names_hint
 
 UNIT_KEYS = ("visible_type", "hidden_type")
 PRECISION_KEYS = ("visible_precision", "hidden_precision")

@@ -37,10 +37,9 @@ def _declarations(brief: bool) -> list[Callable[[Any], Any]]:
     more = dict(hidden=brief, **common)
     return [
         click.option("--model-format", "format", type=click.Choice(["auto", *FORMATS]), default="auto",
-                     show_default=True, metavar="NAME",
-                     help=("Model file format: auto (from the content) or a name in 'fecli convert --help'."
-                           if brief else f"Model file format: {', '.join(FORMATS)} or auto (from the content)."),
-                     **common),
+                     show_default=not brief, metavar="NAME",
+                     help=("Read MODEL as this format (see 'fecli convert --help')." if brief else
+                           f"Model file format: {', '.join(FORMATS)} or auto (from the content)."), **common),
         click.option("--checkpoint", "checkpoint", type=int, default=None,
                      help="DsysDML/rbms files: the checkpoint (update number) to read, also written MODEL.h5@K.  "
                           "[default: the last]", **more),

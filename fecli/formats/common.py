@@ -1,5 +1,6 @@
-"""What every format module shares: the reading options, the provenance a loaded model carries,
-the ``--names`` mapping and the orientation of a weight matrix read from plain arrays.
+"""What the format modules share: guessing the ``--names`` mapping, the orientation of a weight
+matrix read from plain arrays, reading helpers (the options and :class:`Source` live in
+:mod:`fecli.formats.spec`).
 
 A model read from another tool's file is a plain :class:`~fecli.model.RBM` with one extra
 attribute, ``source`` (a :class:`Source`): the format, the checkpoint, the conventions that
@@ -20,7 +21,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import ModelFileError
-from .spec import ROLES, ReadOptions, Source, names_hint, parse_names  # noqa: F401 (re-exported)
+from .spec import ROLES, names_hint
 
 #: Names other tools use for each role, most common first (lower case; matched without case).
 GUESSES = {

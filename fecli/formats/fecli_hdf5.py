@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import io
-from .common import ReadOptions, Source, as_text, hdf5_root
+from .common import as_text, hdf5_root
+from .spec import ReadOptions, Source
 
 #: Root attribute holding the ln Z constant per unit beta (see :mod:`fecli.formats.constant`).
 OFFSET_ATTR = "log_z_offset"

@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelFileError
-from .common import ReadOptions, Source, as_text, float_array, hdf5_root
+from .common import as_text, float_array, hdf5_root
+from .spec import ReadOptions, Source
 
 HEADER = "rbm_hdf5_file_format_version"
 VERSION = "1.0.0"

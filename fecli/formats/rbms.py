@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelFileError
-from .common import ReadOptions, Source, as_text, float_array, hdf5_root
+from .common import as_text, float_array, hdf5_root
+from .spec import ReadOptions, Source
 
 #: model_type -> (visible unit type, hidden unit type).
 MODEL_TYPES = {

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelFileError
-from .common import ReadOptions, Source, float_array, read_head
+from .common import float_array, read_head
+from .spec import ReadOptions, Source
 
 ATTRIBUTES = ("components_", "intercept_visible_", "intercept_hidden_")
 
