@@ -441,3 +441,16 @@ def test_fecli_only_readers_name_the_foreign_format_and_the_commands_that_read_i
         load_fecli(FIXTURES / "rbms_bbrbm.h5")
     line = one_error_line(run("estimate", FIXTURES / "rbms_bbrbm.h5", "--model-format", "fecli"))
     assert "is not a fecli-rbm HDF5 file; it is a DsysDML/rbms HDF5 file (drop --model-format" in line
+
+
+def test_trajectories_survive_conversion_both_ways(tmp_path):
+    from fecli.io import read_snapshots
+
+    src = FIXTURES / "rbms_bbrbm.h5"
+    assert run("convert", f"{src}@10", "-o", tmp_path / "ten.h5").exit_code == 0
+    snaps = read_snapshots(tmp_path / "ten.h5")
+    assert snaps.updates.tolist() == [0, 10]
+    assert np.array_equal(snaps.weights[0], rbms_params(src, 0)[1])
+    assert run("convert", tmp_path / "ten.h5", "-o", tmp_path / "back.h5", "--to", "rbms").exit_code == 0
+    for k in (0, 10):
+        assert np.array_equal(rbms_params(tmp_path / "back.h5", k)[1], rbms_params(src, k)[1])

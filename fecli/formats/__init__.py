@@ -147,6 +147,7 @@ def open_model(path: str | os.PathLike, format: str = "auto", *, checkpoint: int
         raise ModelFileError(f"{where} is a {fmt.label} file, whose layout is known; {flag} applies to npz, "
                              f"safetensors, pt and plain HDF5 files.")
     model = fmt.load(base, options)
+    model.source.path = str(base)
     if at is not None:
         model.name = f"{base}@{at}"
     return model

@@ -149,7 +149,8 @@ def load_pt(path: Path, options: ReadOptions) -> Any:
     except Exception as exc:  # UnpicklingError for non-tensor objects, RuntimeError for damaged archives
         raise ModelFileError(f"{where} cannot be read as a PyTorch state dict with weights_only=True (tensors only, "
                              f"no code runs): {str(exc).strip().splitlines()[0]}") from None
-    arrays = {k: v.detach().cpu().numpy() for k, v in _flatten(state).items() if isinstance(v, torch.Tensor)}
+    arrays = {k: (v.detach().cpu().double() if v.is_floating_point() else v.detach().cpu()).numpy()
+              for k, v in _flatten(state).items() if isinstance(v, torch.Tensor)}
     return model_from_arrays(arrays, {}, options, path, Source("pt", "PyTorch state dict"))
 
 

@@ -33,7 +33,18 @@ def load(path: Path, options: ReadOptions) -> Any:
 
 
 def save(model: Any, path: Path) -> Path:
+    """``io.save_model``, keeping a ln Z constant (root attribute ``log_z_offset``) and the
+    checkpoints of a DsysDML/rbms file up to the one read (as the ``snapshots`` group, so that
+    ``fecli trajectory`` follows the converted file too)."""
     from .constant import log_z_offset
 
     offset = log_z_offset(model)
-    return io.save_model(model, path, extra_attrs={OFFSET_ATTR: offset} if offset else None)
+    snapshots = None
+    source = getattr(model, "source", None)
+    if source is not None and source.format == "rbms" and model.is_bernoulli and source.path:
+        from . import rbms
+
+        snapshots = rbms.snapshots(Path(source.path), last=source.checkpoint)
+        if snapshots is not None:
+            snapshots.spacing = "rbms checkpoints"
+    return io.save_model(model, path, extra_attrs={OFFSET_ATTR: offset} if offset else None, snapshots=snapshots)

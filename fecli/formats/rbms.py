@@ -196,15 +196,37 @@ def save(model: Any, path: Path) -> Path:
     if model.hidden.name == "gaussian" and not np.all(model.hidden.precision == model.n_visible):
         raise ModelFileError(f"{where}: rbms' {model_type} fixes every hidden precision at n_visible = "
                              f"{model.n_visible}, but this model's precisions differ.")
-    source = getattr(model, "source", None)
-    k = source.checkpoint if source is not None and source.checkpoint is not None else 0
+    checkpoints = _checkpoints_of(model)
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f["model_type"] = model_type
-            group = f.create_group(f"update_{k}")
-            params = group.create_group("params")
-            for name, value in (("weight_matrix", model.weights), ("vbias", model.visible_bias),
-                                ("hbias", model.hidden_bias)):
-                params[name] = np.asarray(value, dtype=np.float64)
-                group[name] = params[name]  # older readers look here (rbms writes both)
+            for k, arrays in checkpoints.items():
+                group = f.create_group(f"update_{k}")
+                params = group.create_group("params")
+                for name, value in zip(PARAMS, arrays):
+                    params[name] = np.asarray(value, dtype=np.float64)
+                    group[name] = params[name]  # older readers look here (rbms writes both)
     return path
+
+
+def _checkpoints_of(model: Any) -> dict[int, tuple]:
+    """{update: (weights, visible_bias, hidden_bias)}: the model's training snapshots when it was read
+    from a fecli file that has them (the model last, at its training step), else the model alone at
+    its source's checkpoint number (0 when it has none)."""
+    from ..io import read_snapshots
+
+    source = getattr(model, "source", None)
+    last = (model.weights, model.visible_bias, model.hidden_bias)
+    if source is not None and source.format == "fecli" and source.path and model.is_bernoulli:
+        snaps = read_snapshots(source.path, model)
+        if snaps is not None:
+            out = {int(u): (snaps.weights[i], snaps.visible_bias[i], snaps.hidden_bias[i])
+                   for i, u in enumerate(snaps.updates)}
+            final = int(snaps.updates[-1])
+            if not all(np.array_equal(a, b) for a, b in zip(out[final], last)):
+                step = ((model.training or {}).get("state") or {}).get("step")
+                final = int(step) if step is not None and int(step) > final else final + 1
+            out[final] = last
+            return out
+    k = source.checkpoint if source is not None and source.checkpoint is not None else 0
+    return {k: last}

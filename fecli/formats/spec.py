@@ -36,6 +36,8 @@ class Source:
     checkpoints: list[int] | None = None
     format_version: Any = None
     warnings: list[str] = field(default_factory=list)
+    #: The file read (without @K).
+    path: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": self.format, "label": self.label, "format_version": self.format_version,
