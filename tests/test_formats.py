@@ -454,3 +454,31 @@ def test_trajectories_survive_conversion_both_ways(tmp_path):
     assert run("convert", tmp_path / "ten.h5", "-o", tmp_path / "back.h5", "--to", "rbms").exit_code == 0
     for k in (0, 10):
         assert np.array_equal(rbms_params(tmp_path / "back.h5", k)[1], rbms_params(src, k)[1])
+
+
+def test_skops_pipeline_gives_its_rbm_step(tmp_path):
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import BernoulliRBM
+    from sklearn.pipeline import Pipeline
+
+    rng = np.random.default_rng(5)
+    x, y = (rng.random((40, 6)) < 0.5).astype(float), rng.integers(0, 2, 40)
+    pipe = Pipeline([("rbm", BernoulliRBM(n_components=3, n_iter=2, random_state=0)),
+                     ("clf", LogisticRegression())]).fit(x, y)
+    sio.dump(pipe, tmp_path / "pipe.skops")
+    rbm = pipe.named_steps["rbm"]
+    model = open_model(tmp_path / "pipe.skops")
+    assert np.array_equal(model.weights, rbm.components_.T)
+    assert np.array_equal(model.hidden_bias, rbm.intercept_hidden_)
+
+
+@pytest.mark.parametrize("name, package, extra", [("torch_style.safetensors", "safetensors", "formats"),
+                                                   ("sklearn_rbm.skops", "skops", "formats")])
+def test_a_missing_optional_package_names_its_extra(monkeypatch, name, package, extra):
+    import sys
+
+    monkeypatch.setitem(sys.modules, package, None)
+    monkeypatch.setitem(sys.modules, f"{package}.io", None)
+    line = one_error_line(run("estimate", FIXTURES / name, "-m", "exact"))
+    assert f"pip install 'fecli[{extra}]'" in line

@@ -116,8 +116,8 @@ def orient(weights: np.ndarray, visible_bias: np.ndarray, hidden_bias: np.ndarra
                                  f"shape {want} for {nv} visible and {nh} hidden biases, but it has {w.shape}.")
         return (w.T if transpose else w), bool(transpose)
     if fits and flipped:
-        raise ModelFileError(f"{where}: '{k['weights']}' is {nv} x {nh} with {nv} visible and {nh} hidden units, so its "
-                             f"orientation is ambiguous; say it with --transpose no (rows are visible units) or "
+        raise ModelFileError(f"{where}: '{k['weights']}' is {nv} x {nh} with {nv} visible and {nh} hidden units, "
+                             f"so its orientation is ambiguous; say it with --transpose no (rows are visible units) or "
                              f"--transpose yes (rows are hidden units, as in scikit-learn and torch.nn.Linear).")
     if fits:
         return w, False

@@ -42,7 +42,8 @@ def load_skops(path: Path, options: ReadOptions) -> Any:
     try:
         import skops.io as sio
     except ImportError:
-        raise ModelFileError(f"{where} is a skops file; reading it needs skops: pip install 'fecli[formats]'.") from None
+        raise ModelFileError(f"{where} is a skops file; reading it needs skops: "
+                             f"pip install 'fecli[formats]'.") from None
     try:
         untrusted = sio.get_untrusted_types(file=path)
         if untrusted:
