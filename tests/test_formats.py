@@ -482,3 +482,14 @@ def test_a_missing_optional_package_names_its_extra(monkeypatch, name, package, 
     monkeypatch.setitem(sys.modules, f"{package}.io", None)
     line = one_error_line(run("estimate", FIXTURES / name, "-m", "exact"))
     assert f"pip install 'fecli[{extra}]'" in line
+
+
+def test_compressed_joblib_is_a_pickle_too(tmp_path):
+    import joblib
+    import skops.io as sio
+
+    estimator = sio.load(FIXTURES / "sklearn_rbm.skops", trusted=[])
+    joblib.dump(estimator, tmp_path / "rbm.joblib", compress=3)
+    with pytest.raises(ModelFileError, match="is a Python pickle"):
+        open_model(tmp_path / "rbm.joblib")
+    assert np.array_equal(open_model(tmp_path / "rbm.joblib", allow_pickle=True).weights, estimator.components_.T)

@@ -31,10 +31,19 @@ def detect_skops(path: Path) -> bool:
     return bool(names) and "schema.json" in names
 
 
+#: Signatures of joblib's compressed dumps (zlib, gzip, bz2, xz, lzma, joblib's own 'ZF').
+COMPRESSED = (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"]\x00\x00",
+              b"ZF")
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".gz", ".z", ".bz2", ".xz", ".lzma")
+
+
 def detect_pickle(path: Path) -> bool:
-    """A pickle of protocol 2 or later (joblib's uncompressed dumps are such pickles)."""
-    head = read_head(path, 2)
-    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+    """A pickle of protocol 2 or later (joblib's plain dumps are such pickles), or a compressed
+    joblib dump (by its signature and a pickle/joblib file name)."""
+    head = read_head(path, 6)
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return True
+    return path.suffix.lower() in PICKLE_SUFFIXES and head.startswith(COMPRESSED)
 
 
 def load_skops(path: Path, options: ReadOptions) -> Any:
