@@ -180,7 +180,7 @@ class MethodCommand(click.Command):
         self.params.append(click.Option(
             ["--help-method"], type=click.Choice([*(m.name for m in entries()), ALL]), metavar="NAME",
             expose_value=False, is_eager=True, callback=self._show_method_help,
-            help="Show the options of method NAME (or all) with their defaults, and exit."))
+            help="Show the options and defaults of method NAME (or all), and exit."))
         self.params.extend(generated_options(entries(), exclude=tuple(own)))
 
     def flags_of(self, entry: Method) -> list[Option]:
@@ -314,9 +314,8 @@ def scheduler_option(func):
 
     return click.option(
         "--scheduler", envvar="FECLI_SCHEDULER", default=None, metavar="ADDRESS|local:N",
-        help="Run the sampling work on a Dask cluster: the address of a running 'dask scheduler' "
-             "(tcp://host:8786), or local:N for N worker processes on this machine (needs fecli[dask]). "
-             "Same seed, same numbers as without it.  [env: FECLI_SCHEDULER]")(run)
+        help="Run the sampling on Dask: a 'dask scheduler' address or local:N worker processes (same "
+             "numbers).  [env: FECLI_SCHEDULER]")(run)
 
 
 #: --data on estimate and compare (loglik's DATA is an argument, passed to the methods that take data).
@@ -525,7 +524,7 @@ def _print_sandwiches(results: list) -> None:
               help="Also save ln p(v) of every row to this file (.npy, .npz, .csv or .txt, by extension).")
 @click.option("--key", default=None, help="Array name inside an .npz data file.")
 @click.option("--binarize", type=float, default=None,
-              help="Threshold greyscale data: values > THRESHOLD (in the data's units, after --scale) become 1.")
+              help="Binarize: values > THRESHOLD (after --scale) become 1, others 0.")
 @click.option("--scale", type=float, default=None, help="Divide data by this first (e.g. 255 for 0..255 images).")
 @click.option("--alphabet", default=None,
               help="Potts models: DATA is aligned FASTA in this alphabet: protein, rna, dna or the symbols in "
