@@ -122,6 +122,15 @@ def test_two_workers_give_the_local_bits(cluster, method):
         same_result(ref, estimate(model, method, seed=3, **CASES[method]))
 
 
+def test_progress_counts_finished_tasks(cluster):
+    calls = []
+    with engine.using(cluster[1]) as b:
+        estimate(load_model(WEAK), "ais", seed=1, chains=16 * 10, steps=20,
+                 progress=lambda label, done, total: calls.append((label, done, total)))
+        tasks = len(b.split(10))
+    assert calls == [("ais", done, tasks) for done in range(tasks + 1)]
+
+
 def test_reverse_ais_from_a_tempered_start_and_raise_give_the_local_bits(cluster):
     from fecli.estimators.ais import raise_log_likelihood
 
