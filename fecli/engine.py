@@ -258,8 +258,20 @@ def connect(spec: str | None) -> Iterator[Any]:
             except (OSError, TimeoutError, ValueError) as exc:
                 raise SchedulerError(f"cannot reach the Dask scheduler at {target}: {_reason(exc)}") from None
             stack.callback(client.close)
+            _wait_for_a_worker(client, target)
         with using(DaskBackend(client, target)) as b:
             yield b
+
+
+def _wait_for_a_worker(client: Any, address: str) -> None:
+    """Up to CONNECT_TIMEOUT_S for the scheduler to have a worker (tasks would wait forever)."""
+    if client.nthreads():
+        return
+    try:
+        client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
+    except TimeoutError:
+        raise SchedulerError(f"the Dask scheduler at {address} has no workers; start some with "
+                             f"'dask worker {address}'.") from None
 
 
 @contextlib.contextmanager

@@ -216,6 +216,16 @@ def test_an_unreachable_scheduler_is_one_line_naming_it(monkeypatch):
     assert len(lines) == 1 and lines[0].startswith("fecli: error: cannot reach the Dask scheduler at tcp://127.0.0.1:9")
 
 
+def test_a_scheduler_without_workers_is_one_line_naming_it(monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    monkeypatch.setattr(engine, "CONNECT_TIMEOUT_S", 1)
+    with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as lc:
+        result = CliRunner().invoke(cli, ["estimate", str(WEAK), "-m", "ais", "--scheduler", lc.scheduler_address])
+    assert result.exit_code == 1
+    assert result.output.strip() == (f"fecli: error: the Dask scheduler at {lc.scheduler_address} has no workers; "
+                                     f"start some with 'dask worker {lc.scheduler_address}'.")
+
+
 def test_the_command_line_on_local_2_prints_the_same_ln_z_and_ctrl_c_exits_130():
     """The acceptance command (FECLI_SCHEDULER=local:2 in the environment), then an interrupt."""
     pytest.importorskip("distributed")
