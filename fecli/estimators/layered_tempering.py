@@ -28,11 +28,12 @@ from typing import Any
 
 import numpy as np
 
+from ..engine import STREAMS
 from ..model import RBM
 from .layered_sampling import LayeredPath, base_layer, state_layer
 
-#: Streams of the run's seed: chains' draws, exchange uniforms, starting states.
-_STREAM = 44
+#: Streams of the run's seed (fecli.engine.STREAMS): chains' draws, exchange uniforms, starting states.
+_STREAM = STREAMS["pt_layers"]
 _SWAP_KEY, _START_KEY = 1, 2
 
 
