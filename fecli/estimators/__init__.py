@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..validation import AT_LEAST_ONE, DATA, NON_NEGATIVE, OPEN_UNIT_INTERVAL, POSITIVE, Option, Range
-from .units import ALL_UNITS, BERNOULLI_UNITS, BINARY_UNITS, describe_units, dispatching
+from .units import ALL_UNITS, BERNOULLI_UNITS, describe_units, dispatching
 
 #: Keywords every estimator takes besides its declared options (checked by fecli.estimate itself).
 COMMON_OPTIONS = ("beta", "progress")

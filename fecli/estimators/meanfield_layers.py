@@ -1,5 +1,5 @@
-"""Naive mean field and TAP2 for any unit types: the generalised EMF of Tramel, Gabrie, Manoel,
-Caltagirone & Krzakala (Phys. Rev. X 8, 041006, 2018).
+"""Naive mean field, TAP2 and TAP3 for any unit types: the generalised EMF of Tramel, Gabrie, Manoel,
+Caltagirone & Krzakala (Phys. Rev. X 8, 041006, 2018), with the third Plefka term below.
 
 Every layer keeps, per unit, the mean m of its features phi(x) and (for Gaussian units) a
 variance c; for finite units the variance follows from the mean (bernoulli m(1 - m), spin
@@ -7,6 +7,7 @@ variance c; for finite units the variance follows from the mean (bernoulli m(1 -
 
     -Gamma(m_v, c_v, m_h, c_h) = -Gamma*_v(m_v, c_v) - Gamma*_h(m_h, c_h) + m_v^T W m_h     (order 1)
                                 + 1/2 sum_{i mu} V_i mu c_h,mu                              (order 2)
+                                + T3                                       (order 3: "Order 3" below)
 
 where -Gamma*(m, c) = max {E_q[-beta E] + H(q) : factorized q with those moments} is the layer's
 ``neg_conjugate`` and V_i mu = Var_q(phi(x_i) . W_i mu) is the variance of the coupling of unit i to
@@ -14,7 +15,7 @@ hidden unit mu (scalar units: W_i mu^2 c_i; Potts units: sum_s p_is W_is mu^2 - 
 
 Order 1 (naive mean field) with the Gaussian variances at their optimum 1 / (beta gamma) is
 E_q[-beta E] + H(q) for a factorized q, so it is a rigorous lower bound on ln Z at every point
-(Gibbs-Bogoliubov), converged or not. Order 2 is an approximation.
+(Gibbs-Bogoliubov), converged or not. Orders 2 and 3 are approximations.
 
 Stationarity (the Plefka expansion to second order, Tramel et al. Eqs. for arbitrary priors): each
 unit is the tilted distribution q(x) ~ exp(-beta E(x) + B phi(x) - A x^2 / 2) of its layer

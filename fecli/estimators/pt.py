@@ -39,6 +39,10 @@ quietly when the interval reaches the bound (sampling noise), otherwise through
 becomes lower_bound). Chains start from uniformly random states (or data rows) rather than base
 samples, so that cold chains fall into different modes. Independent ladders that disagree more
 than their own error bars allow are warned about.
+
+Models with Gaussian or Potts layers run the same ladders, adaptation, BAR and checks on the generic
+layer path (:mod:`fecli.estimators.layered_tempering`); spin models run here through their exact
+0/1 equivalent (:mod:`fecli.estimators.units`).
 """
 
 from __future__ import annotations
