@@ -283,3 +283,18 @@ def test_tap3_of_two_state_potts_units_is_the_bernoulli_tap3_and_gaussian_tap3_i
     g3 = estimate(gb, "tap3", tol=1e-12)
     assert g3.log_z == pytest.approx(estimate(gb, "tap2", tol=1e-12).log_z, abs=1e-12)
     assert g3.diagnostics["terms"]["tap3"] == 0.0
+
+
+@pytest.mark.parametrize("vt, ht", [("gaussian", "bernoulli"), ("potts", "bernoulli")])
+def test_pt_and_ti_with_a_data_base_model(vt, ht):
+    """--data: the base model is fitted to the rows (and the ladders start from them when the chains
+    hold the visible layer); the estimates stay within their error of exact."""
+    model = make_model(vt, ht, 6, 4, 21, 1.0, 0.35)
+    rng = np.random.default_rng(4)
+    data = rng.normal(size=(40, 6)) if vt == "gaussian" else rng.integers(0, 3, size=(40, 6)).astype(float)
+    exact = log_partition(model)
+    pt = estimate(model, "pt", samples=600, burn_in=200, data=data, seed=1)
+    ti = estimate(model, "ti", chains=40, steps=60, sweeps=8, data=data, seed=1)
+    for r in (pt, ti):
+        assert not r.diagnostics["base_model"].startswith("uniform")
+        assert abs(r.log_z - exact) < 4 * r.stderr + 0.02
