@@ -253,7 +253,6 @@ class LayeredPath:
         s_new = self.own_at(t).sample(t * self._other_project(o), rng)
         return s_new, o
 
-
     # -- chains at their own t (rows): tempering ladders and thermodynamic integration -------------
     def parts(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(E_A(s), beta E_S(s), beta W^T phi(s)) for rows of s: ln f_t for any t follows from these
