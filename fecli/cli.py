@@ -996,10 +996,17 @@ def _trajectory_rows(model_path: Path, data: Path | None, validation_data: Path 
     from .estimators.trajectory import trajectory_rows
     from .formats.cli_options import open_from_cli
 
+    from .layer_data import load_for
+
     rbm = open_from_cli(model_path)
     arrays = []
     for path in (data, validation_data):
-        rows = None if path is None else load_data(path, **(fmt_options or {}))
+        if path is None:
+            rows = None
+        elif rbm.is_bernoulli:
+            rows = load_data(path, **(fmt_options or {}))
+        else:  # rows in the visible layer's own type (spins, real values, Potts states)
+            rows = load_for(rbm.visible, path, **(fmt_options or {}))
         if rows is not None:
             check_width(rows, rbm, str(path))
         arrays.append(rows)

@@ -10,7 +10,7 @@ Layout (a public contract; other tools write these names):
   ``visible_states = q`` (q >= 2);
 * a Gaussian layer adds ``visible_precision`` (nv,) or ``hidden_precision`` (nh,), all > 0;
 * optional group ``training`` (settings, seed, data digest, per-epoch metrics).
-* optional group ``snapshots``: the parameters of a bernoulli model at several points of training
+* optional group ``snapshots``: the parameters of the model at several points of training
   (see :class:`Snapshots`), read only by the commands that use them (:func:`read_snapshots`).
   Any other group is ignored by readers.
 
@@ -52,6 +52,8 @@ def format_version(model: RBM) -> int:
     return FORMAT_VERSION if model.is_bernoulli else FORMAT_VERSION_UNITS
 SNAPSHOTS_GROUP = "snapshots"
 SNAPSHOT_DATASETS = ("updates", "weights", "visible_bias", "hidden_bias")
+#: Datasets of the snapshots group of a model with Gaussian layers.
+SNAPSHOT_PRECISIONS = ("visible_precision", "hidden_precision")
 
 
 def load_model(path: str | os.PathLike) -> RBM:
@@ -134,10 +136,7 @@ def save_model(model: RBM, path: str | os.PathLike, *, overwrite: bool = True,
     check_layers(model.visible, model.hidden, model.weights, f"cannot write model file '{path}'", ModelFileError)
     arrays = _model_arrays(model)
     if snapshots is not None:
-        if not model.is_bernoulli:
-            raise ModelFileError(f"cannot write model file '{path}': snapshots are kept for bernoulli-bernoulli "
-                                 f"models, not {model.combination}.")
-        snapshots.check(model.n_visible, model.n_hidden, f"cannot write model file '{path}'")
+        snapshots.check(model.n_visible, model.n_hidden, f"cannot write model file '{path}'", model)
     with atomic_path(path) as tmp_name:
         with h5py.File(tmp_name, "w") as f:
             f.attrs["format"] = FORMAT_NAME
@@ -364,12 +363,14 @@ class Snapshots:
                                  requested (the --snapshots count asked for)
           updates         int64 (S,), strictly increasing, >= 0: parameter updates done when
                           each snapshot was taken (0: the initial model)
-          weights         float (S, nv, nh)
-          visible_bias    float (S, nv)
+          weights         float (S, nv, nh); (S, nv, q, nh) for Potts visible units
+          visible_bias    float (S, nv); (S, nv, q) for Potts visible units
           hidden_bias     float (S, nh)
+          visible_precision, hidden_precision   float (S, nv) / (S, nh): Gaussian layers only
 
-    Parameters are stored in the training dtype (float32 training loses nothing) and read
-    back as float64. The group is optional: readers that do not need it never open it.
+    The unit types are the model's (the file's root attributes). Parameters are stored in the
+    training dtype (float32 training loses nothing) and read back as float64. The group is
+    optional: readers that do not need it never open it.
     """
 
     updates: np.ndarray
@@ -378,16 +379,31 @@ class Snapshots:
     hidden_bias: np.ndarray
     spacing: str = "log"
     requested: int | None = None
+    visible_precision: np.ndarray | None = None
+    hidden_precision: np.ndarray | None = None
+    #: The model the snapshots belong to (its unit types); None: bernoulli-bernoulli.
+    template: RBM | None = None
 
     def __len__(self) -> int:
         return int(np.shape(self.updates)[0])
 
     def model(self, i: int, name: str = "<snapshot>") -> RBM:
-        """Snapshot ``i`` as a float64 RBM."""
-        return RBM(self.weights[i], self.visible_bias[i], self.hidden_bias[i], name=name)
+        """Snapshot ``i`` as a float64 RBM (of the template's unit types)."""
+        if self.template is None or self.template.is_bernoulli:
+            return RBM(self.weights[i], self.visible_bias[i], self.hidden_bias[i], name=name)
+        layers = []
+        for side, bias, precision in (("visible", self.visible_bias, self.visible_precision),
+                                      ("hidden", self.hidden_bias, self.hidden_precision)):
+            layer = getattr(self.template, side)
+            params = {"bias": np.asarray(bias[i], dtype=np.float64)}
+            if layer.name == "gaussian":
+                params["precision"] = np.asarray(precision[i], dtype=np.float64)
+            layers.append(layer.replace(**params))
+        return RBM(layers[0], layers[1], np.asarray(self.weights[i], dtype=np.float64), name=name)
 
-    def check(self, n_visible: int, n_hidden: int, where: str) -> None:
-        """Shapes, dtypes, finiteness and increasing update numbers; ModelFileError naming ``where``."""
+    def check(self, n_visible: int, n_hidden: int, where: str, model: RBM | None = None) -> None:
+        """Shapes, dtypes, finiteness and increasing update numbers; ModelFileError naming ``where``.
+        ``model`` (default: a bernoulli one of n_visible x n_hidden) gives the layers' shapes."""
         updates = np.asarray(self.updates)
         s = updates.shape[0] if updates.ndim == 1 else -1
         if s < 1:
@@ -396,8 +412,16 @@ class Snapshots:
             raise ModelFileError(f"{where}: snapshot 'updates' has dtype {updates.dtype}; integers are required.")
         if updates[0] < 0 or np.any(np.diff(updates) <= 0):
             raise ModelFileError(f"{where}: snapshot 'updates' must be >= 0 and strictly increasing.")
-        for name, shape in (("weights", (s, n_visible, n_hidden)), ("visible_bias", (s, n_visible)),
-                            ("hidden_bias", (s, n_hidden))):
+        shapes = [("weights", (s, n_visible, n_hidden)), ("visible_bias", (s, n_visible)),
+                  ("hidden_bias", (s, n_hidden))]
+        if model is not None and not model.is_bernoulli:
+            shapes = [("weights", (s, *model.weights.shape)), ("visible_bias", (s, *model.visible.bias.shape)),
+                      ("hidden_bias", (s, *model.hidden.bias.shape))]
+            shapes += [(f"{side}_precision", (s, getattr(model, side).n)) for side in ("visible", "hidden")
+                       if getattr(model, side).name == "gaussian"]
+        for name, shape in shapes:
+            if getattr(self, name) is None:
+                raise ModelFileError(f"{where}: the snapshots group has no dataset '{name}'.")
             value = np.asarray(getattr(self, name))
             if value.shape != shape:
                 raise ModelFileError(
@@ -408,6 +432,8 @@ class Snapshots:
                 raise ModelFileError(f"{where}: snapshot '{name}' has dtype {value.dtype}; floating point is required.")
             if not np.all(np.isfinite(value)):
                 raise ModelFileError(f"{where}: snapshot '{name}' contains NaN or inf.")
+            if name.endswith("_precision") and not np.all(value > 0):
+                raise ModelFileError(f"{where}: snapshot '{name}' has values <= 0; precisions must be > 0.")
 
 
 def has_snapshots(path: str | os.PathLike) -> bool:
@@ -466,6 +492,8 @@ def read_snapshots(path: str | os.PathLike, model: RBM | None = None) -> Snapsho
             if missing:
                 raise ModelFileError(f"{where}: the snapshots group has no dataset {', '.join(map(repr, missing))}.")
             arrays = {name: group[name][()] for name in SNAPSHOT_DATASETS}
+            arrays.update({name: group[name][()] for name in SNAPSHOT_PRECISIONS
+                           if isinstance(group.get(name), h5py.Dataset)})
             spacing = _as_text(group.attrs.get("spacing", "log"))
             requested = _as_text(group.attrs.get("requested"))
     except ModelFileError:
@@ -473,8 +501,8 @@ def read_snapshots(path: str | os.PathLike, model: RBM | None = None) -> Snapsho
     except (OSError, KeyError, RuntimeError) as exc:
         raise ModelFileError(f"{where}: the snapshots group cannot be read ({_first_line(exc)}).") from exc
     snapshots = Snapshots(**arrays, spacing=str(spacing),
-                          requested=None if requested is None else int(requested))
-    snapshots.check(model.n_visible, model.n_hidden, where)
+                          requested=None if requested is None else int(requested), template=model)
+    snapshots.check(model.n_visible, model.n_hidden, where, model)
     snapshots.updates = np.asarray(snapshots.updates, dtype=np.int64)
     return snapshots
 
@@ -489,3 +517,6 @@ def _write_snapshots(group: Any, snapshots: Snapshots) -> None:
     group.create_dataset("weights", data=weights, chunks=(1, *weights.shape[1:]))
     group.create_dataset("visible_bias", data=np.asarray(snapshots.visible_bias))
     group.create_dataset("hidden_bias", data=np.asarray(snapshots.hidden_bias))
+    for name in SNAPSHOT_PRECISIONS:
+        if getattr(snapshots, name) is not None:
+            group.create_dataset(name, data=np.asarray(getattr(snapshots, name)))

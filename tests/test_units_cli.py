@@ -159,11 +159,11 @@ def test_gaussian_loglik_is_a_normalised_density(tmp_path):
     assert np.trapezoid(density, grid[:, 0]) == pytest.approx(1.0, abs=1e-8)
 
 
-def test_refused_method_names_the_combination(tmp_path):
+def test_trajectory_without_snapshots_is_refused_in_one_line(tmp_path):
     model = hand_written(tmp_path / "g.h5", "gaussian")
     result = run("estimate", model, "-m", "trajectory")
     assert result.exit_code == 1
-    assert "method 'trajectory' does not support gaussian-bernoulli models" in result.stderr
+    assert "has no parameter snapshots" in result.stderr
     assert result.stderr.count("\n") == 1
 
 
@@ -186,3 +186,20 @@ def test_plot_filters_for_potts_and_gaussian_models(tmp_path, kind, shape):
     result = run("plot", "filters", model, "--shape", shape, "-o", tmp_path / "f.png")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "f.png").stat().st_size > 0
+
+
+def test_train_with_snapshots_then_trajectory_with_potts_data(tmp_path):
+    """train-rbm --snapshots on Potts units, then `fecli trajectory --data` reads the Potts rows and
+    reports ln Z (exact at the start) and the data's log-likelihood at every snapshot."""
+    data = np.random.default_rng(0).integers(0, 3, size=(120, 5))
+    np.save(tmp_path / "p.npy", data)
+    result = run("train-rbm", tmp_path / "p.npy", "--visible-type", "potts", "--hidden", 3, "--epochs", 3,
+                 "--snapshots", 3, "--seed", 1, "-o", tmp_path / "m.h5", "-q")
+    assert result.exit_code == 0, result.output
+    result = run("trajectory", tmp_path / "m.h5", "--data", tmp_path / "p.npy", "--seed", 1, "--format", "json", "-q")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 3 and rows[0]["kind"] == "exact"
+    model = load_model(tmp_path / "m.h5")
+    ll = float(np.mean(-model.free_energy(data.astype(float)))) - brute_log_z(model, 1.0)
+    assert rows[-1]["log_likelihood"] == pytest.approx(ll, abs=4 * rows[-1]["stderr"] + 0.01)

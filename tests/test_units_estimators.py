@@ -162,14 +162,16 @@ def test_spin_models_run_on_the_bernoulli_kernels_with_the_offset():
 
 
 def test_methods_refuse_combinations_they_do_not_support_in_one_line():
+    from fecli.estimators.units import BINARY_UNITS, check_supported
+
     model = make_model("gaussian", "bernoulli", 3, 2, 0)
-    for name in ("trajectory",):
-        assert not METHODS[name].supports(model)
-        with pytest.raises(RefusedError, match=f"method '{name}' does not support gaussian-bernoulli models") as info:
-            estimate(model, name)
-        assert "\n" not in str(info.value)
-    for name in ("ais", "exact", "pt", "umbrella", "ti", "tap3", "auto"):
+    for name in METHODS:  # every method takes every combination now
         assert METHODS[name].supports(model)
+    with pytest.raises(RefusedError, match="method 'x' does not support gaussian-bernoulli models") as info:
+        check_supported("x", BINARY_UNITS, model)
+    assert "\n" not in str(info.value)
+    with pytest.raises(RefusedError, match="has no parameter snapshots"):
+        estimate(model, "trajectory")
     bad = RBM(Gaussian(np.zeros(2), np.ones(2)), Gaussian(np.zeros(1), np.ones(1)), np.array([[0.8], [0.8]]))
     for name in ("mf", "ais"):
         with pytest.raises(RefusedError, match="not normalisable"):

@@ -79,5 +79,51 @@ def test_unit_settings_are_checked():
         TrainSettings(visible_type="spin", states=3)
     with pytest.raises(InvalidOptionError, match="--visible-type must be one of"):
         TrainSettings(visible_type="ising")
-    with pytest.raises(InvalidOptionError, match="--snapshots .* applies to bernoulli-bernoulli models"):
-        TrainSettings(visible_type="gaussian", snapshots=4)
+    TrainSettings(visible_type="gaussian", snapshots=4)  # snapshots for every unit type
+
+
+@pytest.mark.parametrize("vt, ht", [("gaussian", "bernoulli"), ("potts", "bernoulli"), ("spin", "gaussian"),
+                                    ("spin", "spin")])
+def test_trajectory_along_layered_training_matches_exact_at_every_snapshot(tmp_path, vt, ht):
+    """train-rbm --snapshots for any unit types (learned precisions included), then ln Z along the
+    snapshots by SMC: each point within its error of exact enumeration; the first one exact."""
+    from fecli.api import estimate
+    from fecli.estimators.trajectory import trajectory_rows
+    from fecli.io import read_snapshots
+
+    data = DATA[vt]()
+    train(data, hidden=4, method="pcd", epochs=6, batch_size=25, lr=0.05, seed=2, visible_type=vt, hidden_type=ht,
+          learn_precision="gaussian" in (vt, ht), snapshots=5, monitor_every=0, output=tmp_path / "m.h5")
+    model = load_model(tmp_path / "m.h5")
+    snaps = read_snapshots(tmp_path / "m.h5", model)
+    assert len(snaps) == 5 and snaps.model(4).unit_types == (vt, ht)
+    if "gaussian" in (vt, ht):  # the learned precisions are kept with each snapshot
+        side = "visible" if vt == "gaussian" else "hidden"
+        assert not np.array_equal(getattr(snaps.model(0), side).precision, getattr(snaps.model(4), side).precision)
+    rows, _ = trajectory_rows(model, chains=32, replicates=4, steps=20, seed=1)
+    for row, i in zip(rows, range(len(snaps))):
+        exact = log_partition(snaps.model(i))
+        assert abs(row.log_z - exact) < 4 * row.stderr + 0.01, (i, row.log_z, exact)
+    assert rows[0].kind == "exact"
+    r = estimate(model, "trajectory", chains=32, replicates=4, steps=20, seed=1)
+    assert r.diagnostics.get("unclipped_log_z", r.log_z) == rows[-1].log_z  # (raised to a rigorous lower bound)
+
+
+def test_layered_snapshots_continue_on_resume(tmp_path):
+    """A resumed run keeps the snapshots (precisions included) it had and adds the later ones."""
+    import shutil
+
+    from fecli.io import read_snapshots
+
+    data = DATA["gaussian"]()
+    options = dict(hidden=3, method="pcd", batch_size=25, lr=0.02, seed=3, visible_type="gaussian",
+                   learn_precision=True, monitor_every=0, snapshots=6)
+    train(data, epochs=2, output=tmp_path / "ck.h5", **options)
+    shutil.copy(tmp_path / "ck.h5", tmp_path / "before.h5")
+    resume(tmp_path / "ck.h5", data, epochs=4)
+    a, b = read_snapshots(tmp_path / "before.h5"), read_snapshots(tmp_path / "ck.h5")
+    k = len(a)
+    assert len(b) > k and b.updates[:k].tolist() == a.updates.tolist()
+    for name in ("weights", "visible_bias", "hidden_bias", "visible_precision"):
+        assert np.asarray(getattr(a, name)).tobytes() == np.asarray(getattr(b, name))[:k].tobytes()
+    assert b.model(len(b) - 1).visible.precision.tobytes() == load_model(tmp_path / "ck.h5").visible.precision.tobytes()

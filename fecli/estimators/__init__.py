@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..validation import AT_LEAST_ONE, DATA, NON_NEGATIVE, OPEN_UNIT_INTERVAL, POSITIVE, Option, Range
-from .units import ALL_UNITS, BERNOULLI_UNITS, describe_units, dispatching
+from .units import ALL_UNITS, describe_units, dispatching
 
 #: Keywords every estimator takes besides its declared options (checked by fecli.estimate itself).
 COMMON_OPTIONS = ("beta", "progress")
@@ -58,6 +58,9 @@ class Method:
     units: frozenset = ALL_UNITS
     #: "module:function" for models with Gaussian or Potts layers (same options); None: ``target`` itself.
     layered: str | None = None
+    #: Whether spin layers run through the model's 0/1 equivalent (False: the method gets the model as it
+    #: is, e.g. trajectory, whose snapshots in the file are mapped one by one).
+    binary_map: bool = True
 
     def load(self) -> Callable[..., Any]:
         layered = None if self.layered is None else _resolve(self.layered)
@@ -278,7 +281,7 @@ METHODS: dict[str, Method] = {
         Method("trajectory", "fecli.estimators.trajectory:trajectory",
                "SMC along the training snapshots stored in the file (train-rbm --snapshots N)",
                "fecli.estimators.trajectory:trajectory_feasibility", budget_option="chains", budget_minimum=4,
-               in_all=False, options=_TRAJECTORY, units=BERNOULLI_UNITS),
+               in_all=False, options=_TRAJECTORY, binary_map=False),
     )
 }
 

@@ -396,7 +396,9 @@ def anchors_of(snapshots: Any, model: RBM | None) -> tuple[list[RBM], list[int |
     if model is not None:
         last = anchors[-1]
         same = (np.array_equal(last.weights, model.weights) and np.array_equal(last.visible_bias, model.visible_bias)
-                and np.array_equal(last.hidden_bias, model.hidden_bias))
+                and np.array_equal(last.hidden_bias, model.hidden_bias)
+                and all(np.array_equal(getattr(getattr(last, side), "precision", None),
+                                       getattr(getattr(model, side), "precision", None)) for side in ("visible", "hidden")))
         if not same:
             step = _training_value(model, "step")
             anchors.append(model)
@@ -443,6 +445,12 @@ def run_trajectory(
         raise InvalidOptionError("the trajectory needs at least one snapshot.")
     updates = list(updates) if updates is not None else list(range(len(anchors)))
     entropy = resolve_seed(seed)
+    if not anchors[0].is_bernoulli:  # spin, Gaussian or Potts layers
+        from .trajectory_layers import run_layered
+
+        return run_layered(anchors, updates, beta=beta, chains=chains, replicates=replicates, steps=steps,
+                           sweeps=sweeps, resample_ess=resample_ess, resampling=resampling, initial=initial,
+                           entropy=entropy, start_time=start_time)
     models = [scaled(m, beta) for m in anchors]
     start = start_method(models[0], initial)
 
@@ -691,10 +699,12 @@ def trajectory_rows(
     those of :func:`run_trajectory` (beta, chains, replicates, steps, sweeps, resample_ess,
     resampling, initial, seed).
     """
+    from ..layer_data import resolve_for
     from ._sampling_common import resolve_data
 
-    train_rows, _ = resolve_data(data, model)
-    val_rows, _ = resolve_data(validation_data, model)
+    resolve = resolve_data if model.is_bernoulli else resolve_for
+    train_rows, _ = resolve(data, model)
+    val_rows, _ = resolve(validation_data, model)
     if snapshots is None:
         snapshots = model_snapshots(model)
     anchors, updates = anchors_of(snapshots, model)

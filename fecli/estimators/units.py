@@ -5,7 +5,7 @@ Every registered method declares its combinations of (visible_type, hidden_type)
 caller (the library's ``estimate``, the CLI, ``compare --budget``):
 
 1. a combination the method does not support is refused with one line naming it;
-2. spin layers are rewritten as 0/1 layers (:func:`fecli.model.binary_equivalent`: the same
+2. spin layers are rewritten as 0/1 layers (unless the method declares ``binary_map=False``) (:func:`fecli.model.binary_equivalent`: the same
    distribution, ln Z(beta) = ln Z'(beta) + beta c), so the bernoulli kernels serve spin models
    (the ``data`` option, +-1 rows, is mapped to 0/1 rows the same way), and the result is shifted
    back: ln Z, its interval, and the ln Z-valued diagnostics gain beta c; magnetisations in the
@@ -80,7 +80,7 @@ def dispatching(method: Any, func: Callable[..., Any], layered: Callable[..., An
     def run(model: Any, *args: Any, **options: Any) -> Any:
         check_supported(method.name, method.units, model)
         check_normalisable(model)
-        if model.is_bernoulli:
+        if model.is_bernoulli or not getattr(method, "binary_map", True):
             return func(model, *args, **options)
         from ..model import binary_equivalent
 

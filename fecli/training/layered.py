@@ -167,6 +167,11 @@ class LayeredTrainer(Trainer):
                 bias = bias - bias.mean(axis=1, keepdims=True)
         params = Params(weights, np.ascontiguousarray(bias), np.zeros(s.hidden))
         state = TrainState(params=params, velocity=Params.zeros_like(params), negative={})
+        if s.snapshots:
+            from .snapshots import SnapshotLog
+
+            state.snapshots = SnapshotLog.plan(s.snapshots, self.total_updates)
+            self._take(state)
         if self.negative.persistent:
             crng = generator(s.seed, STREAM_CHAINS)
             n = self.negative.chains.shape[0]
@@ -176,6 +181,17 @@ class LayeredTrainer(Trainer):
             self.negative.chains[...] = h_layer.features(h_layer.sample(field, crng))
         state.negative = self.negative.state_dict()
         return state
+
+    def _take_snapshot(self, state: TrainState) -> None:
+        log = state.snapshots
+        if log is not None and log.due(state.step):
+            self._take(state)
+
+    def _take(self, state: TrainState) -> None:
+        """Keep the current parameters (and Gaussian precisions, which may be learned) as a snapshot."""
+        p = state.params
+        state.snapshots.take(state.step, p.weights, p.visible_bias, p.hidden_bias, self.visible_precision,
+                             self.hidden_precision)
 
     # -- one update ---------------------------------------------------------------------------------
     def gradient(self, params: Params, rows: np.ndarray, rng: np.random.Generator):

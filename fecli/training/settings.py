@@ -149,9 +149,6 @@ class TrainSettings:
                 raise InvalidOptionError(f"--method {self.method} (EMF) trains bernoulli-bernoulli models; "
                                          f"use cd or pcd for {self.visible_type}-{self.hidden_type} units.")
             self.dtype = "float64"  # the generic trainer computes in float64
-            if self.snapshots:
-                raise InvalidOptionError(f"--snapshots (ln Z along training) applies to bernoulli-bernoulli models, "
-                                         f"not {self.visible_type}-{self.hidden_type}.")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

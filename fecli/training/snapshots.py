@@ -46,6 +46,9 @@ class SnapshotLog:
     weights: list[np.ndarray] = field(default_factory=list)
     visible_bias: list[np.ndarray] = field(default_factory=list)
     hidden_bias: list[np.ndarray] = field(default_factory=list)
+    #: Gaussian layers' precisions at each snapshot (empty lists otherwise).
+    visible_precision: list[np.ndarray] = field(default_factory=list)
+    hidden_precision: list[np.ndarray] = field(default_factory=list)
 
     @classmethod
     def plan(cls, requested: int, total_updates: int) -> "SnapshotLog":
@@ -62,11 +65,15 @@ class SnapshotLog:
         i = int(np.searchsorted(self.schedule, update))
         return i < self.schedule.size and int(self.schedule[i]) == update
 
-    def take(self, update: int, weights: np.ndarray, visible_bias: np.ndarray, hidden_bias: np.ndarray) -> None:
+    def take(self, update: int, weights: np.ndarray, visible_bias: np.ndarray, hidden_bias: np.ndarray,
+             visible_precision: np.ndarray | None = None, hidden_precision: np.ndarray | None = None) -> None:
         self.updates.append(int(update))
         self.weights.append(np.array(weights, copy=True))
         self.visible_bias.append(np.array(visible_bias, copy=True))
         self.hidden_bias.append(np.array(hidden_bias, copy=True))
+        for kept, value in ((self.visible_precision, visible_precision), (self.hidden_precision, hidden_precision)):
+            if value is not None:
+                kept.append(np.array(value, copy=True))
 
     def __len__(self) -> int:
         return len(self.updates)
@@ -79,7 +86,9 @@ class SnapshotLog:
             return None
         return Snapshots(np.asarray(self.updates, dtype=np.int64), np.stack(self.weights),
                          np.stack(self.visible_bias), np.stack(self.hidden_bias), spacing="log",
-                         requested=self.requested)
+                         requested=self.requested,
+                         visible_precision=np.stack(self.visible_precision) if self.visible_precision else None,
+                         hidden_precision=np.stack(self.hidden_precision) if self.hidden_precision else None)
 
     @classmethod
     def from_file(cls, snapshots, requested: int, total_updates: int, dtype: np.dtype) -> "SnapshotLog":
@@ -87,7 +96,9 @@ class SnapshotLog:
         log = cls.plan(requested, total_updates)
         if snapshots is not None:
             for i in range(len(snapshots)):
+                precisions = [None if p is None else np.asarray(p[i], dtype=dtype)
+                              for p in (snapshots.visible_precision, snapshots.hidden_precision)]
                 log.take(int(snapshots.updates[i]), np.asarray(snapshots.weights[i], dtype=dtype),
                          np.asarray(snapshots.visible_bias[i], dtype=dtype),
-                         np.asarray(snapshots.hidden_bias[i], dtype=dtype))
+                         np.asarray(snapshots.hidden_bias[i], dtype=dtype), *precisions)
         return log
