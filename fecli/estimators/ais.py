@@ -120,7 +120,7 @@ def ais(
         wall_time_s=time.perf_counter() - start,
         params={"chains": chains, "steps": steps, "schedule": schedule, "sweeps": sweeps,
                 "data": data_label, "seed": entropy},
-        diagnostics={**summary.diagnostics(), "base_model": base_note, "log_z_base": log_z0,
+        diagnostics={**summary.diagnostics(log_z0), "base_model": base_note, "log_z_base": log_z0,
                      "log_weight_sd": float(np.std(logw)), "log_weights": logw.tolist()},
         warnings=list(summary.warnings),
         states=walkers.v,
@@ -174,7 +174,8 @@ def reverse_ais(
         warnings.extend(target.warnings)
     target_states = walkers.v.copy()
     logr = walkers.anneal(ts[::-1].copy(), sweeps, progress, "reverse-ais")
-    summary = summarize_log_weights(logr, entropy, "reverse AIS log weights", sign=-1.0)
+    summary = summarize_log_weights(logr, entropy, "reverse AIS log weights", sign=-1.0, groups=target.groups,
+                                    grouping=target.grouping)
     log_z0 = path.log_z_base
     return Result(
         model=model.name,
@@ -191,7 +192,7 @@ def reverse_ais(
         params={"chains": chains, "steps": steps, "schedule": schedule, "sweeps": sweeps, "data": data_label,
                 "burn_in": None if exact_start else burn_in, "exact_max_units": int(exact_max_units),
                 "seed": entropy},
-        diagnostics={**summary.diagnostics(), "base_model": base_note, "log_z_base": log_z0,
+        diagnostics={**summary.diagnostics(log_z0), "base_model": base_note, "log_z_base": log_z0,
                      "start": start_note, "log_weight_sd": float(np.std(logr)), "log_weights": logr.tolist()},
         warnings=warnings + list(summary.warnings),
         states=target_states,

@@ -611,6 +611,7 @@ class TemperedSamples:
     note: str
     warnings: list[str] = field(default_factory=list)
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    ladder: np.ndarray | None = None  # (n,) the ladder each state came from (independent replicates)
 
 
 def tempered_samples(model: RBM, beta: float = 1.0, n: int = 100, seed: int | None = None, *, data: Any = None,
@@ -653,4 +654,5 @@ def tempered_samples(model: RBM, beta: float = 1.0, n: int = 100, seed: int | No
     note = (f"parallel tempering: {chains} ladders of {K} rungs, {burn_in} rounds of burn-in, top rung thinned "
             f"every {thin} rounds; {base_note} at t = 0")
     return TemperedSamples(v, note, warnings, {"rungs": K, "thin": thin, "round_trips_per_ladder": trips.tolist(),
-                                               "rungs_after_each_adaptation": history})
+                                               "rungs_after_each_adaptation": history},
+                           np.tile(np.arange(chains), kept.shape[0])[:n])
