@@ -189,3 +189,30 @@ def test_auto_adds_ln_z_along_training_when_the_file_holds_snapshots(tmp_path):
     result = estimate(model, "auto", seed=1, budget=1e-9)  # no time to enumerate: one round of the routes
     assert {r["method"] for r in result.diagnostics["routes"]} == {"pt", "ais", "trajectory"}
     assert covers_or_warns(result, exact)
+
+
+def _route(method: str, log_z: float, warnings: list[str]):
+    from fecli.result import Result
+
+    return Result(model="m", method=method, beta=1.0, log_z=log_z, kind="estimate", n_visible=4, n_hidden=2,
+                  stderr=0.05, ci_low=log_z - 0.1, ci_high=log_z + 0.1, warnings=warnings)
+
+
+def test_auto_keeps_only_warnings_that_agreement_does_not_answer():
+    """pt's 'no round trip' says its error bar may be too small; two routes agreeing within the
+    target answer that, so it moves to the diagnostics. A missed mode or a broken rigorous bound
+    still stands (the AIS route's base comes from pt's samples: both can miss the same mode)."""
+    import time
+
+    from fecli.estimators.auto import _combine
+
+    model = two_mode_model(16)
+    trips = "3 of 8 ladders made no round trip between the base model and the target in 2000 rounds"
+    modes = "all of the run's 100 final states sat in one of 2 mean-field modes within 3 nats of each other"
+    results = [_route("pt", 10.0, [trips]), _route("ais", 10.1, [modes])]
+    agreed = _combine(model, 1.0, results, [], True, 0.5, 120.0, 1, time.perf_counter())
+    assert agreed.warnings == [f"ais: {modes}"]
+    assert agreed.diagnostics["route_warnings"] == [f"pt: {trips}", f"ais: {modes}"]
+    results = [_route("pt", 10.0, [trips]), _route("ais", 11.0, [])]
+    apart = _combine(model, 1.0, results, [], False, 0.5, 120.0, 1, time.perf_counter())
+    assert "disagree by 1 nats" in apart.warnings[0] and f"pt: {trips}" in apart.warnings

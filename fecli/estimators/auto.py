@@ -164,6 +164,23 @@ def _spread(latest: dict[str, Result]) -> float:
     return max(values) - min(values) if len(values) > 1 else math.inf
 
 
+#: Route warnings that stand even when the routes agree: a value beyond a rigorous bound, and a
+#: run that sat in one of several mean-field modes (the AIS route's base comes from pt's samples,
+#: so the two routes can miss the same mode together). Matched on the wording of fecli.bounds.
+STANDING_WARNINGS = ("rigorous", "mean-field modes")
+
+
+def _stands_despite_agreement(text: str) -> bool:
+    """Whether a route's warning still means something once independent routes agree.
+
+    Agreement within target_error, each route precise to it, answers what a route's own
+    reliability warnings (no round trip of pt's ladders, ladders or replicates that disagree,
+    a lag) say might be wrong: an error bar that is too small. Those are kept in
+    diagnostics['route_warnings']; warning about them anyway would warn on every large model
+    and so mean nothing."""
+    return any(key in text for key in STANDING_WARNINGS)
+
+
 def _combine(model: RBM, beta: float, results: list[Result], history: list, agreed: bool,
              target_error: float, budget: float, entropy: int, start: float) -> Result:
     """Inverse-variance mean of the routes; the interval is the union of each route's value
@@ -185,8 +202,8 @@ def _combine(model: RBM, beta: float, results: list[Result], history: list, agre
     elif not agreed:
         warnings.append(f"the routes agree ({names}) but are not yet within {target_error:g} nats each; "
                         "the interval spans both. Give a larger --budget.")
-    for r in results:
-        warnings.extend(f"{r.method}: {text}" for text in r.warnings)
+    route_warnings = [f"{r.method}: {text}" for r in results for text in r.warnings]
+    warnings.extend(text for text in route_warnings if not agreed or _stands_despite_agreement(text))
     return Result(
         model=model.name, method="auto", beta=beta, log_z=log_z, kind="estimate",
         n_visible=model.n_visible, n_hidden=model.n_hidden,
@@ -194,6 +211,7 @@ def _combine(model: RBM, beta: float, results: list[Result], history: list, agre
         wall_time_s=time.perf_counter() - start,
         params={"target_error": target_error, "budget": budget, "seed": entropy},
         diagnostics={"routes": history, "agreed": agreed,
-                     "spread": spread, "bracket": results[0].diagnostics.get("bracket")},
+                     "spread": spread, "bracket": results[0].diagnostics.get("bracket"),
+                     "route_warnings": route_warnings},
         warnings=warnings,
     )
