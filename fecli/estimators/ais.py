@@ -150,11 +150,49 @@ def reverse_ais(
     started from data rows when given): only approximately from the target, so the result is
     an estimate, not a guaranteed bound, and says so.
     """
-    start = time.perf_counter()
-    beta, chains, steps, schedule, sweeps = _check_common(beta, chains, steps, schedule, sweeps)
     burn_in = check_positive_int("burn_in", burn_in)
     if isinstance(exact_max_units, bool) or not isinstance(exact_max_units, (int, np.integer)) or exact_max_units < 0:
         raise InvalidOptionError(f"exact_max_units must be an integer >= 0, got {exact_max_units!r}.")
+
+    def at_target(path, seqs, states, data_arr):
+        return start_at_target(path, seqs, states, data_arr, burn_in, exact_max_units, progress, "reverse-ais burn-in")
+
+    return _reverse_ais(model, at_target, beta, chains, steps, schedule, sweeps, data, seed, progress,
+                        {"burn_in": burn_in, "exact_max_units": int(exact_max_units)})
+
+
+def reverse_ais_from_states(model: RBM, start: np.ndarray, *, groups: np.ndarray | None = None,
+                            note: str = "given states of the target", beta: float = 1.0,
+                            chains: int = DEFAULT_CHAINS, steps: int = DEFAULT_STEPS,
+                            schedule: str = DEFAULT_SCHEDULE, sweeps: int = DEFAULT_SWEEPS, data: Any = None,
+                            seed: int | None = None, progress=None) -> Result:
+    """Reverse AIS whose chains start at given visible states of the target (rows of ``start``,
+    (m, nv) 0/1; ``chains`` of them, evenly spaced, or all when there are fewer), e.g. the samples
+    of a tempering run (``auto`` uses pt's). ``groups`` (m,): the independent source of each row
+    (a tempering ladder), for the replicate error bar. The result is an estimate (the starts are not
+    exact samples), with the reverse AIS options of :func:`reverse_ais`.
+    """
+    from ._sampling_common import TargetStart
+
+    rows = np.asarray(start, dtype=np.float64)
+    if rows.ndim != 2 or rows.shape[1] != model.n_visible or rows.shape[0] == 0:
+        raise InvalidOptionError(f"start must be rows of {model.n_visible} visible units, got shape {rows.shape}.")
+    pick = np.linspace(0, rows.shape[0] - 1, min(int(chains), rows.shape[0])).astype(int)
+
+    def at_target(path, seqs, states, data_arr):
+        return TargetStart(Chains(path, rows[pick], states), False, note,
+                           groups=None if groups is None else np.asarray(groups)[pick],
+                           grouping="chains started from the same tempering ladder" if groups is not None
+                           else "contiguous runs of chains")
+
+    return _reverse_ais(model, at_target, beta, pick.size, steps, schedule, sweeps, data, seed, progress, {})
+
+
+def _reverse_ais(model: RBM, at_target, beta, chains, steps, schedule, sweeps, data, seed, progress,
+                 start_params: dict) -> Result:
+    """Reverse AIS from the chains ``at_target(path, seqs, states, data)`` places at the target."""
+    start = time.perf_counter()
+    beta, chains, steps, schedule, sweeps = _check_common(beta, chains, steps, schedule, sweeps)
     data_arr, data_label = resolve_data(data, model)
     entropy = resolve_seed(seed)
     a_base, base_note = base_model(model, beta, data_arr)
@@ -164,7 +202,7 @@ def reverse_ais(
     seqs = chain_states(entropy, chains)
     states = kernel_states(seqs)
     warnings = []
-    target = start_at_target(path, seqs, states, data_arr, burn_in, exact_max_units, progress, "reverse-ais burn-in")
+    target = at_target(path, seqs, states, data_arr)
     walkers, exact_start, start_note = target.walkers, target.exact, target.note
     if not exact_start:
         warnings.append(
@@ -190,8 +228,7 @@ def reverse_ais(
         ci_high=log_z0 + summary.ci_high,
         wall_time_s=time.perf_counter() - start,
         params={"chains": chains, "steps": steps, "schedule": schedule, "sweeps": sweeps, "data": data_label,
-                "burn_in": None if exact_start else burn_in, "exact_max_units": int(exact_max_units),
-                "seed": entropy},
+                **start_params, **({"burn_in": None} if exact_start else {}), "seed": entropy},
         diagnostics={**summary.diagnostics(log_z0), "base_model": base_note, "log_z_base": log_z0,
                      "start": start_note, "log_weight_sd": float(np.std(logr)), "log_weights": logr.tolist()},
         warnings=warnings + list(summary.warnings),

@@ -575,7 +575,17 @@ def _tempering(model: RBM, method: str, word: str, beta, rungs, chains, samples,
 def thinned(top: np.ndarray, most: int) -> np.ndarray:
     """At most ``most`` of the recorded top-rung states (rounds, R, nv), evenly spaced in time."""
     rows = top.reshape(-1, top.shape[2])
-    return rows[np.linspace(0, rows.shape[0] - 1, min(most, rows.shape[0])).astype(int)]
+    return rows[_thinned_rows(rows.shape[0], most)]
+
+
+def _thinned_rows(n_rows: int, most: int) -> np.ndarray:
+    return np.linspace(0, n_rows - 1, min(most, n_rows)).astype(int)
+
+
+def state_ladders(result: Result) -> np.ndarray:
+    """The ladder each of a pt result's ``states`` came from (independent sources of target samples)."""
+    chains = int(result.params["chains"])
+    return _thinned_rows(int(result.params["samples"]) * chains, STATES_KEPT) % chains
 
 
 def umbrella(
