@@ -199,10 +199,11 @@ def _route(method: str, log_z: float, warnings: list[str]):
                   stderr=0.05, ci_low=log_z - 0.1, ci_high=log_z + 0.1, warnings=warnings)
 
 
-def test_auto_keeps_only_warnings_that_agreement_does_not_answer():
+def test_auto_agreement_needs_routes_without_standing_warnings_and_moves_route_warnings():
     """pt's 'no round trip' says its error bar may be too small; two routes agreeing within the
-    target answer that, so it moves to the diagnostics. A missed mode or a broken rigorous bound
-    still stands (the AIS route's base comes from pt's samples: both can miss the same mode)."""
+    target answer that, so it moves to the diagnostics. A route that missed a mode or broke a
+    rigorous bound never counts as agreeing (the AIS routes' base comes from pt's samples: they can
+    miss the same mode together)."""
     import time
 
     from fecli.estimators.auto import _agreeing, _combine
@@ -214,7 +215,7 @@ def test_auto_keeps_only_warnings_that_agreement_does_not_answer():
     agreeing = _agreeing(results, 0.5)
     assert [r.method for r in agreeing] == ["pt", "ais"]  # a route with a standing warning never agrees
     agreed = _combine(model, 1.0, results, [], agreeing, 0.5, 120.0, 1, time.perf_counter())
-    assert agreed.warnings == [f"reverse-ais: {modes}"]
+    assert agreed.warnings == []  # the routes whose values make the answer have no warning that stands
     assert agreed.diagnostics["route_warnings"] == [f"pt: {trips}", f"reverse-ais: {modes}"]
     assert agreed.log_z == pytest.approx(10.05) and agreed.ci_high == pytest.approx(10.1 + 1.959963984540054 * 0.05)
     results = [_route("pt", 10.0, [trips]), _route("ais", 11.0, []), _route("reverse-ais", 12.5, [])]

@@ -27,8 +27,8 @@ The value is the inverse-variance mean of the agreeing routes, the 95% interval 
 their value +- 1.96 standard errors. A route outside the agreeing set that is trusted itself
 contradicts them, and is warned about; one that is not (pt whose ladders made no round trip sat
 23 nats low on that 784 x 500 model while both AIS routes agreed within 0.1) is named in the
-diagnostics. Once routes agree, the routes' own error-bar warnings move to
-``diagnostics['route_warnings']``. Without agreement, the interval spans every route and a warning
+diagnostics. Once routes agree, the routes' own warnings move to ``diagnostics['route_warnings']``
+(the agreeing routes have none that agreement cannot answer: those never count as agreeing). Without agreement, the interval spans every route and a warning
 names every value: an honest wide interval, not a precise one.
 """
 
@@ -244,9 +244,10 @@ def _precise(result: Result, target_error: float) -> bool:
             and _half_width(result) <= 2 * target_error)
 
 
-#: Route warnings that stand even when the routes agree: a value beyond a rigorous bound, and a
-#: run that sat in one of several mean-field modes (the AIS route's base comes from pt's samples,
-#: so the two routes can miss the same mode together). Matched on the wording of fecli.bounds.
+#: Route warnings that agreement does not answer: a value beyond a rigorous bound, and a run that
+#: sat in one of several mean-field modes (the AIS routes' base comes from pt's samples, so routes
+#: can miss the same mode together). A route with one never counts as agreeing. Matched on the
+#: wording of fecli.bounds.
 STANDING_WARNINGS = ("rigorous", "mean-field modes")
 
 
@@ -257,7 +258,7 @@ def _stands_despite_agreement(text: str) -> bool:
     reliability warnings (no round trip of pt's ladders, ladders or replicates that disagree,
     a lag) say might be wrong: an error bar that is too small. Those are kept in
     diagnostics['route_warnings']; warning about them anyway would warn on every large model
-    and so mean nothing."""
+    and so mean nothing. A route with a warning that stands never counts as agreeing."""
     return any(key in text for key in STANDING_WARNINGS)
 
 
@@ -303,7 +304,8 @@ def _combine(model: RBM, beta: float, results: list[Result], history: list, agre
         warnings.append(f"the routes agree ({names}) but are not yet within {target_error:g} nats each, or carry "
                         "warnings; the interval spans them all. Give a larger --budget.")
     route_warnings = [f"{r.method}: {text}" for r in results for text in r.warnings]
-    warnings.extend(text for text in route_warnings if not agreed or _stands_despite_agreement(text))
+    if not agreed:
+        warnings.extend(route_warnings)
     return Result(
         model=model.name, method="auto", beta=beta, log_z=log_z, kind="estimate",
         n_visible=model.n_visible, n_hidden=model.n_hidden,
