@@ -32,10 +32,14 @@ def __getattr__(name: str) -> Any:
         from .result import Result
 
         return Result
-    if name in ("load_model", "save_model"):
+    if name == "load_model":  # every format fecli reads (fecli.formats.open_model)
+        from .formats import open_model
+
+        return open_model
+    if name == "save_model":
         from . import io
 
-        return getattr(io, name)
+        return io.save_model
     if name in ("estimate", "method_names"):
         from . import api
 

@@ -58,9 +58,13 @@ def estimate(model: RBM | str | os.PathLike, method: str = "exact", **options: A
     names the methods that do apply.
     """
     if not isinstance(model, RBM):
-        from .io import load_model
+        from .formats import open_model
 
-        model = load_model(model)
+        model = open_model(model)
+    from .formats import log_z_offset, shift_result, without_constant
+
+    if log_z_offset(model):  # a model read with a ln Z constant: run on the plain RBM, report for the file's
+        return shift_result(estimate(without_constant(model), method, **options), model)
     entry = get_method(method)
     checked = check_options(entry, options)
     try:

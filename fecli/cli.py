@@ -17,10 +17,14 @@ import click
 from . import __version__
 from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from .estimators import METHODS, RAISE, Method, method_names
+from .formats import writable_formats
+from .formats.cli_options import model_options
 from .validation import DATA, Option
 
 #: The method name that selects every registered ln Z method.
 ALL = "all"
+#: The formats ``fecli convert --to`` writes.
+WRITABLE_FORMATS = writable_formats()
 
 
 class FecliGroup(click.Group):
@@ -64,7 +68,8 @@ class FecliGroup(click.Group):
 def cli(debug: bool) -> None:
     """fecli: free energies (ln Z) of Restricted Boltzmann Machines.
 
-    Models are fecli-rbm HDF5 files (see the README). Results go to stdout,
+    Models are fecli-rbm HDF5 files or other tools' files (DsysDML/rbms, RestrictedBoltzmannMachines.jl,
+    scikit-learn, PyTorch, safetensors, npz: see the README). Results go to stdout,
     progress and messages to stderr. Exit status: 0 success, 1 failure, 2 usage error,
     130 interrupted.
     """
@@ -74,17 +79,20 @@ def cli(debug: bool) -> None:
 @click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="table for people, json (one object per line) for pipelines.")
+@model_options
 def info(models: tuple[Path, ...], fmt: str) -> None:
-    """Describe MODELS: sizes, unit types, parameter statistics, metadata, feasible estimators."""
+    """Describe MODELS: format (and the conventions converted), sizes, unit types, parameter
+    statistics, metadata, feasible estimators."""
     from . import report
     from .errors import FecliError
+    from .formats.cli_options import open_from_cli
     from .info import describe
 
     failed = False
     out = report.make_console(sys.stdout)
     for path in expand_models(models):
         try:
-            summary = describe(path)
+            summary = describe(path, open_from_cli(path))
         except FecliError as exc:
             _error(str(exc))
             failed = True
@@ -94,6 +102,33 @@ def info(models: tuple[Path, ...], fmt: str) -> None:
         else:
             report.print_info(out, summary)
     sys.exit(EXIT_FAILURE if failed else EXIT_OK)
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The file to write.")
+@click.option("--to", "to", type=click.Choice(WRITABLE_FORMATS), default=None,
+              help="Format to write: fecli, rbms (DsysDML/rbms), rbmjl (RestrictedBoltzmannMachines.jl), npz or "
+                   "safetensors.  [default: from OUTPUT's extension: .npz, .safetensors; else fecli]")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@model_options
+def convert(model: Path, output: Path, to: str | None, overwrite: bool) -> None:
+    """\b
+    Examples:
+      fecli convert tests/fixtures/formats/rbms_bbrbm.h5@10 -o rbm10.safetensors
+      fecli convert sample_models/weak_24x12.h5 -o weak.jl.h5 --to rbmjl
+
+    Read MODEL in any format fecli reads and write it in another tool's format (the parameters
+    exactly; conventions such as a transposed weight matrix are converted). Prints the path
+    written on stdout and what was converted on stderr.
+    """
+    from .formats import convert_file
+    from .formats.cli_options import read_options
+
+    written, notes = convert_file(model, output, to=to, overwrite=overwrite, **read_options())
+    for note in notes:
+        click.echo(f"fecli: {note}", err=True)
+    click.echo(str(written))
 
 
 def report_json(summary: dict[str, Any]) -> str:
@@ -255,8 +290,7 @@ def output_options(formats=("table", "json", "csv")):
             click.option("--format", "fmt", type=click.Choice(list(formats)), default="table", show_default=True,
                          help="table for people; json (one object per line) or csv for pipelines."),
             click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-                         help="Write results to this file (atomically) instead of stdout; .json and .csv choose "
-                              "the format unless --format is given."),
+                         help="Write results here (atomically); .json or .csv picks the format."),
             click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings on stderr."),
             click.option("--fail-fast", is_flag=True, help="Stop at the first model or method that fails."),
         ]):
@@ -382,10 +416,10 @@ def results_of(plan: Any, model: Any, path: Path, batch: Batch, quiet: bool, run
 
 def _load_or_fail(path: Path, batch: Batch) -> Any:
     from .errors import FecliError
-    from .io import load_model
+    from .formats.cli_options import open_from_cli
 
     try:
-        return load_model(path)
+        return open_from_cli(path)
     except FecliError as exc:
         batch.fail(str(exc))
         return None
@@ -397,6 +431,7 @@ def _load_or_fail(path: Path, batch: Batch) -> Any:
 @method_selection(choices=(*method_names(), ALL), default=("auto",), default_text="auto", entries=ln_z_entries())
 @output_options()
 @DATA_OPTION
+@model_options(brief=True)
 def estimate(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], beta: float, seed: int | None, fmt: str,
              output: Path | None, quiet: bool, fail_fast: bool, **options: Any) -> None:
     """\b
@@ -404,8 +439,8 @@ def estimate(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], bet
       fecli estimate sample_models/digits_64x16.h5
       fecli estimate sample_models/weak_24x12.h5 -m exact,mf,ais --steps 500 --seed 1 --format json
 
-    Estimate ln Z and the free energy F = -ln Z / beta of MODELS (fecli-rbm files; quoted globs
-    are expanded) with each method. The default, auto, is exact enumeration when it is feasible,
+    Estimate ln Z and the free energy F = -ln Z / beta of MODELS (fecli-rbm files or other tools'
+    files, see --model-format; quoted globs are expanded) with each method. The default, auto, is exact enumeration when it is feasible,
     else two independent sampling routes run until they agree. Each result says whether it is
     exact, a bound, an estimate with an error bar, or an approximation.
     """
@@ -456,6 +491,7 @@ def _print_sandwiches(results: list) -> None:
 @click.option("--alphabet", default=None,
               help="Potts models: DATA is aligned FASTA in this alphabet: protein, rna, dna or the symbols in "
                    "state order (gap included).")
+@model_options(brief=True)
 def loglik(model: Path, data: Path, methods: tuple[tuple[str, ...], ...], beta: float, seed: int | None, fmt: str,
            output: Path | None, quiet: bool, fail_fast: bool, per_example: Path | None, key: str | None,
            binarize: float | None, scale: float | None, alphabet: str | None, **options: Any) -> None:
@@ -476,7 +512,7 @@ def loglik(model: Path, data: Path, methods: tuple[tuple[str, ...], ...], beta: 
     from . import report
     from .data import check_array_path, save_array
     from .errors import InvalidOptionError
-    from .io import load_model
+    from .formats.cli_options import open_from_cli
     from .layer_data import check_width, load_for
     from .loglik import FIELDS, from_log_z
     from .runner import MethodPlan
@@ -488,7 +524,7 @@ def loglik(model: Path, data: Path, methods: tuple[tuple[str, ...], ...], beta: 
         _check_output_path(per_example)
         if len(plan.methods) > 1:
             raise InvalidOptionError("--per-example saves one method's values: choose a single --method.")
-    rbm = load_model(model)
+    rbm = open_from_cli(model)
     rows = load_for(rbm.visible, data, key=key, binarize=binarize, scale=scale, alphabet=alphabet)
     check_width(rows, rbm, str(data))
     plan.context = {"data": rows}
@@ -540,6 +576,7 @@ def _run_raise(plan: Any, rbm: Any, rows: Any, data_name: str, path: Path, batch
               help="Seconds to spread evenly over the sampling methods (each sized by a short pilot run).")
 @output_options()
 @DATA_OPTION
+@model_options(brief=True)
 def compare(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], beta: float, seed: int | None,
             budget: float | None, fmt: str, output: Path | None, quiet: bool, fail_fast: bool, **options: Any) -> None:
     """\b
@@ -617,6 +654,7 @@ def compare(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], beta
                    "(row i pairs with row i of the output).")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary on stderr.")
+@model_options
 def sample(model: Path, n: int, output: Path, method: str, beta: float, seed: int | None, hidden: Path | None,
            overwrite: bool, quiet: bool, **options: Any) -> None:
     """Draw N samples of the visible layer of MODEL and save them (.npy, .npz, .csv or .txt, by extension).
@@ -626,7 +664,7 @@ def sample(model: Path, n: int, output: Path, method: str, beta: float, seed: in
     """
     from . import report
     from .errors import InvalidOptionError
-    from .io import load_model
+    from .formats.cli_options import open_from_cli
     from .data import save_array
     from .sampling import check_output, sample as draw
 
@@ -639,7 +677,7 @@ def sample(model: Path, n: int, output: Path, method: str, beta: float, seed: in
             check_output(path, overwrite)
     if hidden is not None and hidden.resolve() == output.resolve():
         raise InvalidOptionError("--hidden must name a different file from --output.")
-    rbm = load_model(model)
+    rbm = open_from_cli(model)
     with report.DelayedProgress(enabled=not quiet) as progress:
         result = draw(rbm, n, method=method, beta=beta, seed=seed, progress=progress, **given)
     save_array(output, result.v, key="samples")
@@ -672,12 +710,13 @@ def plot() -> None:
 @plot.command("training")
 @click.argument("model", type=click.Path(path_type=Path))
 @figure_output
+@model_options
 def plot_training(model: Path, output: Path) -> None:
     """Training curves stored in MODEL's training group (one panel per metric)."""
-    from .io import load_model
+    from .formats.cli_options import open_from_cli
     from .plots import plot_training as draw
 
-    click.echo(draw(load_model(model), output))
+    click.echo(draw(open_from_cli(model), output))
 
 
 @plot.command("filters")
@@ -685,12 +724,13 @@ def plot_training(model: Path, output: Path) -> None:
 @figure_output
 @click.option("--shape", required=True, help="Image shape of the visible layer, e.g. 28x28.")
 @click.option("--max-filters", type=int, default=100, show_default=True, help="Show at most this many hidden units.")
+@model_options
 def plot_filters(model: Path, output: Path, shape: str, max_filters: int) -> None:
     """Weights of each hidden unit as an image grid."""
-    from .io import load_model
+    from .formats.cli_options import open_from_cli
     from .plots import plot_filters as draw
 
-    click.echo(draw(load_model(model), output, shape, max_filters))
+    click.echo(draw(open_from_cli(model), output, shape, max_filters))
 
 
 @plot.command("results")
@@ -878,12 +918,14 @@ def declared_options(method: str, exclude: tuple[str, ...] = ()):
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Write the rows to this file (atomically) instead of stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or warnings on stderr.")
+@model_options
 def trajectory_command(model: Path, data: Path | None, validation_data: Path | None, key: str | None,
                        binarize: float | None, scale: float | None, beta: float, fmt: str,
                        output: Path | None, quiet: bool, **options: Any) -> None:
     """ln Z, its error and the data log-likelihoods at every training snapshot of MODEL.
 
-    MODEL must hold snapshots ('fecli train-rbm --snapshots N'). Particles start at the first
+    MODEL must hold snapshots ('fecli train-rbm --snapshots N', or the checkpoints of a
+    DsysDML/rbms file). Particles start at the first
     snapshot (ln Z exact when its smaller layer has <= 20 units, else annealed from its
     factorised version) and are annealed from each snapshot to the next, parameters
     interpolated linearly, with Gibbs sweeps between steps; a replicate whose effective sample
@@ -911,9 +953,9 @@ def _trajectory_rows(model_path: Path, data: Path | None, validation_data: Path 
     """Load MODEL and the data, run the trajectory; (rows, warnings) (the library does the numerics)."""
     from .data import check_width, load_data
     from .estimators.trajectory import trajectory_rows
-    from .io import load_model
+    from .formats.cli_options import open_from_cli
 
-    rbm = load_model(model_path)
+    rbm = open_from_cli(model_path)
     arrays = []
     for path in (data, validation_data):
         rows = None if path is None else load_data(path, **(fmt_options or {}))
@@ -935,6 +977,7 @@ def _trajectory_rows(model_path: Path, data: Path | None, validation_data: Path 
               help="Held-out data: adds its mean log-likelihood (when SOURCE is a model file).")
 @click.option("--seed", type=int, default=None, help="Seed of the run (when SOURCE is a model file).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or warnings on stderr.")
+@model_options
 def plot_trajectory(source: Path, output: Path, data: Path | None, validation_data: Path | None,
                     seed: int | None, quiet: bool) -> None:
     """ln Z and log-likelihoods against updates (log axis) along training.

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .estimators import METHODS
-from .io import format_version, load_model
+from .io import format_version
 
 
 def _stats(x: np.ndarray) -> dict[str, float]:
@@ -35,9 +35,18 @@ def _flatten(meta: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def describe(path: str | os.PathLike) -> dict[str, Any]:
-    """Summary of a model file as a plain dict (rendered by ``fecli info``)."""
-    model = load_model(path)
+def describe(path: str | os.PathLike, model: Any = None) -> dict[str, Any]:
+    """Summary of a model file as a plain dict (rendered by ``fecli info``).
+
+    ``model``: the file's model when already read (default: ``open_model(path)``). ``format``
+    names the detected format; ``source`` says what was converted to read it (transposed,
+    un-centred, un-standardised weights) and the constant added to ln Z (``log_z_offset``).
+    """
+    from .formats import open_model, split_checkpoint
+
+    if model is None:
+        model = open_model(path)
+    source = getattr(model, "source", None)
     feasibility = {}
     for name, method in METHODS.items():
         f = method.feasibility(model)
@@ -45,8 +54,10 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
     layers = {"visible": model.visible.describe(), "hidden": model.hidden.describe()}
     summary = {
         "model": model.name,
-        "file_size_bytes": os.path.getsize(path),
-        "format_version": format_version(model),
+        "file_size_bytes": os.path.getsize(split_checkpoint(path)[0]),
+        "format": source.label if source is not None else "fecli-rbm",
+        "format_version": format_version(model) if source is None or source.format == "fecli" else None,
+        "source": source.to_dict() if source is not None else None,
         "n_visible": model.n_visible,
         "n_hidden": model.n_hidden,
         "visible_type": model.visible.name,

@@ -93,6 +93,7 @@ def load_model(path: str | os.PathLike) -> RBM:
         raise
     except (OSError, KeyError, RuntimeError) as exc:
         raise ModelFileError(f"{where} is truncated or damaged and cannot be read ({_first_line(exc)}).") from exc
+    _check_orientation(arrays, where)
     if types == ("bernoulli", "bernoulli"):
         weights, visible_bias, hidden_bias = check_parameters(
             arrays["weights"], arrays["visible_bias"], arrays["hidden_bias"], where, ModelFileError)
@@ -111,12 +112,14 @@ def load_model(path: str | os.PathLike) -> RBM:
 
 
 def save_model(model: RBM, path: str | os.PathLike, *, overwrite: bool = True,
-               snapshots: "Snapshots | None" = None) -> Path:
+               snapshots: "Snapshots | None" = None, extra_attrs: dict[str, Any] | None = None) -> Path:
     """Write ``model`` to ``path`` atomically (temporary file in the same folder, then rename).
 
     format_version 1 for all-bernoulli models, 2 otherwise (see the module docstring). The
     ``training`` metadata, if any, is written as the ``training`` group, and ``snapshots``
-    (parameters along training) as the ``snapshots`` group. Returns the path written.
+    (parameters along training) as the ``snapshots`` group; ``extra_attrs`` become root
+    attributes (``fecli convert`` keeps an imported model's ln Z constant in ``log_z_offset``).
+    Returns the path written.
     """
     import h5py
 
@@ -143,6 +146,8 @@ def save_model(model: RBM, path: str | os.PathLike, *, overwrite: bool = True,
             f.attrs["hidden_type"] = model.hidden.name
             if model.visible.name == "potts":
                 f.attrs["visible_states"] = model.visible.q
+            for key, value in (extra_attrs or {}).items():
+                f.attrs[key] = value
             for name, value in arrays.items():
                 f.create_dataset(name, data=np.asarray(value, dtype=np.float64))
             if model.training:
@@ -160,6 +165,17 @@ def _model_arrays(model: RBM) -> dict[str, np.ndarray]:
         if precision is not None:
             arrays[f"{layer}_precision"] = precision
     return arrays
+
+
+def _check_orientation(arrays: dict[str, np.ndarray], where: str) -> None:
+    """A 2-D 'weights' stored (n_hidden, n_visible), the habit of scikit-learn and PyTorch: say
+    "transposed?" rather than a bias-length mismatch."""
+    w, a, b = arrays["weights"], arrays["visible_bias"], arrays["hidden_bias"]
+    if w.ndim == 2 and a.ndim == 1 and b.ndim == 1 and w.shape != (a.size, b.size) and w.shape == (b.size, a.size):
+        raise ModelFileError(f"{where}: 'weights' has shape {w.shape} but the biases say {a.size} visible and "
+                             f"{b.size} hidden units: transposed? fecli stores (n_visible, n_hidden); read it as plain "
+                             f"arrays, oriented by the biases, with --model-format hdf5 --names weights=weights,"
+                             f"visible_bias=visible_bias,hidden_bias=hidden_bias.")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -182,7 +198,8 @@ def _check_root_attributes(f: Any, where: str) -> tuple[tuple[str, str], int | N
     attrs = f.attrs
     fmt = _as_text(attrs.get("format"))
     if fmt is None:
-        raise ModelFileError(f"{where} is not a fecli-rbm model: the root attribute 'format' is missing.")
+        raise ModelFileError(f"{where} is not a fecli-rbm model: the root attribute 'format' is missing"
+                             f"{_foreign_hint(f.filename)}.")
     if fmt != FORMAT_NAME:
         raise ModelFileError(f"{where} has format {fmt!r}, expected {FORMAT_NAME!r}.")
     version = _as_text(attrs.get("format_version"))
@@ -225,6 +242,17 @@ def _check_root_attributes(f: Any, where: str) -> tuple[tuple[str, str], int | N
         raise ModelFileError(f"{where} has a 'visible_states' attribute, but its visible units are {types[0]}, "
                              f"not potts.")
     return (types[0], types[1]), states
+
+
+def _foreign_hint(path: str) -> str:
+    """For a file of another tool: which it is and the commands that read it ('' otherwise)."""
+    from .formats import detect_format
+
+    fmt = detect_format(Path(path))
+    if fmt is None or fmt.name in ("fecli", "hdf5"):
+        return ""
+    return (f"; it is a {fmt.label} file, which 'fecli estimate' and the other commands that read models "
+            f"take as it is, and 'fecli convert {path} -o model.h5' writes as fecli-rbm")
 
 
 def _read_float_dataset(f: Any, name: str, where: str) -> np.ndarray:
@@ -383,18 +411,35 @@ class Snapshots:
 
 
 def has_snapshots(path: str | os.PathLike) -> bool:
-    """Whether the model file at ``path`` has a ``snapshots`` group (False for anything unreadable)."""
+    """Whether the model file at ``path`` holds parameter snapshots: a fecli ``snapshots`` group, or
+    the checkpoints of a DsysDML/rbms bernoulli file (False for anything unreadable)."""
     import h5py
 
     try:
         with h5py.File(path, "r") as f:
-            return SNAPSHOTS_GROUP in f
+            if SNAPSHOTS_GROUP in f:
+                return True
     except (OSError, TypeError):
         return False
+    from .formats import rbms
+
+    return rbms.detect(Path(path)) and rbms.bernoulli_checkpoints(Path(path)) > 0
+
+
+def _rbms_snapshots(path: str | os.PathLike) -> "Snapshots | None":
+    """The checkpoints of a DsysDML/rbms file as snapshots (None for other files and for models
+    that are not bernoulli-bernoulli)."""
+    from .formats import rbms
+
+    path = Path(path)
+    if not rbms.detect(path):
+        return None
+    return rbms.snapshots(path)
 
 
 def read_snapshots(path: str | os.PathLike, model: RBM | None = None) -> Snapshots | None:
-    """The ``snapshots`` group of a model file, validated; None when the file has none.
+    """The ``snapshots`` group of a model file, validated; None when the file has none. The
+    checkpoints of a DsysDML/rbms file are its snapshots (update numbers from ``update_<k>``).
 
     ``model`` (the file's model, default: read it) fixes the expected shapes. Raises
     :class:`ModelFileError` naming the file and the problem for a damaged group.
@@ -402,9 +447,14 @@ def read_snapshots(path: str | os.PathLike, model: RBM | None = None) -> Snapsho
     import h5py
 
     path = Path(path)
+    where = f"model file '{path}'"
+    from_rbms = _rbms_snapshots(path)
+    if from_rbms is not None:
+        if model is not None:
+            from_rbms.check(model.n_visible, model.n_hidden, where)
+        return from_rbms
     if model is None:
         model = load_model(path)
-    where = f"model file '{path}'"
     try:
         with h5py.File(path, "r") as f:
             if SNAPSHOTS_GROUP not in f:

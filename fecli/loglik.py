@@ -86,8 +86,11 @@ class LoglikResult:
 
 def from_log_z(model: RBM, data: np.ndarray, log_z: Result, data_name: str = "<memory>") -> LoglikResult:
     """Combine exact -F_beta(v) over data rows with an ln Z result (any method)."""
+    from .formats import log_z_offset
+
     start = time.perf_counter()
-    neg_f = -model.free_energy(data, log_z.beta)
+    # -F of the file's model: a model read with a ln Z constant has F = F_plain - beta * offset
+    neg_f = -model.free_energy(data, log_z.beta) + log_z.beta * log_z_offset(model)
     per_example = neg_f - log_z.log_z
     mean_neg_f = float(neg_f.mean())
     mean = mean_neg_f - log_z.log_z
@@ -163,7 +166,10 @@ def raise_loglik(model: RBM, data: np.ndarray, data_name: str = "<memory>", *, b
     per_example = np.asarray(raised.log_p, dtype=np.float64)
     n = len(per_example)
     mean = float(per_example.mean())
-    mean_neg_f = float((-model.free_energy(data, raised.params.get("beta", beta))).mean())
+    from .formats import log_z_offset
+
+    raised_beta = raised.params.get("beta", beta)
+    mean_neg_f = float((-model.free_energy(data, raised_beta)).mean()) + raised_beta * log_z_offset(model)
     se_rows = np.asarray(raised.stderr, dtype=np.float64)
     stderr = float(np.sqrt(np.sum(se_rows**2)) / n) if np.all(np.isfinite(se_rows)) else None
     spread = float(per_example.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0

@@ -230,7 +230,10 @@ def print_info(console, summary: dict[str, Any]) -> None:
     head = Table(title=summary["model"], title_justify="left", show_header=False, title_style="bold")
     head.add_column(style="bold")
     head.add_column()
-    head.add_row("format", f"fecli-rbm v{summary['format_version']} ({summary['file_size_bytes']} bytes)")
+    head.add_row("format", f"{summary.get('format') or 'fecli-rbm v' + str(summary['format_version'])} "
+                           f"({summary['file_size_bytes']} bytes)")
+    for note in (summary.get("source") or {}).get("conventions", []):
+        head.add_row("converted", note)
     def unit(layer: str) -> str:
         kind = summary[f"{layer}_type"]
         states = summary.get("layers", {}).get(layer, {}).get("states")

@@ -260,7 +260,7 @@ METHODS: dict[str, Method] = {
                                none_means="as many as give neighbours an exchange rate of about 0.4"),
                         *_TEMPERING)),
         Method("umbrella", "fecli.estimators.pt:umbrella",
-               "the old name of pt (umbrella sampling with replica exchange), kept for scripts: runs pt",
+               "the old name of pt (umbrella sampling with replica exchange), kept for scripts",
                budget_option="samples", budget_minimum=100, alias_of="pt", units=BINARY_UNITS,
                options=(Option("windows", int, None, "the same as pt's --rungs", Range(2, 256),
                                none_means="as many as give neighbours an exchange rate of about 0.4"),
