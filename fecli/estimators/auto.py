@@ -207,8 +207,14 @@ def _run_route(model: RBM, name: str, latest: dict[str, Result], options: dict, 
 
 
 def _trusted(result: Result, target_error: float) -> bool:
-    """Precise to target_error, and with no warning that agreement cannot answer."""
-    return _precise(result, target_error) and not any(_stands_despite_agreement(w) for w in result.warnings)
+    """Precise to target_error, with no warning that agreement cannot answer, and (pt) with round
+    trips in at least half of its ladders: on an ordered 32 x 32 Ising torus pt at 1,000 samples
+    (no round trip) and reverse AIS from its samples agreed 0.3 nats low; at 4,000 samples, with
+    3-10 round trips per ladder, pt was 0.09 low."""
+    trips = result.diagnostics.get("round_trips_per_ladder")
+    stuck = trips is not None and 2 * sum(1 for t in trips if t == 0) > len(trips)
+    return (_precise(result, target_error) and not stuck
+            and not any(_stands_despite_agreement(w) for w in result.warnings))
 
 
 def _agreeing(results: list[Result], target_error: float) -> list[Result]:
