@@ -232,4 +232,8 @@ def test_auto_warns_when_a_precise_route_contradicts_the_agreeing_ones():
     agreeing = _agreeing(results, 0.5)
     out = _combine(two_mode_model(16), 1.0, results, [], agreeing, 0.5, 120.0, 1, time.perf_counter())
     assert [r.method for r in agreeing] == ["pt", "ais"] and out.ci_high < 13.0
-    assert "but reverse-ais, precise and without warnings, does not" in out.warnings[0]
+    assert "but the 95% interval of reverse-ais, a precise route, lies outside theirs" in out.warnings[0]
+    results[2] = _route("reverse-ais", 10.65, [])  # outside the agreeing pair, but its interval meets theirs
+    results[2].stderr, results[2].ci_low, results[2].ci_high = 0.25, 10.16, 11.14
+    out = _combine(two_mode_model(16), 1.0, results, [], _agreeing(results, 0.5), 0.5, 120.0, 1, time.perf_counter())
+    assert out.warnings == []
