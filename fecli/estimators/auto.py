@@ -24,11 +24,12 @@ the untrusted routes with twice the effort (all of them when all are trusted but
 the AIS routes whenever pt is rerun.
 
 The value is the inverse-variance mean of the agreeing routes, the 95% interval the union of
-their value +- 1.96 standard errors. A route outside the agreeing set that is trusted itself
-contradicts them, and is warned about; one that is not (pt whose ladders made no round trip sat
-23 nats low on that 784 x 500 model while both AIS routes agreed within 0.1) is named in the
-diagnostics. Once routes agree, the routes' own warnings move to ``diagnostics['route_warnings']``
-(the agreeing routes have none that agreement cannot answer: those never count as agreeing). Without agreement, the interval spans every route and a warning
+their value +- 1.96 standard errors. A trusted route outside the agreeing set whose own interval
+misses theirs contradicts them, and is warned about; an untrusted one (pt whose ladders made no
+round trip sat 23 nats low on that 784 x 500 model while both AIS routes agreed within 0.1) is
+named in the diagnostics. Once routes agree, the routes' own warnings move to
+``diagnostics['route_warnings']`` (the agreeing routes have none that agreement cannot answer:
+those never count as agreeing). Without agreement, the interval spans every route and a warning
 names every value: an honest wide interval, not a precise one.
 """
 
@@ -120,9 +121,6 @@ def estimate_auto(model: RBM, *, beta: float = 1.0, target_error: float = DEFAUL
     Returns a Result with method 'auto': kind 'exact' when enumeration was affordable, else
     'estimate', with ``diagnostics['routes']`` listing every run (method, options, value, interval).
     """
-    from ..api import estimate
-    from . import get_method
-
     start = time.perf_counter()
     beta = check_beta(beta)
     target_error = _check_positive("target_error", target_error)
@@ -274,9 +272,10 @@ def _combine(model: RBM, beta: float, results: list[Result], history: list, agre
 
     Agreed (``agreeing``: at least two trusted routes within target_error): their inverse-variance
     mean, the interval the union of their value +- 1.96 stderr. A route outside the agreeing set that
-    is itself trusted and whose own 95% interval misses that interval contradicts it: warned. One that is not (imprecise, or unreliable by its own
-    warnings: pt's ladders that made no round trip on a trained 784 x 500 model sat 23 nats low while
-    both AIS routes agreed within 0.1) is named in the diagnostics only.
+    is itself trusted and whose own 95% interval misses that interval contradicts it: warned. Any
+    other (imprecise, or unreliable by its own warnings: pt's ladders that made no round trip on a
+    trained 784 x 500 model sat 23 nats low while both AIS routes agreed within 0.1) is named in the
+    diagnostics only.
 
     Not agreed: the inverse-variance mean of the routes without a standing warning (all, when every
     route has one), the interval the union over every route, and a warning naming every value.
