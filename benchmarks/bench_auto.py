@@ -25,9 +25,10 @@ Methods (effort doubled per level):
            each next level halves the target error and doubles the budget.
   auto-data : the same with the training data (--data), on the model that has data (784 x 500).
   pt     : fecli's parallel tempering; --samples doubled from 250 (default 4000).
-  ais    : fecli's forward AIS at its defaults (100 chains, the sm08 schedule of Salakhutdinov & Murray);
+  ais    : fecli's forward AIS with 100 chains and the sm08 schedule of Salakhutdinov & Murray;
            --steps doubled from 250 (default 3000).
-  ais-linear : the same with --schedule linear, PyDeep's spacing: fecli's kernels on PyDeep's path.
+  ais-linear : the same with --schedule linear (fecli's default), PyDeep's spacing: fecli's kernels
+           on PyDeep's path.
   pydeep : PyDeep's AIS protocol (pydeep.rbm.estimator.annealed_importance_sampling, M. J. Melchior):
            100 chains, k = 1 Gibbs step per temperature, linearly spaced temperatures (PyDeep's
            default is 10,000), base model with visible biases logit(clip(data mean, 1e-5, 1 - 1e-5)),
@@ -268,7 +269,7 @@ def methods(max_levels: int = 14) -> dict[str, Method]:
         "auto-data": Method("auto-data", [{"target_error": TARGET / d, "budget": 120.0 * d} for d in doubling[:4]],
                             fecli_run("auto", with_data=True)),
         "pt": Method("pt", [{"samples": 250 * d} for d in doubling], fecli_run("pt", with_data=False)),
-        "ais": Method("ais", [{"steps": 250 * d} for d in doubling], fecli_run("ais", with_data=True)),
+        "ais": Method("ais", [{"steps": 250 * d} for d in doubling], fecli_run("ais", with_data=True, schedule="sm08")),
         "ais-linear": Method("ais-linear", [{"steps": 250 * d} for d in doubling],
                              fecli_run("ais", with_data=True, schedule="linear")),
         "pydeep": Method("pydeep", [{"steps": 250 * d} for d in doubling], pydeep_run),
