@@ -98,3 +98,18 @@ def test_weakly_coupled_importance_gets_no_warnings():
     exact = estimate(model, "exact").log_z
     result = estimate(model, "importance", seed=0)
     assert result.ci_low <= exact <= result.ci_high and result.warnings == []
+
+
+def test_reverse_ais_from_given_states_picks_evenly_and_groups_by_source():
+    from fecli.errors import InvalidOptionError
+    from fecli.estimators.ais import reverse_ais_from_states
+
+    model = load_model(SAMPLES / "strong_24x12.h5")
+    rng = np.random.default_rng(0)
+    start = (rng.random((64, 24)) < 0.5).astype(float)
+    result = reverse_ais_from_states(model, start, groups=np.arange(64) % 8, steps=50, seed=1, chains=32)
+    assert result.params["chains"] == 32 and result.kind == "estimate"
+    assert result.diagnostics["replicate_grouping"] == "chains started from the same tempering ladder"
+    assert sum(result.diagnostics["replicate_sizes"]) == 32
+    with pytest.raises(InvalidOptionError):
+        reverse_ais_from_states(model, start[:, :5], steps=50, seed=1)

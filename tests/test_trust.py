@@ -237,3 +237,15 @@ def test_auto_warns_when_a_precise_route_contradicts_the_agreeing_ones():
     results[2].stderr, results[2].ci_low, results[2].ci_high = 0.25, 10.16, 11.14
     out = _combine(two_mode_model(16), 1.0, results, [], _agreeing(results, 0.5), 0.5, 120.0, 1, time.perf_counter())
     assert out.warnings == []
+
+
+def test_auto_does_not_count_pt_whose_ladders_made_no_round_trip():
+    from fecli.estimators.auto import _agreeing
+
+    stuck = _route("pt", 10.0, [])
+    stuck.diagnostics["round_trips_per_ladder"] = [0, 0, 0, 1, 0, 2, 0, 0]
+    mixing = _route("pt", 10.0, [])
+    mixing.diagnostics["round_trips_per_ladder"] = [0, 3, 2, 1, 4, 2, 0, 5]
+    reverse = _route("reverse-ais", 10.1, [])
+    assert _agreeing([stuck, reverse], 0.5) == []
+    assert [r.method for r in _agreeing([mixing, reverse], 0.5)] == ["pt", "reverse-ais"]

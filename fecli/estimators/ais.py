@@ -177,7 +177,7 @@ def reverse_ais_from_states(model: RBM, start: np.ndarray, *, groups: np.ndarray
     rows = np.asarray(start, dtype=np.float64)
     if rows.ndim != 2 or rows.shape[1] != model.n_visible or rows.shape[0] == 0:
         raise InvalidOptionError(f"start must be rows of {model.n_visible} visible units, got shape {rows.shape}.")
-    pick = np.linspace(0, rows.shape[0] - 1, min(int(chains), rows.shape[0])).astype(int)
+    pick = _even_picks(rows.shape[0], int(chains), None if groups is None else np.asarray(groups))
 
     def at_target(path, seqs, states, data_arr):
         return TargetStart(Chains(path, rows[pick], states), False, note,
@@ -186,6 +186,22 @@ def reverse_ais_from_states(model: RBM, start: np.ndarray, *, groups: np.ndarray
                            else "contiguous runs of chains")
 
     return _reverse_ais(model, at_target, beta, pick.size, steps, schedule, sweeps, data, seed, progress, {})
+
+
+def _even_picks(n: int, chains: int, groups: np.ndarray | None) -> np.ndarray:
+    """Indices of min(chains, n) of n rows, evenly spaced; with ``groups`` (n,), evenly spaced within
+    each group and taken from the groups in turn, so every group gets its share (an even spacing
+    over all rows can alias with a periodic grouping and leave groups out)."""
+    if groups is None:
+        return np.linspace(0, n - 1, min(chains, n)).astype(int)
+    keys = np.unique(groups)
+    share = -(-chains // keys.size)
+    ranked = []
+    for key in keys:
+        members = np.flatnonzero(groups == key)
+        chosen = members[np.linspace(0, members.size - 1, min(share, members.size)).astype(int)]
+        ranked.extend((rank, int(key), int(i)) for rank, i in enumerate(chosen))
+    return np.array([i for _, _, i in sorted(ranked)[:chains]])
 
 
 def _reverse_ais(model: RBM, at_target, beta, chains, steps, schedule, sweeps, data, seed, progress,
