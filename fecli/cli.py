@@ -180,7 +180,7 @@ class MethodCommand(click.Command):
         self.params.append(click.Option(
             ["--help-method"], type=click.Choice([*(m.name for m in entries()), ALL]), metavar="NAME",
             expose_value=False, is_eager=True, callback=self._show_method_help,
-            help="Show the options of method NAME (or all) with their defaults, and exit."))
+            help="Show the options and defaults of method NAME (or all), and exit."))
         self.params.extend(generated_options(entries(), exclude=tuple(own)))
 
     def flags_of(self, entry: Method) -> list[Option]:
@@ -300,6 +300,24 @@ def output_options(formats=("table", "json", "csv")):
     return decorate
 
 
+def scheduler_option(func):
+    """--scheduler (or FECLI_SCHEDULER): the command runs its sampling tasks on that Dask cluster
+    (fecli.engine); without it nothing of Dask is imported."""
+    import functools
+
+    @functools.wraps(func)
+    def run(*args: Any, scheduler: str | None = None, **kwargs: Any) -> Any:
+        from .engine import connect
+
+        with connect(scheduler):
+            return func(*args, **kwargs)
+
+    return click.option(
+        "--scheduler", envvar="FECLI_SCHEDULER", default=None, metavar="ADDRESS|local:N",
+        help="Run the sampling on Dask: a 'dask scheduler' address or local:N worker processes (same "
+             "numbers).  [env: FECLI_SCHEDULER]")(run)
+
+
 #: --data on estimate and compare (loglik's DATA is an argument, passed to the methods that take data).
 DATA_OPTION = click.option(
     "--data", type=click.Path(path_type=Path), default=None,
@@ -397,8 +415,9 @@ def expand_models(paths: tuple[Path, ...]) -> list[Path]:
     return out
 
 
-def results_of(plan: Any, model: Any, path: Path, batch: Batch, quiet: bool, runs: Any = None):
-    """The library's run_methods with the CLI around it: progress bars, failures through ``batch``, warnings."""
+def results_of(plan: Any, model: Any, path: Path, batch: Batch, quiet: bool, runs: Any = None, pending: Any = None):
+    """The library's run_methods with the CLI around it: progress bars, failures through ``batch``, warnings;
+    ``pending``: the runs already submitted to a cluster (see models_and_runs)."""
     from . import report
     from .compare import label
     from .runner import run_methods
@@ -406,7 +425,7 @@ def results_of(plan: Any, model: Any, path: Path, batch: Batch, quiet: bool, run
     def failed(run: Any, exc: Exception) -> None:
         batch.fail(f"{path} [{run.label}]: {exc}")
 
-    for result in run_methods(plan, model, runs=runs, on_error=failed,
+    for result in run_methods(plan, model, runs=runs, on_error=failed, pending=pending,
                               progress=lambda run: report.DelayedProgress(enabled=not quiet)):
         if not quiet:
             for text in result.warnings:
@@ -425,6 +444,25 @@ def _load_or_fail(path: Path, batch: Batch) -> Any:
         return None
 
 
+def models_and_runs(paths: list[Path], plan: Any, load: Callable[[Path], Any]):
+    """(path, model or None, pending) for each path, ``load`` giving the model (None: failed, and
+    reported). Locally each model is loaded when the loop reaches it; on a cluster all are loaded
+    first and, when the batch has at least as many runs as the cluster has worker threads, every run
+    is submitted at once (runner.submit_batch)."""
+    from .engine import backend
+    from .runner import submit_batch
+
+    if not backend().distributed:
+        for path in paths:
+            yield path, load(path), None
+        return
+    loaded = [(path, load(path)) for path in paths]
+    pending = submit_batch(plan, [(model, plan.runs_for(model)[0]) for _, model in loaded if model is not None])
+    handles = iter(pending or [])
+    for path, model in loaded:
+        yield path, model, next(handles) if pending and model is not None else None
+
+
 @cli.command(cls=MethodCommand, entries=ln_z_entries,
              short_help="Estimate ln Z and the free energy of MODELS with one or more methods.")
 @click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -432,6 +470,7 @@ def _load_or_fail(path: Path, batch: Batch) -> Any:
 @output_options()
 @DATA_OPTION
 @model_options(brief=True)
+@scheduler_option
 def estimate(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], beta: float, seed: int | None, fmt: str,
              output: Path | None, quiet: bool, fail_fast: bool, **options: Any) -> None:
     """\b
@@ -452,10 +491,9 @@ def estimate(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], bet
     emitter = Emitter(fmt, output, FIELDS, report.results_table)
     batch = Batch(fail_fast)
     try:
-        for path in expand_models(models):
-            model = _load_or_fail(path, batch)
+        for path, model, pending in models_and_runs(expand_models(models), plan, lambda p: _load_or_fail(p, batch)):
             if model is not None:
-                for result in results_of(plan, model, path, batch, quiet):
+                for result in results_of(plan, model, path, batch, quiet, pending=pending):
                     emitter.add(result)
     except _StopBatch:
         pass
@@ -486,12 +524,13 @@ def _print_sandwiches(results: list) -> None:
               help="Also save ln p(v) of every row to this file (.npy, .npz, .csv or .txt, by extension).")
 @click.option("--key", default=None, help="Array name inside an .npz data file.")
 @click.option("--binarize", type=float, default=None,
-              help="Threshold greyscale data: values > THRESHOLD (in the data's units, after --scale) become 1.")
+              help="Binarize: values > THRESHOLD (after --scale) become 1, others 0.")
 @click.option("--scale", type=float, default=None, help="Divide data by this first (e.g. 255 for 0..255 images).")
 @click.option("--alphabet", default=None,
               help="Potts models: DATA is aligned FASTA in this alphabet: protein, rna, dna or the symbols in "
                    "state order (gap included).")
 @model_options(brief=True)
+@scheduler_option
 def loglik(model: Path, data: Path, methods: tuple[tuple[str, ...], ...], beta: float, seed: int | None, fmt: str,
            output: Path | None, quiet: bool, fail_fast: bool, per_example: Path | None, key: str | None,
            binarize: float | None, scale: float | None, alphabet: str | None, **options: Any) -> None:
@@ -532,7 +571,8 @@ def loglik(model: Path, data: Path, methods: tuple[tuple[str, ...], ...], beta: 
     batch = Batch(fail_fast)
 
     def records():
-        for result in results_of(plan, rbm, model, batch, quiet):
+        _, _, pending = next(models_and_runs([model], plan, lambda _: rbm))
+        for result in results_of(plan, rbm, model, batch, quiet, pending=pending):
             yield from_log_z(rbm, rows, result, str(data))
         if RAISE.name in plan.methods:
             record = _run_raise(plan, rbm, rows, str(data), model, batch, quiet)
@@ -577,6 +617,7 @@ def _run_raise(plan: Any, rbm: Any, rows: Any, data_name: str, path: Path, batch
 @output_options()
 @DATA_OPTION
 @model_options(brief=True)
+@scheduler_option
 def compare(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], beta: float, seed: int | None,
             budget: float | None, fmt: str, output: Path | None, quiet: bool, fail_fast: bool, **options: Any) -> None:
     """\b
@@ -602,15 +643,14 @@ def compare(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], beta
     batch = Batch(fail_fast)
     rendered = []
     try:
-        for path in expand_models(models):
-            model = _load_or_fail(path, batch)
+        for path, model, pending in models_and_runs(expand_models(models), plan, lambda p: _load_or_fail(p, batch)):
             if model is None:
                 continue
             runs, notes = plan.runs_for(model)
             if not quiet:
                 for note in notes:
                     _warn(f"{path}: {note}")
-            results = list(results_of(plan, model, path, batch, quiet, runs=runs))
+            results = list(results_of(plan, model, path, batch, quiet, runs=runs, pending=pending))
             if not results:
                 continue
             comparison = compare_results(str(path), results)
@@ -919,6 +959,7 @@ def declared_options(method: str, exclude: tuple[str, ...] = ()):
               help="Write the rows to this file (atomically) instead of stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or warnings on stderr.")
 @model_options
+@scheduler_option
 def trajectory_command(model: Path, data: Path | None, validation_data: Path | None, key: str | None,
                        binarize: float | None, scale: float | None, beta: float, fmt: str,
                        output: Path | None, quiet: bool, **options: Any) -> None:

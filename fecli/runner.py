@@ -191,25 +191,61 @@ def _relabel(check: Callable[[Any], Any], value: Any, name: str, flag: str) -> A
 
 def run_methods(plan: MethodPlan, model: RBM, *, runs: list[Run] | None = None,
                 progress: Callable[[Run], ContextManager[Any]] | None = None,
-                on_error: Callable[[Run, FecliError], None] | None = None) -> Iterator[Result]:
+                on_error: Callable[[Run, FecliError], None] | None = None,
+                pending: list | None = None) -> Iterator[Result]:
     """Yield the Result of each run of ``plan`` on ``model`` (``runs``: default ``plan.runs_for(model)``).
 
     progress : makes a context manager per run whose value is the estimator's progress callback.
     on_error : called with the run and the error when a run fails, and the loop goes on; without
         it the error propagates.
+    pending : the runs already submitted as tasks (:func:`submit_batch`), one per run, in order.
     """
     if runs is None:
         runs = plan.runs_for(model)[0]
-    for run in runs:
+    for i, run in enumerate(runs):
         with progress(run) if progress is not None else nullcontext(None) as bar:
             try:
-                result = plan.run(model, run, bar)
+                if pending is None:
+                    result = plan.run(model, run, bar)
+                else:
+                    result = pending[i].result(bar, "runs finished on the cluster")
+                    if isinstance(result, FecliError):
+                        raise result
             except FecliError as exc:
                 if on_error is None:
                     raise
                 on_error(run, exc)
                 continue
         yield result
+
+
+def run_task(plan: MethodPlan, task: tuple[RBM, Run], progress: Any = None) -> Result | FecliError:
+    """One run of a batch as an engine task (fecli.engine): its Result, or the FecliError it raised
+    (handed back as a value, so that the loop reports it like a local failure)."""
+    model, run = task
+    try:
+        return plan.run(model, run)
+    except FecliError as exc:
+        return exc
+
+
+def submit_batch(plan: MethodPlan, batch: list[tuple[RBM, list[Run]]]) -> list[list[Any]] | None:
+    """On a Dask backend with at least as many runs in ``batch`` (models and their runs) as worker
+    threads: every run submitted now as one task, and the handles per model, in run order, for
+    :func:`run_methods`. Otherwise None: each run spreads its own chunks over the cluster when it
+    comes (fewer runs than threads), or runs here (the local backend). Same numbers either way."""
+    from . import engine
+
+    backend = engine.backend()
+    total = sum(len(runs) for _, runs in batch)
+    if not backend.distributed or total == 0 or total < backend.threads:
+        return None
+    handles = backend.submit(run_task, plan, [(model, run) for model, runs in batch for run in runs])
+    out, start = [], 0
+    for _, runs in batch:
+        out.append(handles[start:start + len(runs)])
+        start += len(runs)
+    return out
 
 
 def compare_plan(methods: Iterable[str] | None = None, *, beta: float = 1.0, seed: int | None = None,

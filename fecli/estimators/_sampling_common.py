@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..data import resolve_data  # noqa: F401  (re-exported for the sampling estimators)
+from ..engine import BOOTSTRAP_KEY, STREAMS, TEMPERED_START_KEY  # noqa: F401  (every stream is declared there)
 from ..errors import EstimationFailedError, InvalidOptionError
 from ..model import RBM, sigmoid, softplus
 from ..validation import check_positive_int, check_seed, fresh_seed  # noqa: F401  (check_positive_int re-exported)
@@ -34,8 +35,6 @@ CHAINS_PER_CHUNK = 16
 PROGRESS_UPDATES = 200
 #: Fused sweeps run on threads when sweeps x chains x units reaches this.
 PARALLEL_MIN_WORK = 1 << 16
-#: Spawn key reserved for the bootstrap stream (never a chunk index in practice).
-BOOTSTRAP_KEY = 2**31 - 1
 #: Salakhutdinov & Murray (2008): 500 steps on [0, 0.5], 4,000 on [0.5, 0.9], 10,000 on [0.9, 1].
 SM08_PIECES = ((0.0, 0.5, 500), (0.5, 0.9, 4000), (0.9, 1.0, 10000))
 #: ESS below this fraction of the sample count switches the interval to the bootstrap.
@@ -253,10 +252,22 @@ class Chains:
         return logw
 
 
-def chain_states(entropy: int, n: int, stream: int = 0) -> list[tuple[int, int, np.random.SeedSequence]]:
-    """Per-chunk seed sequences (index, start, stop, seq) for n chains; ``stream`` separates uses."""
+def chain_states(entropy: int, n: int, stream: int = STREAMS["ais"], chunk_ids: range | None = None
+                 ) -> list[tuple[int, int, np.random.SeedSequence]]:
+    """Per-chunk seed sequences (start, stop, seq) for n chains; ``stream`` separates uses
+    (fecli.engine.STREAMS); ``chunk_ids``: only those chunks (a task's share of the run)."""
     return [(start, stop, np.random.SeedSequence(entropy, spawn_key=(stream, i)))
-            for i, start, stop in chunks(n)]
+            for i, start, stop in chunks(n) if chunk_ids is None or i in chunk_ids]
+
+
+def n_chunks(n: int, per_chunk: int = CHAINS_PER_CHUNK) -> int:
+    """Chunks that cover n chains."""
+    return -(-n // per_chunk)
+
+
+def chunk_rows(chunk_ids: range, n: int, per_chunk: int = CHAINS_PER_CHUNK) -> slice:
+    """Rows (chains) of the chunks ``chunk_ids`` among n."""
+    return slice(chunk_ids.start * per_chunk, min(n, chunk_ids.stop * per_chunk))
 
 
 def kernel_states(seqs: list[tuple[int, int, np.random.SeedSequence]]) -> np.ndarray:
@@ -464,10 +475,6 @@ class TargetStart:
     grouping: str = "contiguous runs of chains"
 
 
-#: Spawn key of the tempering run that gives target samples when exact ones are out of reach.
-TEMPERED_START_KEY = 2**31 - 3
-
-
 def start_at_target(path: AnnealingPath, seqs: list, states: np.ndarray, data: np.ndarray | None,
                     burn_in: int, exact_max_units: int, progress=None, label: str = "burn-in") -> TargetStart:
     """Chains at the target: exact i.i.d. samples when the smaller layer has at most
@@ -492,3 +499,43 @@ def start_at_target(path: AnnealingPath, seqs: list, states: np.ndarray, data: n
                                 progress=progress)
     return TargetStart(Chains(path, tempered.v[:n], states), False, tempered.note, list(tempered.warnings),
                        tempered.ladder[:n], "chains started from the same tempering ladder")
+
+
+# --------------------------------------------------------------------------- annealing as tasks
+@dataclass
+class AnnealJob:
+    """An annealing run as the engine's tasks see it (fecli.engine): sent once to every worker.
+
+    Chains start from exact base-model samples drawn from their own streams (``v0`` None:
+    forward AIS) or from the rows of ``v0`` (n, nv) (reverse AIS, RAISE); ``ts`` is the schedule
+    in the direction of the run; ``first_sweep`` as in :meth:`Chains.anneal`.
+    """
+
+    path: AnnealingPath
+    ts: np.ndarray
+    sweeps: int
+    entropy: int
+    chains: int
+    label: str = "ais"
+    v0: np.ndarray | None = None
+    first_sweep: bool = False
+    stream: int = STREAMS["ais"]
+
+
+def anneal_chunks(job: AnnealJob, chunk_ids: range, progress=None) -> tuple[np.ndarray, np.ndarray]:
+    """Anneal the chains of chunks ``chunk_ids``: their log weights (m,) and final states (m, nv).
+    Each chain's numbers depend only on its chunk's stream, so any grouping gives the same bits."""
+    states = kernel_states(chain_states(job.entropy, job.chains, job.stream, chunk_ids))
+    v0 = base_samples(job.path, states) if job.v0 is None else job.v0[chunk_rows(chunk_ids, job.chains)]
+    walkers = Chains(job.path, v0, states)
+    logw = walkers.anneal(job.ts, job.sweeps, progress, job.label, first_sweep=job.first_sweep)
+    return logw, walkers.v
+
+
+def run_annealing(job: AnnealJob, progress=None) -> tuple[np.ndarray, np.ndarray]:
+    """Log weights (chains,) and final states (chains, nv) of every chain of ``job``, its chunks
+    run as tasks on the current backend (fecli.engine) and joined in chunk order."""
+    from ..engine import run_chunks
+
+    parts = run_chunks(anneal_chunks, job, n_chunks(job.chains), job.label, progress)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

@@ -36,9 +36,8 @@ from ..model import RBM
 from ..result import Result
 from ._sampling_common import (
     AnnealingPath,
-    Chains,
+    AnnealJob,
     base_model,
-    base_samples,
     chain_states,
     check_positive_int,
     check_schedule,
@@ -47,6 +46,7 @@ from ._sampling_common import (
     make_schedule,
     resolve_data,
     resolve_seed,
+    run_annealing,
     start_at_target,
     summarize_log_weights,
 )
@@ -100,10 +100,7 @@ def ais(
     path = AnnealingPath(model, beta, a_base)
     ts = make_schedule(schedule, steps)
 
-    seqs = chain_states(entropy, chains)
-    states = kernel_states(seqs)
-    walkers = Chains(path, base_samples(path, states), states)
-    logw = walkers.anneal(ts, sweeps, progress, "ais")
+    logw, final = run_annealing(AnnealJob(path, ts, sweeps, entropy, chains, "ais"), progress)
     summary = summarize_log_weights(logw, entropy, "AIS log weights")
     log_z0 = path.log_z_base
     return Result(
@@ -123,7 +120,7 @@ def ais(
         diagnostics={**summary.diagnostics(log_z0), "base_model": base_note, "log_z_base": log_z0,
                      "log_weight_sd": float(np.std(logw)), "log_weights": logw.tolist()},
         warnings=list(summary.warnings),
-        states=walkers.v,
+        states=final,
     )
 
 
@@ -227,7 +224,8 @@ def _reverse_ais(model: RBM, at_target, beta, chains, steps, schedule, sweeps, d
         )
         warnings.extend(target.warnings)
     target_states = walkers.v.copy()
-    logr = walkers.anneal(ts[::-1].copy(), sweeps, progress, "reverse-ais")
+    logr, _ = run_annealing(AnnealJob(path, ts[::-1].copy(), sweeps, entropy, chains, "reverse-ais", target_states),
+                            progress)
     summary = summarize_log_weights(logr, entropy, "reverse AIS log weights", sign=-1.0, groups=target.groups,
                                     grouping=target.grouping)
     log_z0 = path.log_z_base
@@ -356,9 +354,8 @@ def raise_log_likelihood(
     ts = make_schedule(schedule, steps)
     n = examples.shape[0]
     v0 = np.repeat(examples, repeats, axis=0)
-    seqs = chain_states(entropy, v0.shape[0])
-    walkers = Chains(path, v0, kernel_states(seqs))
-    logr = walkers.anneal(ts[::-1].copy(), sweeps, progress, "raise", first_sweep=True)
+    logr, _ = run_annealing(AnnealJob(path, ts[::-1].copy(), sweeps, entropy, v0.shape[0], "raise", v0,
+                                      first_sweep=True), progress)
     logw = (path.log_f(v0, 1.0) - path.log_z_base + logr).reshape(n, repeats)
     log_p = np.array([log_mean_exp(row) for row in logw])
     r = np.exp(logw - logw.max(axis=1, keepdims=True))

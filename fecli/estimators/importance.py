@@ -27,6 +27,7 @@ from ._sampling_common import (
     check_positive_int,
     resolve_data,
     resolve_seed,
+    STREAMS,
     summarize_log_weights,
 )
 from . import METHODS
@@ -36,7 +37,7 @@ from .exact import check_beta
 DEFAULT_SAMPLES = METHODS["importance"].defaults()["samples"]
 #: Samples per chunk: the unit of seeding (chunk i uses SeedSequence(seed, spawn_key=(2, i))).
 SAMPLES_PER_CHUNK = 1000
-_STREAM = 2
+_STREAM = STREAMS["importance"]
 #: Share of the uniform distribution in the defensive mixture proposal.
 UNIFORM_SHARE = 0.5
 #: Samples per chunk drawn in proportion to their weights (importance resampling): the states
@@ -107,15 +108,11 @@ def importance(
     entropy = resolve_seed(seed)
     a_base, base_note = proposal_bias(model, beta, data_arr)
     path = AnnealingPath(model, beta, a_base)
-    n_chunks = -(-samples // SAMPLES_PER_CHUNK)
-    parts = []
-    visited: list = []
-    with np.errstate(over="ignore", invalid="ignore"):
-        for i in range(n_chunks):
-            parts.append(log_weights(path, entropy, i, i + 1, samples, visited))
-            if progress is not None:
-                progress("importance", i + 1, n_chunks)
-    logw = np.concatenate(parts)
+    from ..engine import run_chunks
+
+    parts = run_chunks(importance_chunks, (path, entropy, samples), -(-samples // SAMPLES_PER_CHUNK), "importance",
+                       progress)
+    logw = np.concatenate([p[0] for p in parts])
     summary = summarize_log_weights(
         logw, entropy, "importance log weights", unit="samples",
         advice="a factorised proposal does not fit this model; the estimate is likely far too low: use ais")
@@ -135,5 +132,19 @@ def importance(
         diagnostics={**summary.diagnostics(),
                      "proposal": f"{base_note}, mixed with the uniform distribution ({UNIFORM_SHARE:g})"},
         warnings=list(summary.warnings),
-        states=np.concatenate(visited),
+        states=np.concatenate([p[1] for p in parts]),
     )
+
+
+def importance_chunks(job: tuple[AnnealingPath, int, int], chunk_ids: range, progress=None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """The engine's task (fecli.engine): log weights of the samples of chunks ``chunk_ids`` and the
+    states resampled from each chunk; ``job`` is (path, entropy, total samples)."""
+    path, entropy, samples = job
+    parts, visited = [], []
+    with np.errstate(over="ignore", invalid="ignore"):
+        for done, i in enumerate(chunk_ids, start=1):
+            parts.append(log_weights(path, entropy, i, i + 1, samples, visited))
+            if progress is not None:
+                progress("importance", done, len(chunk_ids))
+    return np.concatenate(parts), np.concatenate(visited)

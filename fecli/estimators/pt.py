@@ -44,6 +44,7 @@ than their own error bars allow are warned about.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import math
 import time
@@ -52,6 +53,7 @@ from typing import Any
 
 import numpy as np
 
+from ..engine import PT_START_KEY, PT_SWAP_KEY, STREAMS
 from ..errors import EstimationFailedError, InvalidOptionError
 from ..model import RBM
 from ..result import Result
@@ -95,9 +97,9 @@ SPREAD_RATIO = 3.0
 #: Kernel calls per run when progress is shown (each call ends in a barrier of the ladders' threads,
 #: which on a busy machine costs up to a scheduler time slice: few long calls, not many short ones).
 PROGRESS_SEGMENTS = 8
-_STREAM = 4
-_SWAP_KEY = 2**31 - 2
-_START_KEY = 2**31 - 3
+_STREAM = STREAMS["pt"]
+_SWAP_KEY = PT_SWAP_KEY
+_START_KEY = PT_START_KEY
 
 
 # --------------------------------------------------------------------------- pymbar, quietly
@@ -187,6 +189,10 @@ class Ladders:
             label: str = "pt", done: int = 0, total: int = 0) -> "Records | None":
         """``rounds`` rounds of every ladder (in segments, for progress); with ``record`` the works
         and top-rung states of each round are returned."""
+        from .. import engine
+
+        if engine.backend().distributed and self.R > 1:
+            return self._run_as_tasks(engine.backend(), rounds, record, count_trips, progress, label)
         from ..kernels.tempering import run_ladders
 
         p = self.path
@@ -210,6 +216,35 @@ class Ladders:
             return None
         return Records(self.ts.copy(), up, down, top, top_lf)
 
+    #: The arrays that hold one row per ladder (what a group of ladders carries between tasks).
+    PER_LADDER = ("v", "states", "swap_states", "rung_of", "chain_at", "acc_sum", "acc_n", "last_end", "half_trips")
+
+    def _run_as_tasks(self, backend, rounds: int, record: bool, count_trips: bool, progress, label: str
+                      ) -> "Records | None":
+        """:meth:`run` with groups of ladders as engine tasks (fecli.engine): ladders are independent
+        within a run (only the adaptation between runs pools them), each draws from its own streams,
+        so the groups give the bits of one kernel call over all ladders."""
+        groups = backend.split(self.R)
+        parts = backend.map(ladder_rounds, self.path, [(self._part(g), rounds, record, count_trips) for g in groups],
+                            label, progress)
+        for g, (part, _) in zip(groups, parts):
+            for name in self.PER_LADDER:
+                getattr(self, name)[g.start:g.stop] = getattr(part, name)
+        self.rounds_done += rounds
+        if not record:
+            return None
+        recs = [rec for _, rec in parts]
+        return Records(self.ts.copy(), *(np.concatenate([getattr(r, f) for r in recs], axis=1)
+                                         for f in ("up", "down", "top", "top_lf")))
+
+    def _part(self, ladders: range) -> "Ladders":
+        """A copy of these ladders restricted to ``ladders``, without the path (sent once per worker)."""
+        part = copy.copy(self)
+        part.path, part.visited, part.R = None, [], len(ladders)
+        for name in self.PER_LADDER:
+            setattr(part, name, np.ascontiguousarray(getattr(self, name)[ladders.start:ladders.stop]))
+        return part
+
     def acceptance(self) -> np.ndarray:
         """Mean exchange probability of each neighbouring pair (K - 1,), pooled over ladders."""
         K = self.K
@@ -219,6 +254,16 @@ class Ladders:
     def round_trips(self) -> np.ndarray:
         """Round trips (base -> target -> base, or the reverse) per ladder since the counts restarted."""
         return (self.half_trips // 2).sum(axis=1)
+
+
+def ladder_rounds(path: AnnealingPath, task: tuple, progress=None) -> tuple[Ladders, "Records | None"]:
+    """The engine's task: ``rounds`` rounds of a group of ladders (task: group, rounds, record,
+    count_trips); the group after them (without the path) and its records."""
+    part, rounds, record, count_trips = task
+    part.path = path
+    rec = part.run(rounds, record=record, count_trips=count_trips)
+    part.path = None
+    return part, rec
 
 
 @dataclass

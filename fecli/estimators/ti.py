@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ import numpy as np
 from ..model import RBM
 from ..result import Result
 from ._sampling_common import (
+    STREAMS,
     Z95,
     AnnealingPath,
     Chains,
@@ -40,7 +42,9 @@ from ._sampling_common import (
     chain_states,
     check_positive_int,
     check_schedule,
+    chunk_rows,
     kernel_states,
+    n_chunks,
     make_schedule,
     resolve_data,
     resolve_seed,
@@ -54,8 +58,8 @@ from .exact import check_beta
 DEFAULTS = METHODS["ti"].defaults()
 DEFAULT_CHAINS, DEFAULT_STEPS, DEFAULT_SWEEPS, DEFAULT_SCHEDULE = (
     DEFAULTS[k] for k in ("chains", "steps", "sweeps", "schedule"))
-_STREAM = 3
-_STREAM_DOWN = 5
+_STREAM = STREAMS["ti_up"]
+_STREAM_DOWN = STREAMS["ti_down"]
 #: Error terms already inside the error bar are worth a warning only above this (nats): a 0.001-nat
 #: lag that dominates a tiny sampling error is no news.
 MEANINGFUL_ERROR = 0.05
@@ -86,6 +90,46 @@ def integrand_means(path: AnnealingPath, ts: np.ndarray, sweeps: int, walkers: C
         if progress is not None and (k % every == 0 or k == len(ts) - 1):
             progress(label, k + 1, len(ts))
     return out / (sweeps - settle)
+
+
+@dataclass
+class TiJob:
+    """A TI run as the engine's tasks see it (fecli.engine): n_up chains start from base samples,
+    n_down from the rows of v_down (target samples)."""
+
+    path: AnnealingPath
+    ts: np.ndarray
+    sweeps: int
+    entropy: int
+    n_up: int
+    n_down: int
+    v_down: np.ndarray
+
+
+def ti_chunks(job: TiJob, task: tuple[str, range], progress=None) -> np.ndarray:
+    """The engine's task: integrand means (m, K + 1), on the grid ts, of the chunks of one direction
+    ('up' or 'down', chunk ids)."""
+    direction, ids = task
+    if direction == "up":
+        states = kernel_states(chain_states(job.entropy, job.n_up, _STREAM, ids))
+        walkers = Chains(job.path, base_samples(job.path, states), states)
+        return integrand_means(job.path, job.ts, job.sweeps, walkers, progress, "ti up")
+    states = kernel_states(chain_states(job.entropy, job.n_down, _STREAM_DOWN, ids))
+    walkers = Chains(job.path, job.v_down[chunk_rows(ids, job.n_down)], states)
+    return integrand_means(job.path, job.ts[::-1].copy(), job.sweeps, walkers, progress, "ti down")[:, ::-1]
+
+
+def run_directions(job: TiJob, progress=None) -> tuple[np.ndarray, np.ndarray]:
+    """Integrand means of the upward (n_up, K + 1) and downward (n_down, K + 1) chains, their chunks
+    run as tasks on the current backend."""
+    from .. import engine
+
+    split = engine.backend().split
+    tasks = [("up", ids) for ids in split(n_chunks(job.n_up))] + [("down", ids) for ids in split(n_chunks(job.n_down))]
+    parts = engine.run_tasks(ti_chunks, job, tasks, "ti", progress)
+    up = [p for (d, _), p in zip(tasks, parts) if d == "up"]
+    down = [p for (d, _), p in zip(tasks, parts) if d == "down"]
+    return np.concatenate(up), np.concatenate(down)
 
 
 def trapezoid(values: np.ndarray, ts: np.ndarray) -> np.ndarray:
@@ -138,12 +182,11 @@ def ti(
 
     if chains < 2:
         raise InvalidOptionError(f"ti needs chains >= 2 (half move up the path, half down), got {chains}.")
-    up_seqs = chain_states(entropy, (chains + 1) // 2, stream=_STREAM)
-    down_seqs = chain_states(entropy, chains // 2, stream=_STREAM_DOWN)
-    up_states, down_states = kernel_states(up_seqs), kernel_states(down_seqs)
-    up = integrand_means(path, ts, sweeps, Chains(path, base_samples(path, up_states), up_states), progress, "ti up")
-    target = start_at_target(path, down_seqs, down_states, data_arr, burn_in, exact_max_units, progress, "ti burn-in")
-    down = integrand_means(path, ts[::-1].copy(), sweeps, target.walkers, progress, "ti down")[:, ::-1]
+    n_up, n_down = (chains + 1) // 2, chains // 2
+    down_seqs = chain_states(entropy, n_down, stream=_STREAM_DOWN)
+    target = start_at_target(path, down_seqs, kernel_states(down_seqs), data_arr, burn_in, exact_max_units, progress,
+                             "ti burn-in")
+    up, down = run_directions(TiJob(path, ts, sweeps, entropy, n_up, n_down, target.walkers.v), progress)
     if not (np.all(np.isfinite(up)) and np.all(np.isfinite(down))):
         raise EstimationFailedError(
             "the run failed: the integrand d ln f/dt is NaN or infinite (overflow); no estimate is reported."

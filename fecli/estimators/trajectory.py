@@ -55,6 +55,7 @@ from ..model import RBM, softplus
 from ..result import Result
 from . import METHODS
 from ._sampling_common import (
+    STREAMS,
     AnnealingPath,
     Chains,
     base_samples,
@@ -82,7 +83,7 @@ COLLAPSE_ESS_FRACTION = 0.05
 DISAGREEMENT_NATS = 1.0
 
 #: Spawn-key streams of a run: particles' Gibbs chains, exact start samples and resampling draws.
-STREAM_CHAINS, STREAM_RESAMPLE = 40, 41
+STREAM_CHAINS, STREAM_RESAMPLE = STREAMS["trajectory_chains"], STREAMS["trajectory_resample"]
 
 ProgressCallback = Callable[[str, float, float], None] | None
 
@@ -447,32 +448,60 @@ def run_trajectory(
 
     n_total = replicates * chains
     states = kernel_states(chain_states(entropy, n_total, stream=STREAM_CHAINS))
-    rngs = [np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(STREAM_RESAMPLE, r)))
-            for r in range(replicates)]
-    sampler = Sampler(states, rngs, steps=steps, sweeps=sweeps, resample_ess=resample_ess, resampling=resampling)
     state, log_z0 = initial_particles(models[0], start, replicates, chains, entropy, states)
+    job = TrajectoryJob(models, start, state, states, entropy, steps, sweeps, resample_ess, resampling)
+    from ..engine import run_chunks
 
-    intervals = len(models) - 1 + (start == "factorised")
-    total = float(intervals)  # progress: intervals done
-    done = 0.0
-    points: list[Point] = []
-    warnings: list[str] = []
-    info = IntervalInfo(0, 0, 1.0)
-    if start == "factorised":
-        info = sampler.advance(state, factorised_model(models[0]), models[0], progress=progress,
-                               done=done, total=total)
-        done += 1
-    points.append(Point(0, updates[0], state.log_z(), state.ess(), int(state.resamplings.sum()), info.steps,
-                        info.min_ess_fraction, exact=start == "exact"))
-    for j in range(1, len(models)):
-        info = sampler.advance(state, models[j - 1], models[j], progress=progress, done=done, total=total)
-        done += 1
-        points.append(Point(j, updates[j], state.log_z(), state.ess(), int(state.resamplings.sum()), info.steps,
-                            info.min_ess_fraction))
-    warnings += interval_warnings(points)
+    parts = run_chunks(replicate_runs, job, replicates, "trajectory", progress)
+    points = [Point(i, updates[i], np.concatenate([p[i][0] for p in parts]), np.concatenate([p[i][1] for p in parts]),
+                    sum(p[i][2] for p in parts), parts[0][i][3], min(p[i][4] for p in parts),
+                    exact=i == 0 and start == "exact") for i in range(len(models))]
+    warnings = interval_warnings(points)
     params = {"chains": chains, "replicates": replicates, "steps": steps, "sweeps": sweeps,
               "resample_ess": resample_ess, "resampling": resampling, "initial": start, "seed": entropy}
     return TrajectoryRun(points, start, log_z0, params, warnings, time.perf_counter() - start_time)
+
+
+@dataclass
+class TrajectoryJob:
+    """A trajectory run as the engine's tasks see it (fecli.engine): the anchors (scaled to beta),
+    the start, the initial particles and the chains' generator states (R n, 4)."""
+
+    models: list
+    start: str
+    state: ParticleState
+    states: np.ndarray
+    entropy: int
+    steps: int
+    sweeps: int
+    resample_ess: float
+    resampling: str
+
+
+def replicate_runs(job: TrajectoryJob, reps: range, progress: ProgressCallback = None) -> list[tuple]:
+    """The engine's task: replicates ``reps`` carried through every interval (replicates are
+    independent particle systems with their own streams). Per point: (ln Z (m,), ESS (m,),
+    resamplings so far, steps of the interval, lowest ESS fraction in it)."""
+    n, models = job.state.chains, job.models
+    rows, ids = slice(reps.start * n, reps.stop * n), slice(reps.start, reps.stop)
+    s = job.state
+    state = ParticleState(s.v[rows].copy(), s.log_weights[ids].copy(), s.log_z_resampled[ids].copy(),
+                          s.resamplings[ids].copy())
+    rngs = [np.random.default_rng(np.random.SeedSequence(job.entropy, spawn_key=(STREAM_RESAMPLE, r))) for r in reps]
+    sampler = Sampler(job.states[rows].copy(), rngs, steps=job.steps, sweeps=job.sweeps,
+                      resample_ess=job.resample_ess, resampling=job.resampling)
+    total = float(len(models) - 1 + (job.start == "factorised"))  # progress: intervals done
+    done = 0.0
+    info = IntervalInfo(0, 0, 1.0)
+    if job.start == "factorised":
+        info = sampler.advance(state, factorised_model(models[0]), models[0], progress=progress, done=done, total=total)
+        done += 1
+    out = [(state.log_z(), state.ess(), int(state.resamplings.sum()), info.steps, info.min_ess_fraction)]
+    for j in range(1, len(models)):
+        info = sampler.advance(state, models[j - 1], models[j], progress=progress, done=done, total=total)
+        done += 1
+        out.append((state.log_z(), state.ess(), int(state.resamplings.sum()), info.steps, info.min_ess_fraction))
+    return out
 
 
 def interval_warnings(points: list[Point]) -> list[str]:
