@@ -36,6 +36,7 @@ from ..model import RBM
 from ..result import Result
 from ._sampling_common import (
     AnnealingPath,
+    Chains,
     AnnealJob,
     base_model,
     chain_states,
