@@ -154,7 +154,8 @@ def test_auto_lands_within_half_a_nat_on_an_ordered_ising_torus():
     result = estimate(model, "auto", seed=0, budget=60)
     assert abs(result.log_z - exact) < 0.5
     assert result.ci_low <= exact <= result.ci_high
-    assert len({r["method"] for r in result.diagnostics["routes"]}) == 2
+    assert {r["method"] for r in result.diagnostics["routes"]} == {"pt", "ais", "reverse-ais"}
+    assert len(result.diagnostics["agreeing_routes"]) >= 2
 
 
 # ------------------------------------------------------------------ a trained 784-unit model
@@ -187,5 +188,64 @@ def test_auto_adds_ln_z_along_training_when_the_file_holds_snapshots(tmp_path):
     model = load_model(tmp_path / "m.h5")
     exact = estimate(model, "exact").log_z
     result = estimate(model, "auto", seed=1, budget=1e-9)  # no time to enumerate: one round of the routes
-    assert {r["method"] for r in result.diagnostics["routes"]} == {"pt", "ais", "trajectory"}
+    assert {r["method"] for r in result.diagnostics["routes"]} == {"pt", "ais", "reverse-ais", "trajectory"}
     assert covers_or_warns(result, exact)
+
+
+def _route(method: str, log_z: float, warnings: list[str]):
+    from fecli.result import Result
+
+    return Result(model="m", method=method, beta=1.0, log_z=log_z, kind="estimate", n_visible=4, n_hidden=2,
+                  stderr=0.05, ci_low=log_z - 0.1, ci_high=log_z + 0.1, warnings=warnings)
+
+
+def test_auto_agreement_needs_routes_without_standing_warnings_and_moves_route_warnings():
+    """pt's 'no round trip' says its error bar may be too small; two routes agreeing within the
+    target answer that, so it moves to the diagnostics. A route that missed a mode or broke a
+    rigorous bound never counts as agreeing (the AIS routes' base comes from pt's samples: they can
+    miss the same mode together)."""
+    import time
+
+    from fecli.estimators.auto import _agreeing, _combine
+
+    model = two_mode_model(16)
+    trips = "3 of 8 ladders made no round trip between the base model and the target in 2000 rounds"
+    modes = "all of the run's 100 final states sat in one of 2 mean-field modes within 3 nats of each other"
+    results = [_route("pt", 10.0, [trips]), _route("ais", 10.1, []), _route("reverse-ais", 10.2, [modes])]
+    agreeing = _agreeing(results, 0.5)
+    assert [r.method for r in agreeing] == ["pt", "ais"]  # a route with a standing warning never agrees
+    agreed = _combine(model, 1.0, results, [], agreeing, 0.5, 120.0, 1, time.perf_counter())
+    assert agreed.warnings == []  # the routes whose values make the answer have no warning that stands
+    assert agreed.diagnostics["route_warnings"] == [f"pt: {trips}", f"reverse-ais: {modes}"]
+    assert agreed.log_z == pytest.approx(10.05) and agreed.ci_high == pytest.approx(10.1 + 1.959963984540054 * 0.05)
+    results = [_route("pt", 10.0, [trips]), _route("ais", 11.0, []), _route("reverse-ais", 12.5, [])]
+    apart = _combine(model, 1.0, results, [], _agreeing(results, 0.5), 0.5, 120.0, 1, time.perf_counter())
+    assert "disagree by 2.5 nats" in apart.warnings[0] and f"pt: {trips}" in apart.warnings
+
+
+def test_auto_warns_when_a_precise_route_contradicts_the_agreeing_ones():
+    import time
+
+    from fecli.estimators.auto import _agreeing, _combine
+
+    results = [_route("pt", 10.0, []), _route("ais", 10.1, []), _route("reverse-ais", 13.0, [])]
+    agreeing = _agreeing(results, 0.5)
+    out = _combine(two_mode_model(16), 1.0, results, [], agreeing, 0.5, 120.0, 1, time.perf_counter())
+    assert [r.method for r in agreeing] == ["pt", "ais"] and out.ci_high < 13.0
+    assert "but the 95% interval of reverse-ais, a precise route, lies outside theirs" in out.warnings[0]
+    results[2] = _route("reverse-ais", 10.65, [])  # outside the agreeing pair, but its interval meets theirs
+    results[2].stderr, results[2].ci_low, results[2].ci_high = 0.25, 10.16, 11.14
+    out = _combine(two_mode_model(16), 1.0, results, [], _agreeing(results, 0.5), 0.5, 120.0, 1, time.perf_counter())
+    assert out.warnings == []
+
+
+def test_auto_does_not_count_pt_whose_ladders_made_no_round_trip():
+    from fecli.estimators.auto import _agreeing
+
+    stuck = _route("pt", 10.0, [])
+    stuck.diagnostics["round_trips_per_ladder"] = [0, 0, 0, 1, 0, 2, 0, 0]
+    mixing = _route("pt", 10.0, [])
+    mixing.diagnostics["round_trips_per_ladder"] = [0, 3, 2, 1, 4, 2, 0, 5]
+    reverse = _route("reverse-ais", 10.1, [])
+    assert _agreeing([stuck, reverse], 0.5) == []
+    assert [r.method for r in _agreeing([mixing, reverse], 0.5)] == ["pt", "reverse-ais"]

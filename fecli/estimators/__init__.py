@@ -197,9 +197,9 @@ METHODS: dict[str, Method] = {
     m.name: m
     for m in (
         Method("auto", "fecli.estimators.auto:estimate_auto",
-               "exact when feasible, else pt and ais (plus trajectory when the file has snapshots), their "
-               "effort doubled until they agree within --target-error or --budget is spent", in_all=False,
-               options=(Option("target_error", float, 0.5, "nats within which its two routes must agree (and each "
+               "exact if feasible, else pt, ais and reverse-ais on its samples until two agree within "
+               "--target-error or --budget is spent", in_all=False,
+               options=(Option("target_error", float, 0.5, "nats within which two of its routes must agree (and each "
                                "be that precise)", POSITIVE),
                         Option("budget", float, 120.0, "seconds it may spend per model", POSITIVE),
                         _base_data(), _seed(None, "the routes"))),

@@ -45,6 +45,13 @@ LOW_ESS_ABSOLUTE = 10.0
 #: Markov's inequality for an unbiased Z_hat: P(Z_hat >= Z / MARKOV_LEVEL) <= MARKOV_LEVEL.
 MARKOV_LEVEL = 0.025
 BOOTSTRAP_REPLICATES = 2000
+#: Independent replicate groups the chains are split into for the replicate-spread error bar, and
+#: the fewest chains per group and groups for it to be computed (with fewer, Student's t is too wide).
+REPLICATES = 8
+MIN_PER_REPLICATE = 4
+MIN_REPLICATES = 4
+#: Replicates that disagree by more than this multiple of the error the weights predict are warned about.
+REPLICATE_SPREAD_RATIO = 3.0
 #: Cap on replicates x samples drawn by the bootstrap (keeps it well under a second).
 BOOTSTRAP_MAX_DRAWS = 4_000_000
 Z95 = 1.959963984540054
@@ -307,11 +314,64 @@ class WeightSummary:
     ci_high: float
     ess: float
     n: int
-    interval: str  # 'delta' or 'bootstrap'
+    interval: str  # 'delta', 'bootstrap' or one-sided (the replicates may widen it: see ``replicates``)
     warnings: list
+    replicates: "ReplicateSpread | None" = None
 
-    def diagnostics(self) -> dict:
-        return {"ess": self.ess, "ess_fraction": self.ess / self.n, "interval": self.interval}
+    def diagnostics(self, log_z_base: float = 0.0) -> dict:
+        """ESS, interval kind and the replicates' ln Z (``log_z_base`` added to each)."""
+        out = {"ess": self.ess, "ess_fraction": self.ess / self.n, "interval": self.interval}
+        if self.replicates is not None:
+            out.update(self.replicates.diagnostics(log_z_base))
+        return out
+
+
+@dataclass
+class ReplicateSpread:
+    """ln Z of independent replicate groups of chains, and the standard error their spread gives.
+
+    ``log_means``: sign * ln mean e^w within each group (G,); ``stderr``: sd(log_means) / sqrt(G);
+    ``t_quantile``: Student's t (G - 1 degrees of freedom) at 0.975."""
+
+    log_means: np.ndarray
+    sizes: np.ndarray
+    stderr: float
+    t_quantile: float
+    grouping: str
+    widened: bool = False  # whether the spread widened the weights' own interval
+
+    def diagnostics(self, log_z_base: float = 0.0) -> dict:
+        return {"replicate_log_z": (log_z_base + self.log_means).tolist(), "replicate_sizes": self.sizes.tolist(),
+                "replicate_stderr": self.stderr, "replicate_grouping": self.grouping,
+                "replicates_widened_interval": self.widened}
+
+
+def contiguous_groups(n: int, groups: int = REPLICATES) -> np.ndarray:
+    """Replicate labels (n,) for n independent chains: ``groups`` contiguous runs of near-equal size
+    (at most n // MIN_PER_REPLICATE of them). Chains draw from their own random streams, so the runs
+    are independent replicates of the whole estimate."""
+    g = max(1, min(groups, n // MIN_PER_REPLICATE))
+    return (np.arange(n) * g) // max(n, 1)
+
+
+def replicate_spread(logw: np.ndarray, labels: np.ndarray, grouping: str) -> ReplicateSpread | None:
+    """ln mean e^w within each replicate group (labels (n,), integers) and the standard error of
+    their mean; None when fewer than MIN_REPLICATES groups hold at least MIN_PER_REPLICATE chains.
+
+    The spread between independent replicates (different seeds and, for tempered starts,
+    different ladders) is an error bar the weights of one run cannot vouch for: weights that agree
+    perfectly in every group but differ between groups (each group stuck in its own mode) show up
+    here and nowhere else."""
+    labels = np.asarray(labels)
+    keys, sizes = np.unique(labels, return_counts=True)
+    keys, sizes = keys[sizes >= MIN_PER_REPLICATE], sizes[sizes >= MIN_PER_REPLICATE]
+    if keys.size < MIN_REPLICATES:
+        return None
+    from scipy.stats import t as student_t
+
+    means = np.array([log_mean_exp(logw[labels == k]) for k in keys])
+    se = float(means.std(ddof=1) / math.sqrt(keys.size))
+    return ReplicateSpread(means, sizes, se, float(student_t.ppf(0.975, keys.size - 1)), grouping)
 
 
 def check_log_weights(logw: np.ndarray, what: str) -> None:
@@ -331,7 +391,8 @@ def check_log_weights(logw: np.ndarray, what: str) -> None:
 
 def summarize_log_weights(logw: np.ndarray, entropy: int, what: str = "log weights",
                           unit: str = "chains", sign: float = 1.0,
-                          advice: str = "use more steps or chains") -> WeightSummary:
+                          advice: str = "use more steps or chains", groups: np.ndarray | None = None,
+                          grouping: str = "contiguous runs of chains") -> WeightSummary:
     """sign * logmeanexp(logw) with a delta-method stderr, ESS and a 95% interval.
 
     se(ln mean e^w) ~ sd(e^w) / (sqrt(M) mean(e^w)) computed with e^{w - max w}.
@@ -344,6 +405,13 @@ def summarize_log_weights(logw: np.ndarray, entropy: int, what: str = "log weigh
     P(ln mean e^w >= ln E[e^w] + ln 40) <= 1/40, which bounds the far side whatever the
     weights look like; the near side (where missed heavy-tail weights would move the
     estimate) is left unbounded.
+
+    Replicates: the samples are split into independent groups (``groups``: a label per sample;
+    default :func:`contiguous_groups`) and ln mean e^w computed in each (see
+    :func:`replicate_spread`). The standard error is at least their spread's,
+    se_rep = sd / sqrt(G), and the interval at least ln Z +- t_{G-1} se_rep: the weights' own
+    spread (and their ESS) cannot certify an interval that independent replicates contradict.
+    Replicates that disagree by more than REPLICATE_SPREAD_RATIO times the weights' error are warned about.
     """
     logw = np.asarray(logw, dtype=np.float64)
     check_log_weights(logw, what)
@@ -373,9 +441,24 @@ def summarize_log_weights(logw: np.ndarray, entropy: int, what: str = "log weigh
         )
         lo, hi = min(lo, lme + math.log(MARKOV_LEVEL)), math.inf
         interval = "one-sided (Markov, low ESS)"
+    spread = replicate_spread(logw, contiguous_groups(n) if groups is None else groups, grouping)
+    if spread is not None:
+        half = spread.t_quantile * spread.stderr
+        spread.widened = lme - half < lo or lme + half > hi
+        lo, hi = min(lo, lme - half), max(hi, lme + half)
+        if spread.stderr > REPLICATE_SPREAD_RATIO * se:
+            values = sign * spread.log_means
+            warnings.append(
+                f"{spread.log_means.size} independent replicates ({spread.grouping}) disagree: their ln Z "
+                f"span {np.ptp(values):.3g} nats, a standard error {spread.stderr / se:.1f} times what the {what} "
+                f"predict; they see different parts of the target (modes), so the interval uses their spread "
+                f"({advice}).")
+        se = max(se, spread.stderr)
     if sign < 0:
         lme, lo, hi = -lme, -hi, -lo
-    return WeightSummary(lme, se, lo, hi, ess, n, interval, warnings)
+        if spread is not None:
+            spread.log_means = -spread.log_means
+    return WeightSummary(lme, se, lo, hi, ess, n, interval, warnings, spread)
 
 
 @dataclass
@@ -386,6 +469,10 @@ class TargetStart:
     exact: bool
     note: str
     warnings: list = field(default_factory=list)
+    #: Replicate label of each chain (independent groups: the tempering ladder it came from), or
+    #: None for i.i.d. exact samples (any contiguous split is independent).
+    groups: np.ndarray | None = None
+    grouping: str = "contiguous runs of chains"
 
 
 def start_at_target(path: AnnealingPath, seqs: list, states: np.ndarray, data: np.ndarray | None,
@@ -410,7 +497,8 @@ def start_at_target(path: AnnealingPath, seqs: list, states: np.ndarray, data: n
     rounds = max(100, burn_in // 4)
     tempered = tempered_samples(model, path.beta, n, seed, data=data, burn_in=rounds, rounds=rounds,
                                 progress=progress)
-    return TargetStart(Chains(path, tempered.v[:n], states), False, tempered.note, list(tempered.warnings))
+    return TargetStart(Chains(path, tempered.v[:n], states), False, tempered.note, list(tempered.warnings),
+                       tempered.ladder[:n], "chains started from the same tempering ladder")
 
 
 # --------------------------------------------------------------------------- annealing as tasks

@@ -36,6 +36,7 @@ from ..model import RBM
 from ..result import Result
 from ._sampling_common import (
     AnnealingPath,
+    Chains,
     AnnealJob,
     base_model,
     chain_states,
@@ -117,7 +118,7 @@ def ais(
         wall_time_s=time.perf_counter() - start,
         params={"chains": chains, "steps": steps, "schedule": schedule, "sweeps": sweeps,
                 "data": data_label, "seed": entropy},
-        diagnostics={**summary.diagnostics(), "base_model": base_note, "log_z_base": log_z0,
+        diagnostics={**summary.diagnostics(log_z0), "base_model": base_note, "log_z_base": log_z0,
                      "log_weight_sd": float(np.std(logw)), "log_weights": logw.tolist()},
         warnings=list(summary.warnings),
         states=final,
@@ -147,11 +148,65 @@ def reverse_ais(
     started from data rows when given): only approximately from the target, so the result is
     an estimate, not a guaranteed bound, and says so.
     """
-    start = time.perf_counter()
-    beta, chains, steps, schedule, sweeps = _check_common(beta, chains, steps, schedule, sweeps)
     burn_in = check_positive_int("burn_in", burn_in)
     if isinstance(exact_max_units, bool) or not isinstance(exact_max_units, (int, np.integer)) or exact_max_units < 0:
         raise InvalidOptionError(f"exact_max_units must be an integer >= 0, got {exact_max_units!r}.")
+
+    def at_target(path, seqs, states, data_arr):
+        return start_at_target(path, seqs, states, data_arr, burn_in, exact_max_units, progress, "reverse-ais burn-in")
+
+    return _reverse_ais(model, at_target, beta, chains, steps, schedule, sweeps, data, seed, progress,
+                        {"burn_in": burn_in, "exact_max_units": int(exact_max_units)})
+
+
+def reverse_ais_from_states(model: RBM, start: np.ndarray, *, groups: np.ndarray | None = None,
+                            note: str = "given states of the target", beta: float = 1.0,
+                            chains: int = DEFAULT_CHAINS, steps: int = DEFAULT_STEPS,
+                            schedule: str = DEFAULT_SCHEDULE, sweeps: int = DEFAULT_SWEEPS, data: Any = None,
+                            seed: int | None = None, progress=None) -> Result:
+    """Reverse AIS whose chains start at given visible states of the target (rows of ``start``,
+    (m, nv) 0/1; ``chains`` of them, evenly spaced, or all when there are fewer), e.g. the samples
+    of a tempering run (``auto`` uses pt's). ``groups`` (m,): the independent source of each row
+    (a tempering ladder), for the replicate error bar. The result is an estimate (the starts are not
+    exact samples), with the reverse AIS options of :func:`reverse_ais`.
+    """
+    from ._sampling_common import TargetStart
+
+    rows = np.asarray(start, dtype=np.float64)
+    if rows.ndim != 2 or rows.shape[1] != model.n_visible or rows.shape[0] == 0:
+        raise InvalidOptionError(f"start must be rows of {model.n_visible} visible units, got shape {rows.shape}.")
+    pick = _even_picks(rows.shape[0], int(chains), None if groups is None else np.asarray(groups))
+
+    def at_target(path, seqs, states, data_arr):
+        return TargetStart(Chains(path, rows[pick], states), False, note,
+                           groups=None if groups is None else np.asarray(groups)[pick],
+                           grouping="chains started from the same tempering ladder" if groups is not None
+                           else "contiguous runs of chains")
+
+    return _reverse_ais(model, at_target, beta, pick.size, steps, schedule, sweeps, data, seed, progress, {})
+
+
+def _even_picks(n: int, chains: int, groups: np.ndarray | None) -> np.ndarray:
+    """Indices of min(chains, n) of n rows, evenly spaced; with ``groups`` (n,), evenly spaced within
+    each group and taken from the groups in turn, so every group gets its share (an even spacing
+    over all rows can alias with a periodic grouping and leave groups out)."""
+    if groups is None:
+        return np.linspace(0, n - 1, min(chains, n)).astype(int)
+    keys = np.unique(groups)
+    share = -(-chains // keys.size)
+    ranked = []
+    for key in keys:
+        members = np.flatnonzero(groups == key)
+        chosen = members[np.linspace(0, members.size - 1, min(share, members.size)).astype(int)]
+        ranked.extend((rank, int(key), int(i)) for rank, i in enumerate(chosen))
+    return np.array([i for _, _, i in sorted(ranked)[:chains]])
+
+
+def _reverse_ais(model: RBM, at_target, beta, chains, steps, schedule, sweeps, data, seed, progress,
+                 start_params: dict) -> Result:
+    """Reverse AIS from the chains ``at_target(path, seqs, states, data)`` places at the target."""
+    start = time.perf_counter()
+    beta, chains, steps, schedule, sweeps = _check_common(beta, chains, steps, schedule, sweeps)
     data_arr, data_label = resolve_data(data, model)
     entropy = resolve_seed(seed)
     a_base, base_note = base_model(model, beta, data_arr)
@@ -161,7 +216,7 @@ def reverse_ais(
     seqs = chain_states(entropy, chains)
     states = kernel_states(seqs)
     warnings = []
-    target = start_at_target(path, seqs, states, data_arr, burn_in, exact_max_units, progress, "reverse-ais burn-in")
+    target = at_target(path, seqs, states, data_arr)
     walkers, exact_start, start_note = target.walkers, target.exact, target.note
     if not exact_start:
         warnings.append(
@@ -172,7 +227,8 @@ def reverse_ais(
     target_states = walkers.v.copy()
     logr, _ = run_annealing(AnnealJob(path, ts[::-1].copy(), sweeps, entropy, chains, "reverse-ais", target_states),
                             progress)
-    summary = summarize_log_weights(logr, entropy, "reverse AIS log weights", sign=-1.0)
+    summary = summarize_log_weights(logr, entropy, "reverse AIS log weights", sign=-1.0, groups=target.groups,
+                                    grouping=target.grouping)
     log_z0 = path.log_z_base
     return Result(
         model=model.name,
@@ -187,9 +243,8 @@ def reverse_ais(
         ci_high=log_z0 + summary.ci_high,
         wall_time_s=time.perf_counter() - start,
         params={"chains": chains, "steps": steps, "schedule": schedule, "sweeps": sweeps, "data": data_label,
-                "burn_in": None if exact_start else burn_in, "exact_max_units": int(exact_max_units),
-                "seed": entropy},
-        diagnostics={**summary.diagnostics(), "base_model": base_note, "log_z_base": log_z0,
+                **start_params, **({"burn_in": None} if exact_start else {}), "seed": entropy},
+        diagnostics={**summary.diagnostics(log_z0), "base_model": base_note, "log_z_base": log_z0,
                      "start": start_note, "log_weight_sd": float(np.std(logr)), "log_weights": logr.tolist()},
         warnings=warnings + list(summary.warnings),
         states=target_states,

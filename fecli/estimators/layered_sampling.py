@@ -426,7 +426,7 @@ def _result(model: RBM, method: str, beta: float, path: LayeredPath, logw: np.nd
         n_visible=model.n_visible, n_hidden=model.n_hidden, stderr=summary.stderr,
         ci_low=log_z0 + summary.ci_low, ci_high=log_z0 + summary.ci_high, wall_time_s=time.perf_counter() - start,
         params=params,
-        diagnostics={**summary.diagnostics(), "base_model": note, "log_z_base": log_z0, "state_layer": path.side,
+        diagnostics={**summary.diagnostics(log_z0), "base_model": note, "log_z_base": log_z0, "state_layer": path.side,
                      "log_weight_sd": float(np.std(logw)), "log_weights": logw.tolist(), **(extra or {})},
         warnings=[*(warnings or []), *summary.warnings],
     )

@@ -642,7 +642,17 @@ def _tempering(model: RBM, method: str, word: str, beta, rungs, chains, samples,
 def thinned(top: np.ndarray, most: int) -> np.ndarray:
     """At most ``most`` of the recorded top-rung states (rounds, R, nv), evenly spaced in time."""
     rows = top.reshape(-1, top.shape[2])
-    return rows[np.linspace(0, rows.shape[0] - 1, min(most, rows.shape[0])).astype(int)]
+    return rows[_thinned_rows(rows.shape[0], most)]
+
+
+def _thinned_rows(n_rows: int, most: int) -> np.ndarray:
+    return np.linspace(0, n_rows - 1, min(most, n_rows)).astype(int)
+
+
+def state_ladders(result: Result) -> np.ndarray:
+    """The ladder each of a pt result's ``states`` came from (independent sources of target samples)."""
+    chains = int(result.params["chains"])
+    return _thinned_rows(int(result.params["samples"]) * chains, STATES_KEPT) % chains
 
 
 def umbrella(
@@ -678,6 +688,7 @@ class TemperedSamples:
     note: str
     warnings: list[str] = field(default_factory=list)
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    ladder: np.ndarray | None = None  # (n,) the ladder each state came from (independent replicates)
 
 
 def tempered_samples(model: RBM, beta: float = 1.0, n: int = 100, seed: int | None = None, *, data: Any = None,
@@ -720,4 +731,5 @@ def tempered_samples(model: RBM, beta: float = 1.0, n: int = 100, seed: int | No
     note = (f"parallel tempering: {chains} ladders of {K} rungs, {burn_in} rounds of burn-in, top rung thinned "
             f"every {thin} rounds; {base_note} at t = 0")
     return TemperedSamples(v, note, warnings, {"rungs": K, "thin": thin, "round_trips_per_ladder": trips.tolist(),
-                                               "rungs_after_each_adaptation": history})
+                                               "rungs_after_each_adaptation": history},
+                           np.tile(np.arange(chains), kept.shape[0])[:n])

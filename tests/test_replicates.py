@@ -1,0 +1,115 @@
+"""Error bars from the spread of independent replicates (issue 10, build 2): ESS alone does not
+certify an interval. ais, reverse-ais and importance split their chains (samples) into independent
+groups, report each group's ln Z, and never claim a standard error below their spread's."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from fecli import estimate
+from fecli.estimators._sampling_common import (
+    REPLICATES,
+    contiguous_groups,
+    replicate_spread,
+    summarize_log_weights,
+)
+from fecli.io import load_model
+
+from .conftest import REFERENCE, SAMPLES, random_rbm
+
+DIGITS = SAMPLES / "digits_64x16.h5"
+DIGITS_DATA = SAMPLES / "data" / "digits8x8_binary.npy"
+
+
+def test_contiguous_groups_split_evenly_and_need_enough_chains():
+    labels = contiguous_groups(100)
+    assert np.unique(labels).size == REPLICATES
+    assert np.bincount(labels).min() >= 12 and np.all(np.diff(labels) >= 0)
+    assert np.unique(contiguous_groups(12)).size == 3  # at least 4 chains a group
+    assert replicate_spread(np.zeros(12), contiguous_groups(12), "x") is None  # too few groups to judge
+
+
+def test_replicate_stderr_matches_the_weights_own_on_well_behaved_weights():
+    rng = np.random.default_rng(3)
+    logw = rng.normal(0.0, 0.3, 800)
+    summary = summarize_log_weights(logw, 1)
+    spread = summary.replicates
+    assert spread is not None and spread.log_means.size == REPLICATES
+    own = 0.3 / math.sqrt(800)
+    assert 0.4 * own < spread.stderr < 2.5 * own
+    assert summary.stderr >= spread.stderr and not summary.warnings
+
+
+def test_replicates_stuck_in_different_modes_widen_the_interval_and_warn():
+    """Each group's weights agree perfectly (ESS within a group is perfect), but the groups sit
+    3 nats apart: only the spread between replicates shows it."""
+    logw = np.repeat(np.tile([0.0, 3.0], 4), 12)
+    groups = np.repeat(np.arange(8), 12)
+    summary = summarize_log_weights(logw, 1, groups=groups, grouping="one mode per group")
+    assert summary.replicates.stderr == pytest.approx(np.std([0.0, 3.0] * 4, ddof=1) / math.sqrt(8))
+    assert summary.stderr == summary.replicates.stderr
+    half = summary.replicates.t_quantile * summary.replicates.stderr
+    assert summary.ci_low <= summary.log_mean - half + 1e-12 and summary.ci_high >= summary.log_mean + half - 1e-12
+    assert any("independent replicates (one mode per group) disagree" in w for w in summary.warnings)
+
+
+def test_reverse_sign_negates_the_replicates():
+    logw = np.random.default_rng(0).normal(0, 0.2, 64)
+    forward, reverse = summarize_log_weights(logw, 1), summarize_log_weights(logw, 1, sign=-1.0)
+    assert np.allclose(reverse.replicates.log_means, -forward.replicates.log_means)
+    assert reverse.stderr == forward.stderr
+
+
+@pytest.mark.parametrize("method", ["ais", "reverse-ais", "importance"])
+def test_sampling_results_carry_their_replicates(method):
+    model = load_model(DIGITS)
+    result = estimate(model, method, seed=2, data=DIGITS_DATA)
+    d = result.diagnostics
+    assert len(d["replicate_log_z"]) == REPLICATES
+    assert sum(d["replicate_sizes"]) == result.params.get("chains", result.params.get("samples"))
+    assert result.stderr >= d["replicate_stderr"]
+    # the replicates' ln Z are estimates of the same ln Z (with ln Z_A added back)
+    assert abs(np.mean(d["replicate_log_z"]) - result.log_z) < 1.0
+
+
+def test_reverse_ais_from_tempered_starts_groups_chains_by_ladder():
+    """Chains started from one tempering ladder share its history; replicates are whole ladders."""
+    model = load_model(SAMPLES / "strong_24x12.h5")
+    result = estimate(model, "reverse-ais", seed=1, exact_max_units=0, burn_in=200, steps=200)
+    assert result.diagnostics["replicate_grouping"] == "chains started from the same tempering ladder"
+    assert len(result.diagnostics["replicate_log_z"]) == 8
+
+
+@pytest.mark.parametrize("method", ["ais", "reverse-ais", "pt"])  # importance: ESS 22 of 10,000 there, warned
+def test_trained_model_with_data_covers_exact_without_warnings(method):
+    """No crying wolf: a trained model with --data, which every sampling method handles."""
+    model = load_model(DIGITS)
+    exact = REFERENCE["digits_64x16.h5"]["1.0"]
+    result = estimate(model, method, seed=0, data=DIGITS_DATA)
+    assert result.ci_low <= exact <= result.ci_high
+    assert result.warnings == []
+
+
+def test_weakly_coupled_importance_gets_no_warnings():
+    model = random_rbm(np.random.default_rng(4), 64, 20, 0.05)
+    exact = estimate(model, "exact").log_z
+    result = estimate(model, "importance", seed=0)
+    assert result.ci_low <= exact <= result.ci_high and result.warnings == []
+
+
+def test_reverse_ais_from_given_states_picks_evenly_and_groups_by_source():
+    from fecli.errors import InvalidOptionError
+    from fecli.estimators.ais import reverse_ais_from_states
+
+    model = load_model(SAMPLES / "strong_24x12.h5")
+    rng = np.random.default_rng(0)
+    start = (rng.random((64, 24)) < 0.5).astype(float)
+    result = reverse_ais_from_states(model, start, groups=np.arange(64) % 8, steps=50, seed=1, chains=32)
+    assert result.params["chains"] == 32 and result.kind == "estimate"
+    assert result.diagnostics["replicate_grouping"] == "chains started from the same tempering ladder"
+    assert sum(result.diagnostics["replicate_sizes"]) == 32
+    with pytest.raises(InvalidOptionError):
+        reverse_ais_from_states(model, start[:, :5], steps=50, seed=1)
