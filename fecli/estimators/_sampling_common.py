@@ -389,6 +389,13 @@ def check_log_weights(logw: np.ndarray, what: str) -> None:
         )
 
 
+def _log_mean_exp_rows(x: np.ndarray) -> np.ndarray:
+    """ln mean exp of each row of x (2-D), each row shifted by its own maximum: a bootstrap
+    resample that misses the run's largest weight stays finite instead of ln 0."""
+    top = x.max(axis=1)
+    return top + np.log(np.exp(x - top[:, None]).mean(axis=1))
+
+
 def summarize_log_weights(logw: np.ndarray, entropy: int, what: str = "log weights",
                           unit: str = "chains", sign: float = 1.0,
                           advice: str = "use more steps or chains", groups: np.ndarray | None = None,
@@ -429,7 +436,7 @@ def summarize_log_weights(logw: np.ndarray, entropy: int, what: str = "log weigh
         rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(BOOTSTRAP_KEY,)))
         replicates = max(200, min(BOOTSTRAP_REPLICATES, BOOTSTRAP_MAX_DRAWS // n))
         idx = rng.integers(0, n, size=(replicates, n))
-        boot = m + np.log(r[idx].mean(axis=1))
+        boot = _log_mean_exp_rows(logw[idx])
         lo, hi = (float(q) for q in np.quantile(boot, [0.025, 0.975]))
         se = max(se, float(boot.std(ddof=1)))
         interval = "bootstrap"
