@@ -257,3 +257,42 @@ def test_the_command_line_on_local_2_prints_the_same_ln_z_and_ctrl_c_exits_130()
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert stderr.strip().splitlines() == ["fecli: interrupted."] and stdout == "", stderr
+
+
+# --------------------------------------------------------------------------- Gaussian and Potts layers
+#: Short runs of the generic layer path, over several blocks of chains (layered_sampling.CHAINS_PER_BLOCK).
+LAYERED_CASES = {
+    "ais": dict(chains=150, steps=15),
+    "reverse-ais": dict(chains=130, steps=15),
+    "importance": dict(samples=2500),
+    "ti": dict(chains=260, steps=6, sweeps=2),
+}
+
+
+def layered_model(kind: str) -> RBM:
+    from .test_units_exact import make_model
+
+    vt, ht = kind.split("-")
+    return make_model(vt, ht, 6, 4, 7, 1.0, 0.4) if vt == "gaussian" else make_model(vt, ht, 4, 3, 7)
+
+
+class CountingDask(engine.DaskBackend):
+    """The cluster's backend, counting the tasks it was given."""
+
+    tasks = 0
+
+    def map(self, fn, shared, tasks, label="tasks", progress=None):
+        self.tasks += len(tasks)
+        return super().map(fn, shared, tasks, label, progress)
+
+
+@pytest.mark.parametrize("kind", ["gaussian-bernoulli", "potts-bernoulli"])
+@pytest.mark.parametrize("method", list(LAYERED_CASES))
+def test_layered_runs_give_the_same_bits_whatever_the_grouping_and_on_two_workers(cluster, kind, method):
+    model = layered_model(kind)
+    ref = estimate(model, method, seed=3, **LAYERED_CASES[method])
+    with engine.using(SingleChunks()):
+        same_result(ref, estimate(model, method, seed=3, **LAYERED_CASES[method]))
+    with engine.using(CountingDask(cluster[0], "test")) as b:
+        same_result(ref, estimate(model, method, seed=3, **LAYERED_CASES[method]))
+    assert b.tasks >= 2  # the chains ran on the workers, in several tasks

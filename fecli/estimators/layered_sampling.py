@@ -45,6 +45,7 @@ from ..layers import Layer
 from ..model import RBM
 from ..result import Result
 from ._sampling_common import (
+    CHAINS_PER_CHUNK,
     chain_states,
     check_positive_int,
     check_schedule,
@@ -64,6 +65,8 @@ DEFAULT_CHAINS, DEFAULT_STEPS, DEFAULT_SCHEDULE, DEFAULT_SWEEPS = (_AIS[k] for k
 DEFAULT_BURN_IN, DEFAULT_EXACT_MAX_UNITS = _REVERSE["burn_in"], _REVERSE["exact_max_units"]
 DEFAULT_SAMPLES = METHODS["importance"].defaults()["samples"]
 SAMPLES_PER_CHUNK = 1000
+#: Chains per block of the annealing runs (a multiple of CHAINS_PER_CHUNK; benchmarks/bench_units.py).
+CHAINS_PER_BLOCK = 4 * CHAINS_PER_CHUNK
 #: Stream of importance sampling's chunks (as fecli.estimators.importance).
 _IMPORTANCE_STREAM = 2
 #: Base-model means are kept this far inside the domain of finite units.
@@ -97,6 +100,101 @@ class ChunkedRandom:
 def chunked_random(entropy: int, n: int, stream: int = 0) -> ChunkedRandom:
     seqs = chain_states(entropy, n, stream)
     return ChunkedRandom([(lo, hi) for lo, hi, _ in seqs], [numpy_rng(seq) for _, _, seq in seqs])
+
+
+def block_random(entropy: int, lo: int, hi: int, stream: int = 0) -> ChunkedRandom:
+    """The draws of chains lo..hi-1 (a block: lo a multiple of CHAINS_PER_CHUNK), rows 0..hi-lo-1,
+    each chunk from the stream :func:`chunked_random` gives it in a run of all chains."""
+    first = lo // CHAINS_PER_CHUNK
+    seqs = chain_states(entropy, hi, stream, range(first, -(-hi // CHAINS_PER_CHUNK)))
+    return ChunkedRandom([(a - lo, b - lo) for a, b, _ in seqs], [numpy_rng(seq) for _, _, seq in seqs])
+
+
+# --------------------------------------------------------------------------------------------
+# Blocks of chains: the unit of work, here and on a cluster
+
+
+def block_bounds(n: int, per_block: int) -> list[tuple[int, int]]:
+    """(lo, hi) of the blocks that cover n chains, in order."""
+    return [(lo, min(lo + per_block, n)) for lo in range(0, n, per_block)]
+
+
+class BlockJob:
+    """A run of the generic path cut in blocks of chains (picklable: a cluster's tasks get a copy).
+
+    Subclasses give :meth:`block` (block index, rows lo..hi-1, progress -> array); the path is built
+    lazily where the blocks run (one BLAS thread), never pickled: its projectors are closures.
+    """
+
+    model: RBM
+    beta: float
+    side: str
+    base: Layer
+
+    @property
+    def path(self) -> "LayeredPath":
+        """This thread's path (the projectors keep scratch buffers: one path per thread)."""
+        import threading
+
+        paths = self.__dict__.setdefault("_paths", {})
+        key = threading.get_ident()
+        if key not in paths:
+            paths[key] = LayeredPath(self.model, self.beta, self.side, self.base)
+        return paths[key]
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_paths"}
+
+    def block(self, index: int, lo: int, hi: int, progress) -> np.ndarray:
+        raise NotImplementedError
+
+
+def run_blocks(job: BlockJob, n: int, label: str, progress=None, per_block: int | None = None) -> list:
+    """``job.block`` over the blocks of n chains as tasks of the current backend (fecli.engine):
+    the blocks' results in order. Every block is computed alone with one BLAS thread (a BLAS product
+    over more rows, or with more threads, may round a row otherwise), so the bits do not depend on
+    the backend, on the workers, or on how blocks are grouped into tasks; locally the blocks of the
+    one task run on a pool of threads instead (numpy and BLAS release the GIL)."""
+    from ..engine import run_chunks
+
+    bounds = block_bounds(n, per_block or CHAINS_PER_BLOCK)
+    parts = run_chunks(_block_task, (job, bounds, label), len(bounds), label, progress)
+    return [r for part in parts for r in part]
+
+
+def _block_task(shared: tuple, ids: range, progress) -> list:
+    """The engine's task: blocks ``ids`` of a :func:`run_blocks` run, on a thread pool of the
+    process's cores when there are several blocks (progress: steps of all blocks together)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    job, bounds, label = shared
+    workers = min(len(ids), numba.get_num_threads())
+    lock = threading.Lock()
+    done: dict[int, tuple[int, int]] = {}
+
+    def report(b: int):
+        if progress is None:
+            return None
+
+        def step(lbl: str, k: int, total: int) -> None:
+            with lock:
+                done[b] = (k, total)
+                per = max(t for _, t in done.values())
+                progress(lbl, sum(d for d, _ in done.values()), per * len(ids))
+        return step
+
+    def one(b: int) -> np.ndarray:
+        return job.block(b, *bounds[b], report(b))
+
+    with threadpool_limits(1, user_api="blas"):
+        if workers <= 1:
+            return [one(b) for b in ids]
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(one, ids))
 
 
 # --------------------------------------------------------------------------------------------
@@ -401,6 +499,81 @@ def _anneal_summed_out(path: LayeredPath, summed: GaussianSummedOut, s: np.ndarr
     return logw, s
 
 
+@dataclass
+class AnnealJob(BlockJob):
+    """AIS (forward, or reverse along a reversed schedule) in blocks: each block's chains start from
+    ``start`` rows (or base samples), make ``burn_in`` sweeps at ts[-1] if asked, then anneal along
+    ``ts``; draws from the chunks' streams (stream 0, as the bernoulli AIS)."""
+
+    model: RBM
+    beta: float
+    side: str
+    base: Layer
+    entropy: int
+    ts: np.ndarray
+    sweeps: int
+    label: str
+    start: np.ndarray | None = None
+    burn_in: int = 0
+
+    def block(self, index: int, lo: int, hi: int, progress) -> np.ndarray:
+        path, rng = self.path, block_random(self.entropy, lo, hi)
+        s = path.base_samples(hi - lo, rng) if self.start is None else self.start[lo:hi]
+        total = self.burn_in + len(self.ts) - 1  # progress: burn-in sweeps, then annealing steps
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for done in range(self.burn_in):  # Gibbs sweeps at the target
+                s, _ = path.sweep(s, 1.0, rng)
+                if progress is not None and (done + 1) % max(1, self.burn_in // 100) == 0:
+                    progress(self.label, done + 1, total)
+        steps = None if progress is None else (lambda lbl, k, K: progress(lbl, self.burn_in + k, total))
+        return anneal(path, s, self.ts, self.sweeps, rng, steps, self.label)[0]
+
+
+@dataclass
+class ImportanceJob(BlockJob):
+    """Importance sampling in blocks of SAMPLES_PER_CHUNK samples; block i draws from
+    SeedSequence(entropy, spawn_key=(2, i))."""
+
+    model: RBM
+    beta: float
+    side: str
+    base: Layer
+    entropy: int
+
+    def block(self, index: int, lo: int, hi: int, progress) -> np.ndarray:
+        path = self.path
+        rng = np.random.default_rng(np.random.SeedSequence(self.entropy, spawn_key=(_IMPORTANCE_STREAM, index)))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            s = path.base_samples(hi - lo, rng)
+            field = path.field(s)
+            logw = path.log_f(s, 1.0, field) - path.log_f(s, 0.0, field)
+        if progress is not None:
+            progress("importance", 1, 1)
+        return logw
+
+
+@dataclass
+class IntegrandJob(BlockJob):
+    """Thermodynamic integration's chains in blocks (:func:`_integrand_means` along ``ts``), from
+    ``start`` rows or base samples; draws from the chunks of ``stream``."""
+
+    model: RBM
+    beta: float
+    side: str
+    base: Layer
+    entropy: int
+    ts: np.ndarray
+    sweeps: int
+    label: str
+    stream: int
+    start: np.ndarray | None = None
+
+    def block(self, index: int, lo: int, hi: int, progress) -> np.ndarray:
+        path, rng = self.path, block_random(self.entropy, lo, hi, self.stream)
+        s = path.base_samples(hi - lo, rng) if self.start is None else self.start[lo:hi]
+        return _integrand_means(path, s, self.ts, self.sweeps, rng, progress, self.label)
+
+
 def _check(beta, chains, steps, schedule, sweeps):
     return (check_beta(beta), check_positive_int("chains", chains), check_positive_int("steps", steps),
             check_schedule(schedule), check_positive_int("sweeps", sweeps))
@@ -443,9 +616,8 @@ def ais(model: RBM, *, beta: float = 1.0, chains: int = DEFAULT_CHAINS, steps: i
     beta, chains, steps, schedule, sweeps = _check(beta, chains, steps, schedule, sweeps)
     entropy = resolve_seed(seed)
     path, _, label, note = _setup(model, beta, data)
-    rng = chunked_random(entropy, chains)
-    s0 = path.base_samples(chains, rng)
-    logw, _ = anneal(path, s0, make_schedule(schedule, steps), sweeps, rng, progress, "ais")
+    job = AnnealJob(model, beta, path.side, path.base, entropy, make_schedule(schedule, steps), sweeps, "ais")
+    logw = np.concatenate(run_blocks(job, chains, "ais", progress))
     params = {"chains": chains, "steps": steps, "schedule": schedule, "sweeps": sweeps, "data": label, "seed": entropy}
     return _result(model, "ais", beta, path, logw, entropy, "stochastic_lower_bound", start, params, note)
 
@@ -470,34 +642,28 @@ def reverse_ais(model: RBM, *, beta: float = 1.0, chains: int = DEFAULT_CHAINS, 
         raise InvalidOptionError(f"exact_max_units must be an integer >= 0, got {exact_max_units!r}.")
     entropy = resolve_seed(seed)
     path, rows, label, note = _setup(model, beta, data)
-    rng = chunked_random(entropy, chains)
     ts = make_schedule(schedule, steps)
     p = plan(model, "auto")
     exact = p.layer == "closed-form" or p.bits <= exact_max_units + 1e-9
     warnings = []
+    job = AnnealJob(model, beta, path.side, path.base, entropy, ts[::-1].copy(), sweeps, "reverse-ais")
     if exact:
         sampler = LayeredExactSampler(model, beta, max_bits=max(exact_max_units, 0))
         seqs = chain_states(entropy, chains, 1)
         parts = [sampler.sample(hi - lo, numpy_rng(seq)) for lo, hi, seq in seqs]
-        s = np.concatenate([v if path.side == "visible" else h for v, h in parts])
+        job.start = np.concatenate([v if path.side == "visible" else h for v, h in parts])
         start_note = "exact samples of the target"
     else:
         if rows is not None and path.side == "visible":
             pick = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(1,))).integers(0, rows.shape[0], chains)
-            s = rows[pick]
+            job.start = rows[pick]
             start_note = f"{burn_in} Gibbs sweeps at the target from data rows"
         else:
-            s = path.base_samples(chains, rng)
             start_note = f"{burn_in} Gibbs sweeps at the target from base-model samples"
-        every = max(1, burn_in // 100)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for done in range(burn_in):
-                s, _ = path.sweep(s, 1.0, rng)
-                if progress is not None and (done + 1) % every == 0:
-                    progress("reverse-ais burn-in", done + 1, burn_in)
+        job.burn_in = burn_in
         warnings.append(f"the starting states are not exact target samples ({start_note}); "
                         "the result is an approximate upper bound only, reported as an estimate.")
-    logr, _ = anneal(path, s, ts[::-1].copy(), sweeps, rng, progress, "reverse-ais")
+    logr = np.concatenate(run_blocks(job, chains, "reverse-ais", progress))
     params = {"chains": chains, "steps": steps, "schedule": schedule, "sweeps": sweeps, "data": label,
               "burn_in": None if exact else burn_in, "exact_max_units": int(exact_max_units), "seed": entropy}
     return _result(model, "reverse-ais", beta, path, logr, entropy,
@@ -516,18 +682,8 @@ def importance(model: RBM, *, beta: float = 1.0, samples: int = DEFAULT_SAMPLES,
     samples = check_positive_int("samples", samples)
     entropy = resolve_seed(seed)
     path, _, label, note = _setup(model, beta, data)
-    n_chunks = -(-samples // SAMPLES_PER_CHUNK)
-    parts = []
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for i in range(n_chunks):
-            n = min(SAMPLES_PER_CHUNK, samples - i * SAMPLES_PER_CHUNK)
-            rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(_IMPORTANCE_STREAM, i)))
-            s = path.base_samples(n, rng)
-            field = path.field(s)
-            parts.append(path.log_f(s, 1.0, field) - path.log_f(s, 0.0, field))
-            if progress is not None:
-                progress("importance", i + 1, n_chunks)
-    logw = np.concatenate(parts)
+    job = ImportanceJob(model, beta, path.side, path.base, entropy)
+    logw = np.concatenate(run_blocks(job, samples, "importance", progress, per_block=SAMPLES_PER_CHUNK))
     params = {"samples": samples, "data": label, "seed": entropy}
     return _result(model, "importance", beta, path, logw, entropy, "stochastic_lower_bound", start, params, note,
                    what="importance log weights", unit="samples",
@@ -597,11 +753,14 @@ def ti(model: RBM, *, beta: float = 1.0, chains: int, steps: int, schedule: str,
     path, note = tempering_path(model, beta, rows)
     ts = make_schedule(schedule, steps)
     n_up, n_down = (chains + 1) // 2, chains // 2
-    rng_up, rng_down = chunked_random(entropy, n_up, _STREAM), chunked_random(entropy, n_down, _STREAM_DOWN)
-    up = _integrand_means(path, path.base_samples(n_up, rng_up), ts, sweeps, rng_up, progress, "ti up")
+    up_job = IntegrandJob(model, beta, path.side, path.base, entropy, ts, sweeps, "ti up", _STREAM)
+    up = np.concatenate(run_blocks(up_job, n_up, "ti up", progress))
     s_down, down_note, warnings = target_start(model, path, n_down, entropy, _STREAM_DOWN, data, burn_in,
                                                exact_max_units, progress)
-    down = _integrand_means(path, s_down, ts[::-1].copy(), sweeps, rng_down, progress, "ti down")[:, ::-1]
+    down_job = IntegrandJob(model, beta, path.side, path.base, entropy, ts[::-1].copy(), sweeps, "ti down",
+                            _STREAM_DOWN, s_down)
+    down = (np.concatenate(run_blocks(down_job, n_down, "ti down", progress)) if n_down
+            else np.zeros((0, len(ts))))[:, ::-1]
     params = {"chains": chains, "steps": steps, "schedule": schedule, "sweeps": sweeps, "burn_in": burn_in,
               "data": label, "seed": entropy}
     result = ti_result(model, beta, ts, up, down, path.log_z_base, params,
