@@ -296,3 +296,25 @@ def test_layered_runs_give_the_same_bits_whatever_the_grouping_and_on_two_worker
     with engine.using(CountingDask(cluster[0], "test")) as b:
         same_result(ref, estimate(model, method, seed=3, **LAYERED_CASES[method]))
     assert b.tasks >= 2  # the chains ran on the workers, in several tasks
+
+
+@pytest.mark.parametrize("kind", ["gaussian-bernoulli", "potts-bernoulli"])
+def test_layered_trajectory_replicates_give_the_same_bits_whatever_the_grouping_and_on_two_workers(cluster, kind):
+    from fecli.estimators.trajectory import run_trajectory
+
+    first = layered_model(kind)
+    anchors = [first.replace(weights=first.weights * (1 + 0.3 * k)) for k in range(3)]
+    options = dict(chains=20, replicates=4, steps=6, seed=4, resample_ess=0.9)
+    for initial in ("exact", "factorised"):
+        ref = run_trajectory(anchors, initial=initial, **options)
+        runs = []
+        with engine.using(SingleChunks()):
+            runs.append(run_trajectory(anchors, initial=initial, **options))
+        with engine.using(CountingDask(cluster[0], "test")) as b:
+            runs.append(run_trajectory(anchors, initial=initial, **options))
+        assert b.tasks >= 2
+        for run in runs:
+            for p, q in zip(ref.points, run.points):
+                assert np.array_equal(p.log_z_replicates, q.log_z_replicates) and np.array_equal(p.ess, q.ess)
+                assert (p.resamplings, p.min_ess_fraction, p.steps) == (q.resamplings, q.min_ess_fraction, q.steps)
+            assert ref.log_z_start == run.log_z_start

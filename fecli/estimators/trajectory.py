@@ -450,7 +450,7 @@ def run_trajectory(
 
         return run_layered(anchors, updates, beta=beta, chains=chains, replicates=replicates, steps=steps,
                            sweeps=sweeps, resample_ess=resample_ess, resampling=resampling, initial=initial,
-                           entropy=entropy, start_time=start_time)
+                           entropy=entropy, start_time=start_time, progress=progress)
     models = [scaled(m, beta) for m in anchors]
     start = start_method(models[0], initial)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -31,7 +32,7 @@ import numpy as np
 from ..engine import STREAMS
 from ..errors import RefusedError
 from ..model import RBM, binary_equivalent
-from .layered_sampling import ChunkedRandom, LayeredPath, state_layer
+from .layered_sampling import BlockJob, ChunkedRandom, LayeredPath, state_layer
 from .trajectory import (
     EXACT_START_MAX_UNITS,
     IntervalInfo,
@@ -73,7 +74,7 @@ def factorised_layers(model: RBM) -> RBM:
 
 def run_layered(anchors: Sequence[RBM], updates: list, *, beta: float, chains: int, replicates: int, steps: int,
                 sweeps: int, resample_ess: float, resampling: str, initial: str, entropy: int,
-                start_time: float) -> TrajectoryRun:
+                start_time: float, progress=None) -> TrajectoryRun:
     """:func:`fecli.estimators.trajectory.run_trajectory` for snapshots with spin, Gaussian or Potts layers
     (options checked by the caller)."""
     mapped = [binary_equivalent(m) for m in anchors]
@@ -91,70 +92,107 @@ def run_layered(anchors: Sequence[RBM], updates: list, *, beta: float, chains: i
         return run
     models = [scaled_layers(m, beta) for m, _ in mapped]
     offsets = [beta * c for _, c in mapped]
-    smc = LayeredSMC(models, chains, replicates, steps, sweeps, resample_ess, resampling, entropy)
-    start = smc.start_method(initial)
-    state, log_z0 = smc.initial_particles(start)
-    points, info = [], IntervalInfo(0, 0, 1.0)
-    if start == "factorised":
-        info = smc.advance(state, factorised_layers(models[0]), models[0])
-    points.append(Point(0, updates[0], state.log_z() + offsets[0], state.ess(), int(state.resamplings.sum()),
-                        info.steps, info.min_ess_fraction, exact=start == "exact"))
-    for j in range(1, len(models)):
-        info = smc.advance(state, models[j - 1], models[j])
-        points.append(Point(j, updates[j], state.log_z() + offsets[j], state.ess(), int(state.resamplings.sum()),
-                            info.steps, info.min_ess_fraction))
+    start = start_method(models[0], initial)
+    v0, log_z0 = initial_states(models[0], start, chains, replicates, entropy)
+    job = ReplicatesJob(models, start, v0, log_z0, chains, steps, sweeps, resample_ess, resampling, entropy)
+    from .layered_sampling import run_blocks
+
+    parts = run_blocks(job, replicates * chains, "trajectory", progress, per_block=chains)  # a block per replicate
+    points = [Point(j, updates[j], np.concatenate([p[j][0] for p in parts]) + offsets[j],
+                    np.concatenate([p[j][1] for p in parts]), sum(p[j][2] for p in parts), parts[0][j][3],
+                    min(p[j][4] for p in parts), exact=j == 0 and start == "exact") for j in range(len(models))]
     params = {"chains": chains, "replicates": replicates, "steps": steps, "sweeps": sweeps,
               "resample_ess": resample_ess, "resampling": resampling, "initial": start, "seed": entropy}
     return TrajectoryRun(points, start, log_z0 + offsets[0], params, interval_warnings(points),
                          time.perf_counter() - start_time)
 
 
+def start_method(first: RBM, initial: str) -> str:
+    """'exact' or 'factorised': how the first snapshot's ln Z is found (``initial`` 'auto' chooses)."""
+    from .exact_layers import plan
+
+    p = plan(first, "auto")
+    small = p.layer == "closed-form" or p.bits <= EXACT_START_MAX_UNITS
+    if initial == "auto":
+        return "exact" if small else "factorised"
+    if initial == "exact" and not small:
+        raise RefusedError(f"initial 'exact' enumerates 2^{p.bits:.0f} states of the first snapshot's smaller "
+                           f"layer; the limit is {EXACT_START_MAX_UNITS} (use initial 'factorised').")
+    return initial
+
+
+def initial_states(first: RBM, start: str, chains: int, replicates: int, entropy: int) -> tuple[np.ndarray | None, float]:
+    """(exact samples of the first snapshot's state layer, replicate r in rows r n .. (r + 1) n - 1, and its
+    exact ln Z) for the exact start; (None, ln Z of the factorised model) for the factorised one, whose
+    particles each replicate draws from its own stream."""
+    if start == "exact":
+        from .exact_layers import LayeredExactSampler
+
+        sampler = LayeredExactSampler(first, 1.0, max_bits=EXACT_START_MAX_UNITS)
+        rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(STREAMS["trajectory_chains"], 2**31 - 1)))
+        v, h = sampler.sample(replicates * chains, rng)
+        s = v if state_layer(first) == "visible" else h
+        return np.ascontiguousarray(s, dtype=np.float64), float(sampler.log_z)
+    return None, float(first.visible.cgf(np.zeros(first.visible.dim)) + first.hidden.cgf(np.zeros(first.hidden.dim)))
+
+
+@dataclass
+class ReplicatesJob(BlockJob):
+    """The SMC as the engine's tasks see it (fecli.engine): a block per replicate (replicates are
+    independent particle systems with their own streams), each carried through every interval."""
+
+    models: list
+    start: str
+    v0: np.ndarray | None
+    log_z0: float
+    chains: int
+    steps: int
+    sweeps: int
+    resample_ess: float
+    resampling: str
+    entropy: int
+
+    def block(self, index: int, lo: int, hi: int, progress) -> list[tuple]:
+        """Replicate ``index`` (rows lo..hi-1). Per point: (ln Z (1,), ESS (1,), resamplings so far,
+        steps of the interval, lowest ESS fraction in it)."""
+        smc = LayeredSMC(self.models, self.chains, range(index, index + 1), self.steps, self.sweeps,
+                         self.resample_ess, self.resampling, self.entropy)
+        v = self.v0[lo:hi].copy() if self.v0 is not None else smc.factorised_particles()
+        state = ParticleState(v, np.zeros((1, self.chains)), np.full(1, self.log_z0), np.zeros(1, dtype=np.int64))
+        models = self.models
+        total = len(models) - 1 + (self.start == "factorised")
+        info = IntervalInfo(0, 0, 1.0)
+        if self.start == "factorised":
+            info = smc.advance(state, factorised_layers(models[0]), models[0])
+            if progress is not None:
+                progress("trajectory", 1, total)
+        out = [(state.log_z(), state.ess(), int(state.resamplings.sum()), info.steps, info.min_ess_fraction)]
+        for j in range(1, len(models)):
+            info = smc.advance(state, models[j - 1], models[j])
+            out.append((state.log_z(), state.ess(), int(state.resamplings.sum()), info.steps, info.min_ess_fraction))
+            if progress is not None:
+                progress("trajectory", j + (self.start == "factorised"), total)
+        return out
+
+
 class LayeredSMC:
     """Particles of every replicate on the state layer, moved along interpolated snapshots."""
 
-    def __init__(self, models: list[RBM], chains: int, replicates: int, steps: int, sweeps: int,
+    def __init__(self, models: list[RBM], chains: int, reps: range, steps: int, sweeps: int,
                  resample_ess: float, resampling: str, entropy: int):
-        self.models, self.n, self.R = models, chains, replicates
+        self.models, self.n, self.R = models, chains, len(reps)
         self.steps, self.sweeps, self.resample_ess, self.resampling = steps, sweeps, resample_ess, resampling
-        self.entropy = entropy
         self.side = state_layer(models[0])
-        seeds = [np.random.SeedSequence(entropy, spawn_key=(STREAMS["trajectory_chains"], r)) for r in range(replicates)]
-        self.rng = ChunkedRandom([(r * chains, (r + 1) * chains) for r in range(replicates)],
+        seeds = [np.random.SeedSequence(entropy, spawn_key=(STREAMS["trajectory_chains"], r)) for r in reps]
+        self.rng = ChunkedRandom([(i * chains, (i + 1) * chains) for i in range(self.R)],
                                  [np.random.default_rng(seq) for seq in seeds])
         self.resample_rngs = [np.random.default_rng(np.random.SeedSequence(
-            entropy, spawn_key=(STREAMS["trajectory_resample"], r))) for r in range(replicates)]
+            entropy, spawn_key=(STREAMS["trajectory_resample"], r))) for r in reps]
 
-    def start_method(self, initial: str) -> str:
-        from .exact_layers import plan
-
-        p = plan(self.models[0], "auto")
-        small = p.layer == "closed-form" or p.bits <= EXACT_START_MAX_UNITS
-        if initial == "auto":
-            return "exact" if small else "factorised"
-        if initial == "exact" and not small:
-            raise RefusedError(f"initial 'exact' enumerates 2^{p.bits:.0f} states of the first snapshot's smaller "
-                               f"layer; the limit is {EXACT_START_MAX_UNITS} (use initial 'factorised').")
-        return initial
-
-    def initial_particles(self, start: str) -> tuple[ParticleState, float]:
-        first = self.models[0]
-        total = self.R * self.n
-        if start == "exact":
-            from .exact_layers import LayeredExactSampler
-
-            sampler = LayeredExactSampler(first, 1.0, max_bits=EXACT_START_MAX_UNITS)
-            rng = np.random.default_rng(np.random.SeedSequence(self.entropy, spawn_key=(STREAMS["trajectory_chains"],
-                                                                                        2**31 - 1)))
-            v, h = sampler.sample(total, rng)
-            s = v if self.side == "visible" else h
-            log_z0 = float(sampler.log_z)
-        else:
-            layer = getattr(first, self.side)
-            s = layer.sample(np.zeros((total, layer.dim)), self.rng)
-            log_z0 = float(first.visible.cgf(np.zeros(first.visible.dim)) + first.hidden.cgf(np.zeros(first.hidden.dim)))
-        state = ParticleState(np.ascontiguousarray(s, dtype=np.float64), np.zeros((self.R, self.n)),
-                              np.full(self.R, log_z0), np.zeros(self.R, dtype=np.int64))
-        return state, log_z0
+    def factorised_particles(self) -> np.ndarray:
+        """Exact samples of the factorised first snapshot (W = 0) for every replicate of this system."""
+        layer = getattr(self.models[0], self.side)
+        return np.ascontiguousarray(layer.sample(np.zeros((self.R * self.n, layer.dim)), self.rng), dtype=np.float64)
 
     def _neg_free(self, model: RBM, s: np.ndarray) -> np.ndarray:
         """ln f_theta(s) = -F_theta(s) of the state layer (parameters already times beta)."""
