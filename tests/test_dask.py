@@ -266,6 +266,8 @@ LAYERED_CASES = {
     "reverse-ais": dict(chains=130, steps=15),
     "importance": dict(samples=2500),
     "ti": dict(chains=260, steps=6, sweeps=2),
+    "pt": dict(chains=5, samples=40, burn_in=60),
+    "umbrella": dict(chains=3, samples=30, burn_in=40),
 }
 
 

@@ -16,13 +16,16 @@ then exchanges between rungs (k, k + 1) of the round's parity: the same round as
 :func:`fecli.estimators.pt.adapt` places the rungs and :func:`fecli.estimators.pt.combine` runs BAR on
 these ladders unchanged.
 
-Randomness: one numpy stream for the chains and one for the exchanges, both from the run's seed.
+Randomness: every ladder has its own numpy streams for its chains and its exchanges, from the run's
+seed; the starting states come from one more. Ladders run in blocks of LADDERS_PER_BLOCK, each block
+alone with one BLAS thread, as the engine's tasks (fecli.engine): the same bits here and on a cluster.
 Finite states are kept as uint8 state indices (the top rung of every recorded round, and the visited
 states for the rigorous bound ln sum over distinct visited s of f_1(s) <= ln Z).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -30,11 +33,13 @@ import numpy as np
 
 from ..engine import STREAMS
 from ..model import RBM
-from .layered_sampling import LayeredPath, base_layer, state_layer
+from .layered_sampling import ChunkedRandom, LayeredPath, base_layer, state_layer
 
 #: Streams of the run's seed (fecli.engine.STREAMS): chains' draws, exchange uniforms, starting states.
 _STREAM = STREAMS["pt_layers"]
-_SWAP_KEY, _START_KEY = 1, 2
+_SWAP_KEY, _START_KEY, _TARGET_KEY = 1, 2, 3
+#: Ladders per block, the unit of work (a task's share; benchmarks/bench_units.py).
+LADDERS_PER_BLOCK = 4
 
 
 def tempering_path(model: RBM, beta: float, rows: np.ndarray | None) -> tuple[LayeredPath, str]:
@@ -64,12 +69,16 @@ class LayeredLadders:
         self.R = chains
         self.sweeps = sweeps
         self.max_rungs = max_rungs or MAX_RUNGS
-        self.rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(_STREAM, 0)))
-        self.swap_rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(_STREAM, _SWAP_KEY)))
+        self.entropy = entropy
+        # Every ladder draws from its own streams (chains, exchanges), so blocks of ladders run apart.
+        self.chain_rngs = [np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(_STREAM, 0, r)))
+                           for r in range(chains)]
+        self.swap_rngs = [np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(_STREAM, _SWAP_KEY, r)))
+                          for r in range(chains)]
         pick = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(_STREAM, _START_KEY)))
         n = path.own.n
         if start is None:
-            s0 = path.base_samples(chains * self.max_rungs, self.rng)
+            s0 = path.base_samples(chains * self.max_rungs, self._random(self.max_rungs))
         else:
             s0 = np.asarray(start, dtype=np.float64)[pick.integers(0, start.shape[0], size=chains * self.max_rungs)]
         self.s = np.ascontiguousarray(s0.reshape(chains, self.max_rungs, n))
@@ -121,11 +130,56 @@ class LayeredLadders:
             return codes.astype(np.float64)
         return layer.values[codes.astype(np.intp)]
 
+    def _random(self, rows_per_ladder: int) -> ChunkedRandom:
+        """Draws for rows ladder-major, each ladder's rows from its own chain stream."""
+        k = rows_per_ladder
+        return ChunkedRandom([(r * k, (r + 1) * k) for r in range(self.R)], self.chain_rngs)
+
     # -- rounds --------------------------------------------------------------------------------
+    #: What a block of ladders carries between tasks (one row, or one element, per ladder).
+    PER_LADDER = ("s", "rung_of", "chain_at", "acc_sum", "acc_n", "last_end", "half_trips", "chain_rngs",
+                  "swap_rngs")
+
     def run(self, rounds: int, *, record: bool = False, count_trips: bool = False, progress=None,
             label: str = "pt", done: int = 0, total: int = 0):
         """``rounds`` rounds of every ladder; with ``record`` the works and top-rung states of each
-        round are returned as :class:`fecli.estimators.pt.Records`."""
+        round are returned as :class:`fecli.estimators.pt.Records`.
+
+        Ladders are independent within a run (only the adaptation between runs pools them) and draw
+        from their own streams; blocks of LADDERS_PER_BLOCK ladders run apart (one BLAS thread each)
+        as the engine's tasks, here (a thread pool) or on a cluster, so the bits do not depend on where."""
+        from .. import engine
+        from .layered_sampling import block_bounds
+        from .pt import Records
+
+        blocks = block_bounds(self.R, LADDERS_PER_BLOCK)
+        b = engine.backend()
+        tasks = [[self._part(range(*blocks[i])) for i in g] for g in b.split(len(blocks))]
+        job = (self.path.model, self.path.beta, self.path.side, self.path.base, rounds, record, count_trips, label,
+               done, total)
+        results = b.map(ladder_blocks, job, tasks, label, progress)
+        parts = [part for task in results for part in task]
+        for (lo, hi), (part, _) in zip(blocks, parts):
+            for name in self.PER_LADDER:
+                getattr(self, name)[lo:hi] = getattr(part, name)
+        self.rounds_done += rounds
+        if not record:
+            return None
+        recs = [rec for _, rec in parts]
+        return Records(self.ts.copy(), *(np.concatenate([getattr(r, f) for r in recs], axis=1)
+                                         for f in ("up", "down", "top", "top_lf")))
+
+    def _part(self, ladders: range) -> "LayeredLadders":
+        """A copy of these ladders restricted to ``ladders``, without the path (built where it runs)."""
+        part = copy.copy(self)
+        part.path, part.visited, part.R = None, [], len(ladders)
+        for name in self.PER_LADDER:
+            value = getattr(self, name)[ladders.start:ladders.stop]
+            setattr(part, name, value if isinstance(value, list) else np.ascontiguousarray(value))
+        return part
+
+    def _rounds(self, rounds: int, record: bool, count_trips: bool, progress, label: str, done: int, total: int):
+        """:meth:`run` for the ladders of this object, in this thread (a block)."""
         from .pt import PROGRESS_SEGMENTS, Records
 
         p = self.path
@@ -135,6 +189,7 @@ class LayeredLadders:
         top_dtype = np.uint8 if p.own.finite else np.float32
         top_out, top_lf = np.zeros((m, R, n), dtype=top_dtype), np.zeros((m, R))
         s = self.s[:, :K].reshape(R * K, n).copy()
+        rng = self._random(K)
         ladders = np.arange(R)
         every = rounds if progress is None else max(1, -(-rounds // PROGRESS_SEGMENTS))
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -142,7 +197,7 @@ class LayeredLadders:
                 rung = self.rung_of[:, :K]
                 t = self.ts[rung].ravel()
                 for _ in range(self.sweeps):
-                    s = p.sweep_rows(s, t, self.rng)
+                    s = p.sweep_rows(s, t, rng)
                 e_base, e_target, field = p.parts(s)
                 here = p.log_f_rows(e_base, e_target, field, t)
                 k = rung.ravel()
@@ -177,7 +232,7 @@ class LayeredLadders:
             return
         log_ratio = up_r[:, ks] + down_r[:, ks + 1]
         p = np.where(log_ratio >= 0.0, 1.0, np.exp(np.minimum(log_ratio, 0.0)))
-        u = self.swap_rng.random(p.shape)
+        u = np.stack([g.random(ks.size) for g in self.swap_rngs])
         ok = ~np.isnan(p)  # a broken model never swaps; the caller reports the non-finite works
         self.acc_sum[:, ks] += np.where(ok, p, 0.0)
         self.acc_n[:, ks] += ok
@@ -228,12 +283,39 @@ class LayeredLadders:
         s = self.decode(codes[np.linspace(0, codes.shape[0] - 1, min(most, codes.shape[0])).astype(int)])
         if self.path.side == "visible":
             return s
-        return self.path.other_given(s, self.rng)
+        rng = np.random.default_rng(np.random.SeedSequence(self.entropy, spawn_key=(_STREAM, _TARGET_KEY)))
+        return self.path.other_given(s, rng)
 
     def upper_bound(self, model: RBM, beta: float) -> float:
         from ..bounds_layers import upper_bound_layers
 
         return upper_bound_layers(model, beta)
+
+
+def ladder_blocks(job: tuple, parts: list, progress=None) -> list:
+    """The engine's task: ``rounds`` rounds of each block of ladders in ``parts`` (each alone, with one BLAS
+    thread; on a thread pool when there are several); [(block after them, its records)] in order. Progress:
+    the rounds of the first block."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    model, beta, side, base, rounds, record, count_trips, label, done, total = job
+
+    def one(i: int):
+        part = parts[i]
+        part.path = LayeredPath(model, beta, side, base)  # one per block: the projectors keep scratch buffers
+        rec = part._rounds(rounds, record, count_trips, progress if i == 0 else None, label, done, total)
+        part.path = None
+        return part, rec
+
+    with threadpool_limits(1, user_api="blas"):
+        workers = min(len(parts), numba.get_num_threads())
+        if workers <= 1:
+            return [one(i) for i in range(len(parts))]
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(one, range(len(parts))))
 
 
 def start_layered_ladders(model: RBM, beta: float, rungs: int | None, chains: int, burn_in: int, sweeps: int,
