@@ -133,7 +133,8 @@ class BlockJob:
 
     @property
     def path(self) -> "LayeredPath":
-        """This thread's path (the projectors keep scratch buffers: one path per thread)."""
+        """This thread's path (the projectors keep scratch buffers: one path per thread, should
+        blocks ever run on threads)."""
         import threading
 
         paths = self.__dict__.setdefault("_paths", {})
@@ -153,8 +154,7 @@ def run_blocks(job: BlockJob, n: int, label: str, progress=None, per_block: int 
     """``job.block`` over the blocks of n chains as tasks of the current backend (fecli.engine):
     the blocks' results in order. Every block is computed alone with one BLAS thread (a BLAS product
     over more rows, or with more threads, may round a row otherwise), so the bits do not depend on
-    the backend, on the workers, or on how blocks are grouped into tasks; locally the blocks of the
-    one task run on a pool of threads instead (numpy and BLAS release the GIL)."""
+    the backend, on the workers, or on how blocks are grouped into tasks."""
     from ..engine import run_chunks
 
     bounds = block_bounds(n, per_block or CHAINS_PER_BLOCK)
@@ -163,38 +163,23 @@ def run_blocks(job: BlockJob, n: int, label: str, progress=None, per_block: int 
 
 
 def _block_task(shared: tuple, ids: range, progress) -> list:
-    """The engine's task: blocks ``ids`` of a :func:`run_blocks` run, on a thread pool of the
-    process's cores when there are several blocks (progress: steps of all blocks together)."""
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
+    """The engine's task: blocks ``ids`` of a :func:`run_blocks` run, one after the other with one
+    BLAS thread (progress: steps of all its blocks together).
 
-    import numba
+    Measured on the 784 x 500 Gaussian-Bernoulli AIS (benchmarks/bench_units.py): one BLAS thread
+    costs no wall time there (the 0/1 row sums are the larger part), and running the blocks on a
+    pool of Python threads instead was slower and erratic (the compiled row sums hold the GIL)."""
     from threadpoolctl import threadpool_limits
 
     job, bounds, label = shared
-    workers = min(len(ids), numba.get_num_threads())
-    lock = threading.Lock()
-    done: dict[int, tuple[int, int]] = {}
 
-    def report(b: int):
+    def report(j: int):
         if progress is None:
             return None
-
-        def step(lbl: str, k: int, total: int) -> None:
-            with lock:
-                done[b] = (k, total)
-                per = max(t for _, t in done.values())
-                progress(lbl, sum(d for d, _ in done.values()), per * len(ids))
-        return step
-
-    def one(b: int) -> np.ndarray:
-        return job.block(b, *bounds[b], report(b))
+        return lambda lbl, k, total: progress(lbl, j * total + k, len(ids) * total)
 
     with threadpool_limits(1, user_api="blas"):
-        if workers <= 1:
-            return [one(b) for b in ids]
-        with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(one, ids))
+        return [job.block(b, *bounds[b], report(j)) for j, b in enumerate(ids)]
 
 
 # --------------------------------------------------------------------------------------------

@@ -293,29 +293,21 @@ class LayeredLadders:
 
 
 def ladder_blocks(job: tuple, parts: list, progress=None) -> list:
-    """The engine's task: ``rounds`` rounds of each block of ladders in ``parts`` (each alone, with one BLAS
-    thread; on a thread pool when there are several); [(block after them, its records)] in order. Progress:
-    the rounds of the first block."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    import numba
+    """The engine's task: ``rounds`` rounds of each block of ladders in ``parts``, one after the other
+    with one BLAS thread; [(block after them, its records)] in order. Progress: the rounds of the first
+    block."""
     from threadpoolctl import threadpool_limits
 
     model, beta, side, base, rounds, record, count_trips, label, done, total = job
-
-    def one(i: int):
-        part = parts[i]
-        part.path = LayeredPath(model, beta, side, base)  # one per block: the projectors keep scratch buffers
-        rec = part._rounds(rounds, record, count_trips, progress if i == 0 else None, label, done, total)
-        part.path = None
-        return part, rec
-
+    path = LayeredPath(model, beta, side, base)
+    out = []
     with threadpool_limits(1, user_api="blas"):
-        workers = min(len(parts), numba.get_num_threads())
-        if workers <= 1:
-            return [one(i) for i in range(len(parts))]
-        with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(one, range(len(parts))))
+        for i, part in enumerate(parts):
+            part.path = path
+            rec = part._rounds(rounds, record, count_trips, progress if i == 0 else None, label, done, total)
+            part.path = None
+            out.append((part, rec))
+    return out
 
 
 def start_layered_ladders(model: RBM, beta: float, rungs: int | None, chains: int, burn_in: int, sweeps: int,
