@@ -1,6 +1,6 @@
 """Side-by-side comparison of estimators on one model: the reference, differences and a verdict.
 
-The reference is exact ln Z when it was computed; otherwise auto's value when its two routes
+The reference is exact ln Z when it was computed; otherwise auto's value when its routes
 agreed; otherwise the tightest sandwich between the largest lower bound and the smallest upper
 bound among the results (stochastic bounds included, each taken at its value). Differences are
 ``log_z - reference`` (for a sandwich, to its midpoint).
@@ -55,7 +55,8 @@ def reference_of(results: list[Result]) -> Reference:
     auto = [r for r in results if r.method == "auto" and r.diagnostics.get("agreed")]
     if auto:
         r = auto[0]
-        return Reference(f"auto [{r.ci_low:.4f}, {r.ci_high:.4f}]", r.log_z, r.ci_low, r.ci_high)
+        routes = ", ".join(r.diagnostics.get("agreeing_routes") or ())
+        return Reference(f"auto ({routes}) [{r.ci_low:.4f}, {r.ci_high:.4f}]", r.log_z, r.ci_low, r.ci_high)
     lows = [r.log_z for r in results if r.kind in LOWER and math.isfinite(r.log_z)]
     highs = [r.log_z for r in results if r.kind in UPPER and math.isfinite(r.log_z)]
     if lows and highs:
@@ -103,7 +104,9 @@ def verdict(c: Comparison) -> list[str]:
     if ref.label == "exact":
         lines = _error_bar_verdict(others) + _bound_verdict(others)
     elif ref.label.startswith("auto"):
-        lines = [f"auto's two routes agree: ln Z in [{ref.low:.4f}, {ref.high:.4f}] (width {ref.high - ref.low:.3g} nats)."]
+        routes = ref.label[len("auto ("):ref.label.index(")")]
+        lines = [f"auto's routes agree ({routes}): ln Z in [{ref.low:.4f}, {ref.high:.4f}] "
+                 f"(width {ref.high - ref.low:.3g} nats)."]
     else:
         lines = [f"ln Z lies in the {ref.label} (gap {ref.high - ref.low:.3g} nats)."]
     return lines + _furthest_approximation(others, "exact" if ref.label == "exact" else

@@ -158,17 +158,31 @@ class MethodPlan:
         return options
 
     def runs_for(self, model: RBM) -> tuple[list[Run], list[str]]:
-        """The runs to make on ``model`` and notes on what was left out (compare's exact policy)."""
+        """The runs to make on ``model`` and notes on what was left out (compare's exact policy, and
+        series orders past what the model's unit types have)."""
+        runs, notes = self._series_runs_for(model)
         if not self.exact_when_feasible or "exact" not in self.methods:
-            return list(self.runs), []
+            return runs, notes
         feasibility = METHODS["exact"].feasibility(model)
         if feasibility.feasible:
-            return [r for r in self.runs if r.method != "auto"], []
-        runs = [r for r in self.runs if r.method != "exact"]
+            return [r for r in runs if r.method != "auto"], notes
+        runs = [r for r in runs if r.method != "exact"]
         note = f"exact enumeration skipped ({feasibility.note})"
         if any(r.method == "auto" for r in runs):
             note += "; auto's agreed routes are the reference"
-        return runs, [note + "."]
+        return runs, [*notes, note + "."]
+
+    def _series_runs_for(self, model: RBM) -> tuple[list[Run], list[str]]:
+        """The plan's runs without the series orders it expanded past the model's highest joint order."""
+        from .estimators.cumulant import highest_joint_order
+
+        top = highest_joint_order(model)
+        expanded = {r for r in self.runs if r.method in SERIES_ORDERS and dict(r.overrides).get("order", 0) > top}
+        if not self.expand_series or not expanded:
+            return list(self.runs), []
+        labels = ", ".join(r.label for r in self.runs if r in expanded)
+        return ([r for r in self.runs if r not in expanded],
+                [f"{labels} skipped (the joint series of a {model.combination} model stops at order {top})."])
 
     def run(self, model: RBM, run: Run, progress: Any = None) -> Result:
         """Make one run (within its share of the budget, if any)."""

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from fecli.cli import cli
 from fecli.compare import compare_results, reference_of
+from fecli.model import RBM
 from fecli.result import Result
 
 from .conftest import REFERENCE, SAMPLE_MODELS, SAMPLES
@@ -163,9 +164,24 @@ def test_compare_uses_auto_as_the_reference_where_exact_cannot_run():
 
     model, offset = ising_torus(8, 0.6)
     comparison = compare_model(model, seed=1)
-    assert comparison.reference.label.startswith("auto [")
+    assert comparison.reference.label.startswith("auto (pt")
     exact = kaufman_log_z(8, 0.6) - offset
     assert comparison.reference.low <= exact <= comparison.reference.high
     assert "auto's agreed routes are the reference" in comparison.notes[0]
-    assert comparison.verdict[0].startswith("auto's two routes agree")
+    assert comparison.verdict[0].startswith("auto's routes agree (")
     assert not any(r.method == "exact" for r in comparison.results)
+
+
+def test_compare_skips_series_orders_past_the_layers_joint_series():
+    from fecli.layers import Bernoulli, Gaussian
+    from fecli.runner import compare_plan
+
+    rng = np.random.default_rng(0)
+    model = RBM(Gaussian(rng.normal(size=6), np.full(6, 2.0)), Bernoulli(rng.normal(size=4)),
+                0.3 * rng.normal(size=(6, 4)))
+    runs, notes = compare_plan(["exact", "cumulant"]).runs_for(model)
+    assert [r.label for r in runs] == ["exact", "cumulant order 1", "cumulant order 2"]
+    assert "cumulant order 3 skipped" in notes[0] and "order 2" in notes[0]
+    binary = RBM(0.1 * rng.normal(size=(6, 4)), np.zeros(6), np.zeros(4))
+    binary_runs, binary_notes = compare_plan(["exact", "cumulant"]).runs_for(binary)
+    assert [r.label for r in binary_runs][-1] == "cumulant order 3" and binary_notes == []

@@ -76,6 +76,15 @@ CLIP = 1e-12
 SERIES_COEFF = {1: -1.0, 2: 0.5, 3: -1.0 / 6.0, 4: 1.0 / 24.0}
 
 
+def highest_joint_order(model) -> int:
+    """Highest order of the joint series for ``model``'s unit types: 4 for 0/1 and spin layers
+    (spin through its exact 0/1 equivalent), else the layered series' JOINT_MAX_ORDER."""
+    from .cumulant_layers import JOINT_MAX_ORDER
+
+    binary = {model.visible.name, model.hidden.name} <= {"bernoulli", "spin"}
+    return ORDERS[-1] if binary else JOINT_MAX_ORDER
+
+
 def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
