@@ -42,7 +42,7 @@ STREAMS = MappingProxyType({
     "ti_up": 3,  # thermodynamic integration: chains moving up the path
     "pt": 4,  # parallel tempering: chain slots (ladder, rung), exchanges and starts
     "ti_down": 5,  # thermodynamic integration: chains moving down the path
-    "pt_layers": 44,  # parallel tempering of Gaussian/Potts models: chains, exchanges, starts (local only)
+    "pt_layers": 44,  # tempering of Gaussian/Potts models: (44, 0, ladder) chains, (44, 1, ladder) exchanges, (44, 2) starts
     "auto": 7,  # auto: seeds of each round's routes
     "trajectory_chains": 40,  # trajectory: particles
     "trajectory_resample": 41,  # trajectory: resampling draws of each replicate
