@@ -28,7 +28,10 @@ Estimates, error bars and kinds are those of the bernoulli estimators (fecli.est
 importance): forward AIS and importance sampling are stochastic lower bounds, reverse AIS from
 exact target samples a stochastic upper bound. Randomness: chains are cut in chunks of
 CHAINS_PER_CHUNK; chunk i draws from its own SeedSequence (the streams of the bernoulli
-estimators), so numbers depend on the seed only.
+estimators). Work: chains are cut in blocks of CHAINS_PER_BLOCK (importance samples in blocks of
+SAMPLES_PER_CHUNK), each computed alone with one BLAS thread as the engine's tasks
+(:func:`run_blocks`), so numbers depend on the seed only: not on the backend, the workers or the
+grouping of blocks into tasks.
 """
 
 from __future__ import annotations
