@@ -154,12 +154,17 @@ def check_result(result, bracket: Bracket):
       "a stochastic lower bound below a rigorous lower bound");
     - an interval reaching outside the bracket is cut to it; an interval entirely outside becomes
       the bracket's side it points to (its own value cannot be trusted).
-    Exact results are left alone. Returns the result (changed in place).
+    Exact results, and rigorous lower bounds below the bracket's (still true), are left alone.
+    Returns the result (changed in place).
     """
     if result.kind == "exact":
         return result
     result.diagnostics["bracket"] = bracket.as_dict()
     where = _outside(result.log_z, bracket)
+    if where == "below" and result.kind == "lower_bound":
+        # A rigorous lower bound below a better one is still true (mf from other starts): kept as is.
+        result.diagnostics["below_best_lower_bound"] = bracket.lower - result.log_z
+        return result
     if where is not None and _interval_reaches(result, bracket, where):
         result.diagnostics["unclipped_log_z"] = result.log_z
         result.log_z = bracket.lower if where == "below" else bracket.upper

@@ -19,7 +19,7 @@ from fecli.references import (
     two_mode_model,
 )
 
-from .conftest import brute_force_log_z, random_rbm
+from .conftest import SAMPLES, brute_force_log_z, random_rbm
 
 SAMPLING = ("ais", "reverse-ais", "importance", "ti")
 
@@ -249,3 +249,14 @@ def test_auto_does_not_count_pt_whose_ladders_made_no_round_trip():
     reverse = _route("reverse-ais", 10.1, [])
     assert _agreeing([stuck, reverse], 0.5) == []
     assert [r.method for r in _agreeing([mixing, reverse], 0.5)] == ["pt", "reverse-ais"]
+
+
+def test_a_rigorous_lower_bound_below_a_better_one_is_kept_without_a_warning():
+    from fecli.io import load_model
+
+    model = load_model(SAMPLES / "digits_64x16.h5")
+    result = estimate(model, "mf", seed=1)
+    below = result.diagnostics["below_best_lower_bound"]
+    assert below > 0.5  # these starts found a worse fixed point than the bracket's 8 starts
+    assert result.kind == "lower_bound" and result.warnings == []
+    assert result.log_z == pytest.approx(result.diagnostics["bracket"]["lower"] - below)
