@@ -104,7 +104,7 @@ def info(models: tuple[Path, ...], fmt: str) -> None:
     sys.exit(EXIT_FAILURE if failed else EXIT_OK)
 
 
-@cli.command()
+@cli.command(short_help="Write MODEL in another tool's format: fecli, rbms, rbmjl, npz or safetensors.")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The file to write.")
 @click.option("--to", "to", type=click.Choice(WRITABLE_FORMATS), default=None,
