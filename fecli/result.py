@@ -103,3 +103,33 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+#: Diagnostics entries that hold a ln Z value: a constant added to ln Z moves them too.
+LOG_Z_DIAGNOSTICS = ("log_z_base", "chosen_neg_gamma", "reference_neg_gamma", "importance_log_z",
+                     "log_z_forward", "log_z_reverse", "log_z_start", "log_z_lower", "log_z_upper", "mean_field")
+
+
+def shift_log_z(result: "Result", shift: float) -> "Result":
+    """A copy of ``result`` with ln Z, its interval and every ln Z value in its diagnostics
+    (partial sums, the first cumulant of U, the mean-field term) moved by ``shift`` nats."""
+    import copy
+
+    out = copy.copy(result)
+    out.log_z = result.log_z + shift
+    if result.ci_low is not None:
+        out.ci_low = result.ci_low + shift
+    if result.ci_high is not None:
+        out.ci_high = result.ci_high + shift
+    d = dict(result.diagnostics)
+    for key in LOG_Z_DIAGNOSTICS:
+        if isinstance(d.get(key), (int, float)) and not isinstance(d.get(key), bool):
+            d[key] = d[key] + shift
+    if isinstance(d.get("partial_sums"), list):
+        d["partial_sums"] = [v + shift for v in d["partial_sums"]]
+    if isinstance(d.get("cumulants"), list) and d["cumulants"]:
+        d["cumulants"] = [d["cumulants"][0] - shift, *d["cumulants"][1:]]
+    if isinstance(d.get("terms"), dict) and "mean_field" in d["terms"]:
+        d["terms"] = {**d["terms"], "mean_field": d["terms"]["mean_field"] + shift}
+    out.diagnostics = d
+    return out

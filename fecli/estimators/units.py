@@ -16,7 +16,6 @@ caller (the library's ``estimate``, the CLI, ``compare --budget``):
 
 from __future__ import annotations
 
-import copy
 import functools
 from itertools import product
 from typing import Any, Callable
@@ -39,9 +38,6 @@ BINARY_UNITS: frozenset[Combination] = frozenset(product(("bernoulli", "spin"), 
 BERNOULLI_UNITS: frozenset[Combination] = frozenset({("bernoulli", "bernoulli")})
 
 #: Diagnostics that hold a value of ln Z (shifted with it).
-LOG_Z_DIAGNOSTICS = ("log_z_base", "chosen_neg_gamma", "reference_neg_gamma", "importance_log_z")
-
-
 def describe_units(units: frozenset[Combination]) -> str:
     """Short text for help and refusals: 'every combination', or the layers allowed."""
     if units == ALL_UNITS:
@@ -107,23 +103,11 @@ def _binary_data(data: Any, model: Any) -> Any:
 
 def shift_result(result: Any, model: Any, offset: float) -> Any:
     """A result of the binary-equivalent model as a result of ``model`` (see the module docstring)."""
+    from ..result import shift_log_z
+
     shift = result.beta * offset
-    out = copy.copy(result)
-    out.log_z = result.log_z + shift
-    if result.ci_low is not None:
-        out.ci_low = result.ci_low + shift
-    if result.ci_high is not None:
-        out.ci_high = result.ci_high + shift
-    d = dict(result.diagnostics)
-    for key in LOG_Z_DIAGNOSTICS:
-        if isinstance(d.get(key), (int, float)):
-            d[key] = d[key] + shift
-    if isinstance(d.get("partial_sums"), list):
-        d["partial_sums"] = [v + shift for v in d["partial_sums"]]
-    if isinstance(d.get("cumulants"), list) and d["cumulants"]:
-        d["cumulants"] = [d["cumulants"][0] - shift, *d["cumulants"][1:]]
-    if isinstance(d.get("terms"), dict) and "mean_field" in d["terms"]:
-        d["terms"] = {**d["terms"], "mean_field": d["terms"]["mean_field"] + shift}
+    out = shift_log_z(result, shift)
+    d = out.diagnostics
     if isinstance(d.get("fixed_points"), list):
         d["fixed_points"] = [_shift_point(fp, shift, model) for fp in d["fixed_points"]]
     for key, layer in (("mean_x", model.visible), ("mean_y", model.hidden)):

@@ -10,11 +10,7 @@ samples) are the same for both.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
-
-#: Diagnostics entries that hold a ln Z value (shifted with it).
-LOG_Z_KEYS = ("log_z_forward", "log_z_reverse", "log_z_start", "mean_field", "log_z_lower", "log_z_upper")
 
 
 def log_z_offset(model: Any) -> float:
@@ -36,17 +32,11 @@ def shift_result(result: Any, model: Any) -> Any:
     offset = log_z_offset(model)
     if not offset:
         return result
+    from ..result import shift_log_z
+
     shift = result.beta * offset
-    out = copy.copy(result)
-    out.log_z = result.log_z + shift
-    if result.ci_low is not None:
-        out.ci_low = result.ci_low + shift
-    if result.ci_high is not None:
-        out.ci_high = result.ci_high + shift
-    d = dict(result.diagnostics)
-    for key in LOG_Z_KEYS:
-        if isinstance(d.get(key), (int, float)) and not isinstance(d.get(key), bool):
-            d[key] = d[key] + shift
+    out = shift_log_z(result, shift)
+    d = out.diagnostics
     d["file_constant"] = {"log_z_offset": shift,
                           "note": f"ln Z of the file's model ({model.source.label}) = ln Z of the plain RBM + "
                                   f"{shift:.10g}"}
