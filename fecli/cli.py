@@ -552,7 +552,7 @@ def loglik(model: Path, data: Path, methods: tuple[tuple[str, ...], ...], beta: 
     from .data import check_array_path, save_array
     from .errors import InvalidOptionError
     from .formats.cli_options import open_from_cli
-    from .layer_data import check_width, load_for
+    from .layer_data import load_for_model
     from .loglik import FIELDS, from_log_z
     from .runner import MethodPlan
 
@@ -564,8 +564,11 @@ def loglik(model: Path, data: Path, methods: tuple[tuple[str, ...], ...], beta: 
         if len(plan.methods) > 1:
             raise InvalidOptionError("--per-example saves one method's values: choose a single --method.")
     rbm = open_from_cli(model)
-    rows = load_for(rbm.visible, data, key=key, binarize=binarize, scale=scale, alphabet=alphabet)
-    check_width(rows, rbm, str(data))
+    notes: list[str] = []
+    rows = load_for_model(rbm, data, key=key, binarize=binarize, scale=scale, alphabet=alphabet, notes=notes)
+    if not quiet:
+        for note in notes:
+            click.echo(f"fecli: {note}", err=True)
     plan.context = {"data": rows}
     emitter = Emitter(fmt, output, FIELDS, report.loglik_table)
     batch = Batch(fail_fast)
@@ -877,6 +880,7 @@ def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | N
     else:
         stored = training.stored_unit_types(resume)
         unit_type, states = stored["visible_type"], stored["states"]
+        standardize, scale = _resumed_transform(stored, standardize, scale)
     fmt_options = {"key": key, "binarize": binarize, "scale": scale}
     typed = {"alphabet": alphabet, "states": states}
     rows, facts, note = load_training_rows(unit_type, data, **fmt_options, **typed, standardize=standardize)
@@ -884,14 +888,15 @@ def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | N
         settings.states = facts["states"]
     valid = None
     if validation_data is not None:
-        scaling = (facts["standardize_mean"], facts["standardize_std"]) if standardize else False
+        scaling = standardize if isinstance(standardize, tuple) else \
+            (facts["standardize_mean"], facts["standardize_std"]) if standardize else False
         valid = load_training_rows(unit_type, validation_data, **fmt_options, **typed, standardize=scaling)[0]
     if note and not quiet:
         click.echo(f"fecli: {note}", err=True)
     from_stdin = str(data) == "-"
     data_info = {"file": "<stdin>" if from_stdin else str(data),
                  "sha256": None if from_stdin else training.file_digest(data), **fmt_options,
-                 "alphabet": facts.get("alphabet"), "standardize": bool(standardize) or None,
+                 "alphabet": facts.get("alphabet"), "standardize": standardize is not False or None,
                  "standardize_mean": facts.get("standardize_mean"), "standardize_std": facts.get("standardize_std"),
                  "encoding": facts.get("encoding")}
     if validation_data is not None:
@@ -923,6 +928,24 @@ def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | N
     if not quiet:
         click.echo(f"fecli: model written to {where}", err=True)
     sys.exit(EXIT_OK)
+
+
+def _resumed_transform(stored: dict[str, Any], standardize: bool, scale: float | None) -> tuple[Any, float | None]:
+    """(standardize, scale) for data read on --resume: the checkpoint's stored column means and
+    deviations and its --scale (the model's parameters are in those units), whether or not the flags
+    are given again; a flag that would change them is refused."""
+    from .errors import InvalidOptionError
+
+    if standardize and stored["standardize"] is None:
+        raise InvalidOptionError("--standardize cannot change when resuming: the checkpoint was trained on data "
+                                 "as given.")
+    if scale is not None and stored["scale"] is not None and float(scale) != float(stored["scale"]):
+        raise InvalidOptionError(f"--scale cannot change when resuming: the checkpoint was trained with --scale "
+                                 f"{stored['scale']:g}.")
+    if scale is not None and stored["scale"] is None and stored["visible_type"] == "gaussian":
+        raise InvalidOptionError("--scale cannot change when resuming: the checkpoint was trained without it.")
+    return (stored["standardize"] if stored["standardize"] is not None else False,
+            scale if scale is not None else stored["scale"])
 
 
 # --------------------------------------------------------------------------- ln Z along training
@@ -979,7 +1002,8 @@ def trajectory_command(model: Path, data: Path | None, validation_data: Path | N
     _check_output_path(output)
     fmt_options = {"key": key, "binarize": binarize, "scale": scale}
     with report.DelayedProgress(enabled=not quiet) as progress:
-        rows, warnings = _trajectory_rows(model, data, validation_data, options, beta, progress, fmt_options)
+        rows, warnings = _trajectory_rows(model, data, validation_data, options, beta, progress, fmt_options,
+                                          None if quiet else lambda note: click.echo(f"fecli: {note}", err=True))
     if not quiet:
         for text in warnings:
             _warn(f"{model}: {text}")
@@ -990,29 +1014,25 @@ def trajectory_command(model: Path, data: Path | None, validation_data: Path | N
 
 
 def _trajectory_rows(model_path: Path, data: Path | None, validation_data: Path | None, options: dict[str, Any],
-                     beta: float, progress: Any, fmt_options: dict[str, Any] | None = None):
+                     beta: float, progress: Any, fmt_options: dict[str, Any] | None = None,
+                     on_note: Callable[[str], None] | None = None):
     """Load MODEL and the data, run the trajectory; (rows, warnings) (the library does the numerics)."""
-    from .data import check_width, load_data
     from .estimators.trajectory import trajectory_rows
     from .formats.cli_options import open_from_cli
-
-    from .layer_data import load_for
+    from .layer_data import load_for_model
 
     rbm = open_from_cli(model_path)
     arrays = []
+    notes: list[str] = []
     for path in (data, validation_data):
-        if path is None:
-            rows = None
-        elif rbm.is_bernoulli:
-            rows = load_data(path, **(fmt_options or {}))
-        else:  # rows in the visible layer's own type (spins, real values, Potts states)
-            rows = load_for(rbm.visible, path, **(fmt_options or {}))
-        if rows is not None:
-            check_width(rows, rbm, str(path))
-        arrays.append(rows)
+        # rows in the visible layer's own type (0/1, spins, real values in the data's units, Potts states)
+        arrays.append(None if path is None else load_for_model(rbm, path, **(fmt_options or {}), notes=notes))
     given = {k: v for k, v in options.items() if v is not None}
     rows, run = trajectory_rows(rbm, data=arrays[0], validation_data=arrays[1], beta=beta, progress=progress,
                                 **given)
+    if on_note is not None:
+        for note in notes:
+            on_note(note)
     return rows, run.warnings
 
 

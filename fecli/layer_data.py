@@ -1,11 +1,19 @@
 """Data for any unit type: rows of unit values, validated by the model's visible layer.
 
 * bernoulli: 0/1 values (greyscale with ``binarize`` / ``scale``, as :mod:`fecli.data`);
-* spin: -1/+1 values (0/1 data is refused, with the map 2x - 1 named);
+* spin: -1/+1 values, or 0/1 values read as spins x = 2y - 1 (as train-rbm reads them; the
+  reader says which encoding it read);
 * gaussian: any finite real values (``standardize`` centres each column and divides it by its
   standard deviation);
 * potts: integer states 0..q-1, or aligned sequences from a FASTA file with an ``alphabet``
   (see :mod:`fecli.fasta`).
+
+A Gaussian model written by ``fecli train-rbm --scale S --standardize`` stores the transform it
+trained on (``training/data``: ``scale``, ``standardize_mean``, ``standardize_std``): its
+parameters describe z = (x / S - mean) / std. Data for such a model, files and arrays alike, are
+in the original units x: :func:`resolve_for` (what estimators call), :func:`fecli.loglik.from_log_z`
+and the trajectory apply the stored transform once, and ln p(x) includes its log-Jacobian
+(:class:`DataTransform`), so a log-likelihood is a density of the data as the user holds them.
 
 Files: ``.npy``, ``.npz`` (with ``key``), ``.csv``, ``.txt``, ``-`` (an .npy stream on stdin),
 and FASTA (``.fasta``, ``.fa``, ``.a2m``, ...) for Potts layers. Every problem is one
@@ -15,6 +23,7 @@ and FASTA (``.fasta``, ``.fa``, ``.a2m``, ...) for Potts layers. Every problem i
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +56,11 @@ def read_raw(path: str | os.PathLike, *, key: str | None = None, alphabet: str |
 
 
 def prepare_for(layer: Layer, raw: Any, where: str, *, binarize: float | None = None, scale: float | None = None,
-                standardize: bool = False) -> np.ndarray:
-    """Validate raw rows for ``layer`` and return float64 values in the layer's own units."""
+                standardize: bool = False, notes: list[str] | None = None) -> np.ndarray:
+    """Validate raw rows for ``layer`` and return float64 values in the layer's own units.
+
+    Spin rows of 0/1 values are mapped to -1/+1 (x = 2y - 1); ``notes`` (when given) receives the
+    sentence saying which encoding was read."""
     from .data import prepare
 
     if layer.name == "bernoulli":
@@ -69,7 +81,22 @@ def prepare_for(layer: Layer, raw: Any, where: str, *, binarize: float | None = 
         if layer.name != "gaussian":
             raise DataFileError(f"--standardize applies to gaussian units, not {layer.name}.")
         data = standardize_columns(data, where)[0]
+    if layer.name == "spin":
+        data, note = read_spins(data, where)
+        if notes is not None:
+            notes.append(note)
     return layer.check_data(data, where)
+
+
+def read_spins(data: np.ndarray, where: str) -> tuple[np.ndarray, str]:
+    """(spin rows, a note saying which encoding was read): -1/+1 values as they are, 0/1 values as
+    x = 2y - 1 (rows that are all 1 read as spins); anything else raises :class:`DataFileError`."""
+    if np.all((data == -1) | (data == 1)):
+        return data, f"{where}: read -1/+1 values as spins."
+    if np.all((data == 0) | (data == 1)):
+        return 2.0 * data - 1.0, f"{where}: read 0/1 values as spins x = 2y - 1 (0 -> -1, 1 -> +1)."
+    lo, hi = float(data.min()), float(data.max())
+    raise DataFileError(f"{where} has values in [{lo:g}, {hi:g}]; spin data must be -1/+1 (or 0/1).")
 
 
 def standardize_columns(data: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -82,12 +109,106 @@ def standardize_columns(data: np.ndarray, where: str) -> tuple[np.ndarray, np.nd
 
 
 def load_for(layer: Layer, path: str | os.PathLike, *, key: str | None = None, binarize: float | None = None,
-             scale: float | None = None, alphabet: str | None = None, standardize: bool = False) -> np.ndarray:
+             scale: float | None = None, alphabet: str | None = None, standardize: bool = False,
+             notes: list[str] | None = None) -> np.ndarray:
     """Load and validate a data file for ``layer`` (see the module docstring)."""
     if alphabet is not None and layer.name != "potts":
         raise DataFileError(f"--alphabet applies to potts units; the model's visible units are {layer.name}.")
     raw, where = read_raw(path, key=key, alphabet=alphabet)
-    return prepare_for(layer, raw, where, binarize=binarize, scale=scale, standardize=standardize)
+    return prepare_for(layer, raw, where, binarize=binarize, scale=scale, standardize=standardize, notes=notes)
+
+
+def load_for_model(model: Any, path: str | os.PathLike, *, key: str | None = None, binarize: float | None = None,
+                   scale: float | None = None, alphabet: str | None = None,
+                   notes: list[str] | None = None) -> np.ndarray:
+    """A data file for ``model``, checked against its width, in the data's original units.
+
+    For a model with a stored transform (:func:`stored_transform`) the transform itself is
+    applied later, once, by the functions that take the rows; a ``scale`` given again must
+    equal the stored one (it is then not applied twice), otherwise :class:`DataFileError`."""
+    from .data import load_data
+
+    transform = stored_transform(model)
+    if transform is not None and transform.scale != 1.0 and scale is not None:
+        if scale != transform.scale:
+            raise DataFileError(f"model '{model.name}' was trained on data divided by {transform.scale:g} (stored in "
+                                f"the file, and applied by fecli); --scale {scale:g} differs: give the data in "
+                                f"the units it was trained on, without --scale.")
+        scale = None
+    if model.is_bernoulli:
+        rows = load_data(path, key=key, binarize=binarize, scale=scale)
+    else:
+        rows = load_for(model.visible, path, key=key, binarize=binarize, scale=scale, alphabet=alphabet, notes=notes)
+    check_width(rows, model, str(path))
+    return rows
+
+
+@dataclass(frozen=True)
+class DataTransform:
+    """The map train-rbm applied to a Gaussian model's data, z = (x / scale - mean) / std per
+    column (x: the data as given, z: the model's units), and its log-Jacobian in nats,
+    ln |dz/dx| = -n ln scale - sum_i ln std_i, so that ln p(x) = ln p_model(z) + log_jacobian."""
+
+    scale: float
+    mean: np.ndarray
+    std: np.ndarray
+
+    @property
+    def log_jacobian(self) -> float:
+        return float(-len(self.std) * np.log(self.scale) - np.sum(np.log(self.std)))
+
+    def to_model_units(self, x: np.ndarray) -> np.ndarray:
+        """(n, nv) data rows -> the model's units."""
+        return (np.asarray(x, dtype=np.float64) / self.scale - self.mean) / self.std
+
+    def to_data_units(self, z: np.ndarray) -> np.ndarray:
+        """(n, nv) rows in the model's units -> the data's units (samples, reconstructions)."""
+        return (np.asarray(z, dtype=np.float64) * self.std + self.mean) * self.scale
+
+    def describe(self) -> str:
+        parts = ([f"divided by {self.scale:g}"] if self.scale != 1.0 else []) + \
+                (["standardized by the stored column means and deviations"] if np.any(self.std != 1.0)
+                 or np.any(self.mean != 0.0) else [])
+        return " and ".join(parts)
+
+
+def stored_transform(model: Any) -> DataTransform | None:
+    """The data transform a Gaussian-visible model was trained with (``training/data`` of a file
+    written by train-rbm with ``--scale`` and/or ``--standardize``), or None (any other model)."""
+    if getattr(getattr(model, "visible", None), "name", None) != "gaussian":
+        return None
+    info = ((getattr(model, "training", None) or {}).get("data") or {})
+    return transform_from_info(info, model.n_visible, f"model '{model.name}'")
+
+
+def transform_from_info(info: dict[str, Any], n: int, where: str) -> DataTransform | None:
+    """The :class:`DataTransform` recorded in a training group's ``data`` entries (``scale``,
+    ``standardize_mean``, ``standardize_std``) of a Gaussian visible layer of ``n`` units, or None."""
+    scale = info.get("scale")
+    scale = 1.0 if scale is None else float(scale)
+    mean, std = info.get("standardize_mean"), info.get("standardize_std")
+    mean = np.zeros(n) if mean is None else np.asarray(mean, dtype=np.float64).reshape(-1)
+    std = np.ones(n) if std is None else np.asarray(std, dtype=np.float64).reshape(-1)
+    if scale == 1.0 and not np.any(mean) and np.all(std == 1.0):
+        return None
+    if mean.shape != (n,) or std.shape != (n,) or not (scale > 0 and np.all(std > 0) and np.all(np.isfinite(mean))):
+        from .errors import ModelFileError
+
+        raise ModelFileError(f"{where}: the stored data transform (training/data scale, "
+                             f"standardize_mean, standardize_std) does not fit its {n} visible units.")
+    return DataTransform(scale, mean, std)
+
+
+def to_model_units(rows: np.ndarray, model: Any) -> np.ndarray:
+    """Data rows (original units) in ``model``'s units: the stored transform applied, if any."""
+    transform = stored_transform(model)
+    return rows if transform is None or rows is None else transform.to_model_units(rows)
+
+
+def log_jacobian(model: Any) -> float:
+    """ln |dz/dx| of ``model``'s stored data transform (0 without one), nats per row."""
+    transform = stored_transform(model)
+    return 0.0 if transform is None else transform.log_jacobian
 
 
 def check_width(data: np.ndarray, model: Any, source: str) -> None:
@@ -100,7 +221,8 @@ def check_width(data: np.ndarray, model: Any, source: str) -> None:
 
 
 def resolve_for(data: Any, model: Any) -> tuple[np.ndarray | None, str | None]:
-    """``data`` as an estimator receives it (None, a path or an array) -> (validated rows or None, label)."""
+    """``data`` as an estimator receives it (None, a path or an array, in the data's original units)
+    -> (validated rows in the model's units or None, label); see the module docstring."""
     if data is None:
         return None, None
     if isinstance(data, (str, os.PathLike)):
@@ -108,7 +230,7 @@ def resolve_for(data: Any, model: Any) -> tuple[np.ndarray | None, str | None]:
     else:
         array, label = prepare_for(model.visible, data, "data array"), "<array>"
     check_width(array, model, label)
-    return array, label
+    return to_model_units(array, model), label
 
 
 def load_training_rows(unit_type: str, path: str | os.PathLike, *, key: str | None = None,
@@ -144,16 +266,10 @@ def load_training_rows(unit_type: str, path: str | os.PathLike, *, key: str | No
     facts: dict[str, Any] = {}
     note = None
     if unit_type == "spin":
-        if np.all((data == -1) | (data == 1)):
-            note = f"{where}: read -1/+1 values as spins."
-        elif np.all((data == 0) | (data == 1)):
-            data = 2.0 * data - 1.0
-            note = f"{where}: read 0/1 values as spins x = 2y - 1 (0 -> -1, 1 -> +1)."
+        mapped, note = read_spins(data, where)
+        if mapped is not data:
             facts["encoding"] = "0/1 mapped to -1/+1"
-        else:
-            lo, hi = float(data.min()), float(data.max())
-            raise DataFileError(f"{where} has values in [{lo:g}, {hi:g}]; spin data must be -1/+1 (or 0/1).")
-        return data, facts, note
+        return mapped, facts, note
     if unit_type == "gaussian":
         if scale is not None:
             if not scale > 0:

@@ -6,6 +6,10 @@ a bound on ln Z becomes the opposite bound on the log-likelihood.
 For Gaussian visible units p(v) is a density: ln p(v) is in nats per unit volume of the data's
 own units (rescaling a column by s shifts it by -ln s), so compare it only between models of the
 same data. Data rows are validated by the model's visible layer (:mod:`fecli.layer_data`).
+A model trained with ``--standardize`` (or ``--scale``) stores that transform: data rows are
+taken in the original units, the transform is applied to them, and its log-Jacobian
+-sum_i ln(scale std_i) is added, so ln p(x) is the density of the data as given (the record's
+``mean_neg_free_energy`` includes that term; ``diagnostics['data_units']`` says so).
 """
 
 from __future__ import annotations
@@ -85,12 +89,20 @@ class LoglikResult:
 
 
 def from_log_z(model: RBM, data: np.ndarray, log_z: Result, data_name: str = "<memory>") -> LoglikResult:
-    """Combine exact -F_beta(v) over data rows with an ln Z result (any method)."""
+    """Combine exact -F_beta(v) over data rows with an ln Z result (any method).
+
+    ``data``: (n, nv) rows in the data's original units (see the module docstring for a model
+    with a stored transform: the rows are mapped to the model's units here, and the transform's
+    log-Jacobian is part of each row's -F)."""
     from .formats import log_z_offset
+    from .layer_data import stored_transform
 
     start = time.perf_counter()
+    transform = stored_transform(model)
+    jacobian = 0.0 if transform is None else transform.log_jacobian
+    rows = data if transform is None else transform.to_model_units(data)
     # -F of the file's model: a model read with a ln Z constant has F = F_plain - beta * offset
-    neg_f = -model.free_energy(data, log_z.beta) + log_z.beta * log_z_offset(model)
+    neg_f = -model.free_energy(rows, log_z.beta) + log_z.beta * log_z_offset(model) + jacobian
     per_example = neg_f - log_z.log_z
     mean_neg_f = float(neg_f.mean())
     mean = mean_neg_f - log_z.log_z
@@ -114,10 +126,19 @@ def from_log_z(model: RBM, data: np.ndarray, log_z: Result, data_name: str = "<m
         ci_high=ci_high,
         wall_time_s=log_z.wall_time_s + time.perf_counter() - start,
         params=dict(log_z.params),
-        diagnostics=dict(log_z.diagnostics),
+        diagnostics={**log_z.diagnostics, **_units_note(transform)},
         warnings=list(log_z.warnings),
         per_example=per_example,
     )
+
+
+def _units_note(transform: Any) -> dict[str, Any]:
+    """The record's note on a stored data transform (empty without one)."""
+    if transform is None:
+        return {}
+    return {"data_units": f"original: the model was trained on the data {transform.describe()}; ln p(x) is the "
+                          f"density of the data as given, including the log-Jacobian {transform.log_jacobian:.10g}",
+            "log_jacobian": transform.log_jacobian}
 
 
 def log_likelihood(model: RBM, data: np.ndarray, method: str = "exact", data_name: str = "<memory>", **options: Any) -> LoglikResult:

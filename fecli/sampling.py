@@ -20,6 +20,8 @@ uint8, Gaussian units as float64). Spin layers are sampled through their exact 0
 :mod:`fecli.estimators.exact_layers` (exact: a finite layer with at most 2^exact_max_units
 states is drawn from its tabulated marginal, a Gaussian-Gaussian model from its joint normal
 law) and the generic Gibbs chains of :mod:`fecli.estimators.layered_sampling` at t = 1.
+A Gaussian model trained with ``--standardize`` (or ``--scale``) gives samples in the data's
+original units (the stored transform inverted, :class:`fecli.layer_data.DataTransform`).
 
 Seeds: the same seed gives the same samples whatever NUMBA_NUM_THREADS is; every
 chain (Gibbs) or block of rows (exact) has its own stream from ``SeedSequence(seed)``.
@@ -206,6 +208,12 @@ def _sample_layers(model: RBM, n: int, method: str, beta: float, entropy: int, c
         result = SampleResult(v=v, h=h, method=method, beta=beta, seed=entropy, wall_time_s=0.0,
                               params={"exact_max_units": exact_max_units} if method == "exact" else
                               {"chains": chains, "burn_in": burn_in, "thin": thin})
+    from .layer_data import stored_transform
+
+    transform = stored_transform(model)
+    if transform is not None:  # a model trained on standardized (or scaled) data: samples in the data's units
+        v = transform.to_data_units(v)
+        result.params["data_units"] = f"original (the stored transform inverted: the data {transform.describe()})"
     result.v = v.astype(output_dtype(model.visible))
     result.h = h.astype(output_dtype(model.hidden))
     result.wall_time_s = time.perf_counter() - start

@@ -694,17 +694,20 @@ def trajectory_rows(
 ) -> tuple[list[TrajectoryRow], TrajectoryRun]:
     """ln Z (and data log-likelihoods) at every snapshot of ``model``: the rows of `fecli trajectory`.
 
-    ``data`` / ``validation_data``: arrays (or paths) of 0/1 rows; ``snapshots``: a
+    ``data`` / ``validation_data``: arrays (or paths) of rows in the visible layer's type (for a
+    model trained with a stored --standardize: in the data's original units, and the
+    log-likelihoods are densities of those); ``snapshots``: a
     :class:`fecli.io.Snapshots` (default: the ones stored in the model's file); ``options``:
     those of :func:`run_trajectory` (beta, chains, replicates, steps, sweeps, resample_ess,
     resampling, initial, seed).
     """
-    from ..layer_data import resolve_for
+    from ..layer_data import log_jacobian, resolve_for
     from ._sampling_common import resolve_data
 
     resolve = resolve_data if model.is_bernoulli else resolve_for
-    train_rows, _ = resolve(data, model)
+    train_rows, _ = resolve(data, model)  # in the model's units (a stored --standardize applied)
     val_rows, _ = resolve(validation_data, model)
+    jacobian = log_jacobian(model)  # ln p in the data's original units (fecli.layer_data.DataTransform)
     if snapshots is None:
         snapshots = model_snapshots(model)
     anchors, updates = anchors_of(snapshots, model)
@@ -714,7 +717,8 @@ def trajectory_rows(
     rows = []
     for point, anchor in zip(run.points, anchors):
         c = point.summary()
-        lls = [None if x is None else mean_neg_free_energy(anchor, x, beta) - c.log_z for x in (train_rows, val_rows)]
+        lls = [None if x is None else mean_neg_free_energy(anchor, x, beta) - c.log_z + jacobian
+               for x in (train_rows, val_rows)]
         warnings = interval_warnings([point])
         rows.append(TrajectoryRow(
             model=model.name,

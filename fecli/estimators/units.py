@@ -97,8 +97,10 @@ def _binary_data(data: Any, model: Any) -> Any:
     from ..layer_data import resolve_for
     from ..model import spin_to_binary
 
+    if model.visible.name != "spin":
+        return data  # the mapped model keeps the visible layer (and any stored data transform): it reads the data
     rows, _ = resolve_for(data, model)
-    return spin_to_binary(rows) if model.visible.name == "spin" else rows
+    return spin_to_binary(rows)
 
 
 def shift_result(result: Any, model: Any, offset: float) -> Any:

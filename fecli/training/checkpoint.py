@@ -112,12 +112,19 @@ def stored_settings(model: RBM) -> TrainSettings:
 
 
 def stored_unit_types(path: Any) -> dict[str, Any]:
-    """The unit types and Potts states of a checkpoint (to read resumed data the way it was read)."""
+    """The unit types, Potts states and Gaussian data transform of a checkpoint (to read resumed
+    data the way it was read): ``standardize`` is the stored (mean, std) pair or None, ``scale``
+    the stored --scale or None."""
     from ..io import load_model
 
     model = load_model(path)
+    data = (model.training or {}).get("data") or {}
+    mean, std = data.get("standardize_mean"), data.get("standardize_std")
     return {"visible_type": model.visible.name, "hidden_type": model.hidden.name,
-            "states": getattr(model.visible, "q", None)}
+            "states": getattr(model.visible, "q", None),
+            "standardize": None if mean is None or std is None else
+            (np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)),
+            "scale": data.get("scale")}
 
 
 def restore_state(model: RBM, trainer: Trainer, snapshots: Any = None) -> TrainState:

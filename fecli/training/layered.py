@@ -38,6 +38,17 @@ from .trainer import STREAM_CHAINS, STREAM_INIT, STREAM_MONITOR, STREAM_SAMPLING
 
 #: Smallest precision a Gaussian unit starts with (a constant column would give 1 / 0).
 MIN_VARIANCE = 1e-6
+#: Divergence (Gaussian visible units): the reconstruction's squared error is this many times the
+#: data's mean square, i.e. the model's means are ~100x farther out than any data row.
+MAX_RECONSTRUCTION_BLOWUP = 1e4
+#: Training rows the divergence check reconstructs at the end of every epoch.
+DIVERGENCE_ROWS = 64
+
+
+def _standardized(data: np.ndarray) -> bool:
+    """Whether every column has mean ~0 and standard deviation ~1 (or is constant)."""
+    mean, std = data.mean(axis=0), data.std(axis=0)
+    return bool(np.all(np.abs(mean) <= 1e-6 * np.maximum(std, 1.0)) and np.all((np.abs(std - 1.0) <= 1e-6) | (std == 0)))
 
 
 def layer_array_digest(data: np.ndarray) -> str:
@@ -130,6 +141,9 @@ class LayeredTrainer(Trainer):
         if settings.hidden_type == "gaussian":
             self.hidden_precision = np.ones(settings.hidden)
         self.fused = False
+        #: ln |dz/dx| of the transform the data were given through (--scale, --standardize), added to the
+        #: monitored log-likelihoods so that they are densities of the original data (set by the run).
+        self.log_jacobian = 0.0
         self._monitor = None
         self.tracker = None  # the SMC ln Z tracker of large bernoulli models (not for these units)
         self._tracker_lost: list[int] = []
@@ -247,15 +261,27 @@ class LayeredTrainer(Trainer):
         if g_hid is not None:
             self.hidden_precision = self.hidden_precision * np.exp(lr * g_hid)
         state.step += 1
+        self._check_precisions(state)  # the next update cannot even build its layers from these
 
-    def check_finite(self, state: TrainState) -> None:
-        super().check_finite(state)
+    def _diverged(self, state: TrainState, what: str) -> EstimationFailedError:
+        """The one-line error of a diverging run, with the remedy: for Gaussian visible units whose
+        data are not standardized, --standardize first (the steps' scale follows the data's)."""
+        hint = f"lower --lr (now {self.settings.lr:g})"
+        if self.settings.visible_type == "gaussian" and not _standardized(self.train_data):
+            hint = f"train on standardized data (--standardize) or {hint}"
+        return EstimationFailedError(f"training diverged in epoch {state.epoch + 1} ({what}); {hint}.")
+
+    def _check_precisions(self, state: TrainState) -> None:
         for name, prec in (("visible", self.visible_precision), ("hidden", self.hidden_precision)):
             if prec is not None and not (np.all(np.isfinite(prec)) and np.all(prec > 0)):
-                raise EstimationFailedError(
-                    f"training diverged in epoch {state.epoch + 1} (the {name} precisions left (0, inf)); "
-                    f"lower --lr (now {self.settings.lr:g})."
-                )
+                raise self._diverged(state, f"the {name} precisions left (0, inf)")
+
+    def check_finite(self, state: TrainState) -> None:
+        p = state.params
+        if not (np.isfinite(p.weights).all() and np.isfinite(p.visible_bias).all()
+                and np.isfinite(p.hidden_bias).all()):
+            raise self._diverged(state, "weights became NaN or inf")
+        self._check_precisions(state)
         if self.settings.visible_type == "gaussian" and self.settings.hidden_type == "gaussian":
             from ..estimators.exact_layers import gaussian_gaussian_problem
 
@@ -265,13 +291,27 @@ class LayeredTrainer(Trainer):
                     f"model's joint precision matrix is no longer positive definite; lower --lr or raise "
                     f"--weight-decay."
                 )
+        if self.settings.visible_type == "gaussian":
+            ratio = self._reconstruction_blowup(state)
+            if not ratio <= MAX_RECONSTRUCTION_BLOWUP:
+                size = "NaN or inf" if not np.isfinite(ratio) else f"{ratio:.3g}"
+                raise self._diverged(state, f"the squared reconstruction error is {size} times the data's mean "
+                                            f"square: the model's means left the data's range")
+
+    def _reconstruction_blowup(self, state: TrainState) -> float:
+        """Squared error of the mean-field reconstruction of at most DIVERGENCE_ROWS fixed training
+        rows, over their mean square: O(1) for any model that describes the data, huge (or not
+        finite) once the updates have run away."""
+        rows = self.train_data[:DIVERGENCE_ROWS]
+        scale = float(np.mean(np.sum(rows * rows, axis=1))) + 1e-300
+        return LayeredMonitor.reconstruction_error(self.model(state), rows) / scale
 
     # -- monitoring ---------------------------------------------------------------------------------
     @property
     def monitor(self):
         if self._monitor is None:
             self._monitor = LayeredMonitor(self.train_data, self.validation_data, self.settings.monitor_rows,
-                                           generator(self.settings.seed, STREAM_MONITOR))
+                                           generator(self.settings.seed, STREAM_MONITOR), self.log_jacobian)
         return self._monitor
 
 
@@ -279,10 +319,13 @@ class LayeredMonitor:
     """Metrics of one epoch: ``recon_error`` (squared error of the mean-field reconstruction of the
     features, phi(v) -> E[phi(h)] -> E[phi(v)]), and, when exact ln Z is cheap (an enumerated layer of
     at most 2^EXACT_MONITOR_MAX_UNITS states, or a Gaussian-Gaussian model), ``log_z`` and the exact
-    mean ``log_likelihood`` (a density for Gaussian visible units); ``val_`` the same on validation rows."""
+    mean ``log_likelihood`` (a density for Gaussian visible units, in the original data's units:
+    ``log_jacobian`` of the --scale / --standardize transform added); ``val_`` the same on validation rows."""
 
-    def __init__(self, train: np.ndarray, validation: np.ndarray | None, rows: int, rng: np.random.Generator):
+    def __init__(self, train: np.ndarray, validation: np.ndarray | None, rows: int, rng: np.random.Generator,
+                 log_jacobian: float = 0.0):
         self.train, self.validation = train, validation
+        self.log_jacobian = log_jacobian
         self.train_subset = train if train.shape[0] <= rows else train[np.sort(rng.choice(train.shape[0], rows, False))]
         self.val_subset = None
         if validation is not None:
@@ -307,9 +350,10 @@ class LayeredMonitor:
         if p.layer == "closed-form" or p.bits <= EXACT_MONITOR_MAX_UNITS + 1e-9:
             log_z = log_partition(model)
             out["log_z"] = log_z
-            out["log_likelihood"] = float(np.mean(-model.free_energy(self.train))) - log_z
+            out["log_likelihood"] = float(np.mean(-model.free_energy(self.train))) - log_z + self.log_jacobian
             if self.validation is not None:
-                out["val_log_likelihood"] = float(np.mean(-model.free_energy(self.validation))) - log_z
+                out["val_log_likelihood"] = (float(np.mean(-model.free_energy(self.validation))) - log_z
+                                             + self.log_jacobian)
         return out
 
 

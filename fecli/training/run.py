@@ -155,8 +155,10 @@ def resume(
         snapshots = read_snapshots(origin, model) if origin.is_file() else None
     state = restore_state(model, trainer, snapshots)
     old_info = dict(training.get("data") or {})
-    info = {**{k: old_info.get(k) for k in ("file", "sha256", "key", "binarize", "scale",
-                                              "validation_file", "validation_sha256")}, **(data_info or {})}
+    kept = ("file", "sha256", "key", "binarize", "scale", "validation_file", "validation_sha256", "alphabet",
+            "encoding", "standardize", "standardize_mean", "standardize_std")
+    # a value the caller leaves None keeps the stored one (the stored data transform above all)
+    info = {**{k: old_info.get(k) for k in kept}, **{k: v for k, v in (data_info or {}).items() if v is not None}}
     return _run(trainer, state, output_path, info, command, progress, on_epoch, should_stop, warnings)
 
 
@@ -195,6 +197,13 @@ def _run(
     warnings: list[str],
 ) -> TrainingOutcome:
     from ..io import save_model
+
+    if trainer.settings.visible_type == "gaussian":
+        from ..layer_data import transform_from_info
+
+        transform = transform_from_info(data_info or {}, trainer.n_visible, _name(data_info, "data"))
+        # log-likelihoods in the data's original units, as 'fecli loglik' reports them for the file
+        trainer.log_jacobian = 0.0 if transform is None else transform.log_jacobian
 
     def to_model(st: TrainState) -> RBM:
         model = trainer.model(st, name=str(output) if output is not None else "<memory>")
