@@ -127,7 +127,7 @@ def test_fasta_training_and_symbols_outside_the_alphabet(tmp_path):
 
 @pytest.mark.parametrize("kind, rows, message", [
     ("potts", [[0, 1, 2, 7, 0]], "holds 7, which is not a Potts state 0..3"),
-    ("spin", [[0, 1] * 5], "holds 0/1 values, but the model's units are spins"),
+    ("spin", [[0, 2] * 5], "has values in [0, 2]; spin data must be -1/+1 (or 0/1)"),
 ])
 def test_loglik_refuses_data_of_the_wrong_type(tmp_path, kind, rows, message):
     model = hand_written(tmp_path / "m.h5", kind)

@@ -289,7 +289,8 @@ METHODS: dict[str, Method] = {
 RAISE = Method("raise", "fecli.loglik:raise_loglik",
                "RAISE: per-example stochastic lower bounds on ln p(v) (no ln Z needed)",
                options=(Option("repeats", int, 10, "reverse chains per example", AT_LEAST_ONE, flag="--chains"),
-                        *_AIS[1:], _seed(None, "the reverse chains")))
+                        *_AIS[1:], _seed(None, "the reverse chains")),
+               binary_map=False)  # raise_loglik maps spin layers itself (rows and model together)
 
 
 def method_names(*, aliases: bool = True) -> list[str]:
