@@ -545,8 +545,9 @@ def loglik(model: Path, data: Path, methods: tuple[tuple[str, ...], ...], beta: 
     each row's ln p(v) by RAISE (a stochastic lower bound, no ln Z needed). DATA may be .npy,
     .npz, .csv or .txt, or '-' to read an .npy stream from stdin; the methods that take data
     get DATA. Rows hold the visible units' values: 0/1, -1/+1 for spins, reals for Gaussian
-    units (ln p(v) is then a density, nats per unit volume of the data), states 0..q-1 or
-    aligned FASTA (--alphabet) for Potts units.
+    units (ln p(v) is then a density, nats per unit volume of the data; for a model trained with
+    --standardize or --scale, DATA are in the original units: the stored transform is applied
+    and its log-Jacobian included), states 0..q-1 or aligned FASTA (--alphabet) for Potts units.
     """
     from . import report
     from .data import check_array_path, save_array
@@ -837,7 +838,7 @@ def plot_results(results: Path, output: Path) -> None:
                    "symbols in state order.")
 @click.option("--standardize", is_flag=True,
               help="gaussian: centre each column and divide it by its standard deviation before training "
-                   "(the means and deviations are stored in the training group).")
+                   "(stored in the file: loglik, sample, trajectory and --data keep to the original units).")
 @click.option("--learn-precision", is_flag=True, default=None,
               help="gaussian: learn the precisions (else visible precision = 1 / the data's variance).")
 @click.option("--snapshots", type=int, default=None,
