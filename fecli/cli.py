@@ -544,7 +544,7 @@ def loglik(model: Path, data: Path, methods: tuple[tuple[str, ...], ...], beta: 
     on ln Z becomes the opposite bound on the log-likelihood. --method raise instead estimates
     each row's ln p(v) by RAISE (a stochastic lower bound, no ln Z needed). DATA may be .npy,
     .npz, .csv or .txt, or '-' to read an .npy stream from stdin; the methods that take data
-    get DATA. Rows hold the visible units' values: 0/1, -1/+1 for spins, reals for Gaussian
+    get DATA. Rows hold the visible units' values: 0/1, -1/+1 (or 0/1) for spins, reals for Gaussian
     units (ln p(v) is then a density, nats per unit volume of the data; for a model trained with
     --standardize or --scale, DATA are in the original units: the stored transform is applied
     and its log-Jacobian included), states 0..q-1 or aligned FASTA (--alphabet) for Potts units.

@@ -127,3 +127,44 @@ def test_layered_snapshots_continue_on_resume(tmp_path):
     for name in ("weights", "visible_bias", "hidden_bias", "visible_precision"):
         assert np.asarray(getattr(a, name)).tobytes() == np.asarray(getattr(b, name))[:k].tobytes()
     assert b.model(len(b) - 1).visible.precision.tobytes() == load_model(tmp_path / "ck.h5").visible.precision.tobytes()
+
+
+def _large(kind: str) -> np.ndarray:
+    """300 rows for a model whose smaller layer (21 hidden units) is too large for the exact monitor."""
+    rng = np.random.default_rng(0)
+    if kind == "gaussian":
+        return 1.5 * rng.normal(size=(2, 10))[rng.integers(0, 2, 300)] + rng.normal(size=(300, 10))
+    values = {"potts": [0.0, 1.0, 2.0, 3.0], "spin": [-1.0, 1.0]}[kind]
+    return prototypes(300, 12 if kind == "potts" else 24, values, 0.2, 0)
+
+
+@pytest.mark.parametrize("kind, lr", [("gaussian", 0.01), ("potts", 0.05), ("spin", 0.01)])
+def test_layered_training_tracks_ln_z_of_models_too_large_to_enumerate(kind, lr):
+    """The monitored ln Z of a model past the exact monitor's limit comes from the SMC tracker and
+    agrees with exact enumeration (done here once, 2^21 states); its log-likelihood uses it."""
+    data = _large(kind)
+    settings = TrainSettings(hidden=21, method="pcd", epochs=4, batch_size=20, lr=lr, seed=3, visible_type=kind,
+                             monitor_every=2)
+    out = train(data, settings)
+    exact = log_partition(out.model)
+    tracked, stderr = out.history["log_z"][-1], out.history["log_z_stderr"][-1]
+    assert len(out.history["log_z"]) == 2 and 0 < stderr < 0.05
+    assert abs(tracked - exact) < 4 * stderr + 0.02
+    assert out.history["log_likelihood"][-1] == pytest.approx(float(np.mean(-out.model.free_energy(data))) - tracked,
+                                                              abs=1e-9)
+    assert not out.warnings
+
+
+def test_layered_tracker_resumes_bit_identically(tmp_path):
+    data = _large("gaussian")
+    options = dict(hidden=21, method="pcd", batch_size=20, lr=0.01, seed=3, visible_type="gaussian", monitor_every=1,
+                   snapshots=5)
+    whole = train(data, TrainSettings(epochs=3, **options))
+    calls = iter(range(1000))
+    part = train(data, TrainSettings(epochs=3, **options), output=tmp_path / "m.h5",
+                 should_stop=lambda: next(calls) == 20)  # mid-epoch 2 (15 batches per epoch)
+    assert part.interrupted
+    resumed = resume(tmp_path / "m.h5", data)
+    for key in ("log_z", "log_z_stderr", "log_likelihood"):
+        assert len(whole.history[key]) == 3 and resumed.history[key] == whole.history[key]
+    assert np.array_equal(resumed.model.weights, whole.model.weights)

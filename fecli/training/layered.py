@@ -145,7 +145,13 @@ class LayeredTrainer(Trainer):
         #: monitored log-likelihoods so that they are densities of the original data (set by the run).
         self.log_jacobian = 0.0
         self._monitor = None
-        self.tracker = None  # the SMC ln Z tracker of large bernoulli models (not for these units)
+        #: Monitored ln Z of models too large for exact ln Z: SMC along the run (None when not needed).
+        self.tracker = None
+        if settings.monitor_every > 0 and not exact_monitorable(
+                RBM(layer, self._hidden_template, np.zeros(layer.weight_shape + self._hidden_template.weight_shape))):
+            from .tracking import LayeredLogZTracker
+
+            self.tracker = LayeredLogZTracker(settings.seed, self._build)
         self._tracker_lost: list[int] = []
 
     # -- parameters ---------------------------------------------------------------------------------
@@ -157,6 +163,37 @@ class LayeredTrainer(Trainer):
     def model(self, state: TrainState, name: str = "<memory>") -> RBM:
         vis, hid = self._layers(state.params)
         return RBM(vis, hid, state.params.weights, name=name)
+
+    def _build(self, weights: np.ndarray, visible_bias: np.ndarray, hidden_bias: np.ndarray,
+               visible_precision: np.ndarray | None = None, hidden_precision: np.ndarray | None = None) -> RBM:
+        """The RBM of the settings' unit types with these parameters (snapshots, the tracker's checkpoints)."""
+        s = self.settings
+        return RBM(make_layer(s.visible_type, visible_bias, visible_precision),
+                   make_layer(s.hidden_type, hidden_bias, hidden_precision), weights)
+
+    def _tracked_log_z(self, state: TrainState, model: RBM):
+        """Advance the ln Z tracker to the current model through the snapshots taken since its last
+        point (:class:`fecli.training.tracking.LayeredLogZTracker`); None without a tracker."""
+        from .tracking import LOST_TRACK_NATS
+
+        tracker = self.tracker
+        if tracker is None or not tracker.ready:
+            return None
+        anchors: list[tuple[int, RBM]] = []
+        log = state.snapshots
+        if log is not None:
+            for i, update in enumerate(log.updates):
+                if tracker.update < update < state.step:
+                    precisions = [p[i] if p else None for p in (log.visible_precision, log.hidden_precision)]
+                    anchors.append((update, self._build(log.weights[i], log.visible_bias[i], log.hidden_bias[i],
+                                                        *precisions)))
+        anchors.append((state.step, model))
+        chain_updates = (state.step - tracker.update) * (self.batch_size + self.negative.n_negative(self.batch_size))
+        tracked = tracker.advance(anchors, tracker.steps_for(chain_updates))
+        state.tracker = tracker.state_dict()
+        if tracked.spread > LOST_TRACK_NATS:
+            self._tracker_lost.append(state.epoch)
+        return tracked
 
     def restore_params(self, model: RBM, params: Params) -> Params:
         """Checkpoint hook: the precisions live in the model file (see the module docstring)."""
@@ -186,6 +223,9 @@ class LayeredTrainer(Trainer):
 
             state.snapshots = SnapshotLog.plan(s.snapshots, self.total_updates)
             self._take(state)
+        if self.tracker is not None:
+            self.tracker.reset(self.model(state))
+            state.tracker = self.tracker.state_dict()
         if self.negative.persistent:
             crng = generator(s.seed, STREAM_CHAINS)
             n = self.negative.chains.shape[0]
@@ -319,7 +359,8 @@ class LayeredMonitor:
     """Metrics of one epoch: ``recon_error`` (squared error of the mean-field reconstruction of the
     features, phi(v) -> E[phi(h)] -> E[phi(v)]), and, when exact ln Z is cheap (an enumerated layer of
     at most 2^EXACT_MONITOR_MAX_UNITS states, or a Gaussian-Gaussian model), ``log_z`` and the exact
-    mean ``log_likelihood`` (a density for Gaussian visible units, in the original data's units:
+    mean ``log_likelihood`` (otherwise the same with ln Z tracked along the run by SMC,
+    :class:`fecli.training.tracking.LayeredLogZTracker`, and ``log_z_stderr``) (a density for Gaussian visible units, in the original data's units:
     ``log_jacobian`` of the --scale / --standardize transform added); ``val_`` the same on validation rows."""
 
     def __init__(self, train: np.ndarray, validation: np.ndarray | None, rows: int, rng: np.random.Generator,
@@ -339,22 +380,36 @@ class LayeredMonitor:
         return float(np.mean(np.sum((model.visible.features(v) - r) ** 2, axis=1)))
 
     def __call__(self, model: RBM, tracked: Any = None) -> dict[str, float]:
+        """The metrics of ``model``; ``tracked`` (the tracker's combined estimate, ``log_z`` and
+        ``stderr``) supplies ln Z for models too large for exact ln Z."""
         from ..estimators.exact import log_partition
-        from ..estimators.exact_layers import plan
-        from ..model import binary_equivalent
 
         out = {"recon_error": self.reconstruction_error(model, self.train_subset)}
         if self.val_subset is not None:
             out["val_recon_error"] = self.reconstruction_error(model, self.val_subset)
-        p = plan(binary_equivalent(model)[0], "auto")
-        if p.layer == "closed-form" or p.bits <= EXACT_MONITOR_MAX_UNITS + 1e-9:
+        if exact_monitorable(model):
             log_z = log_partition(model)
             out["log_z"] = log_z
-            out["log_likelihood"] = float(np.mean(-model.free_energy(self.train))) - log_z + self.log_jacobian
-            if self.validation is not None:
-                out["val_log_likelihood"] = (float(np.mean(-model.free_energy(self.validation))) - log_z
-                                             + self.log_jacobian)
+        elif tracked is not None:
+            log_z = tracked.log_z
+            out["log_z"], out["log_z_stderr"] = log_z, tracked.stderr
+        else:
+            return out
+        out["log_likelihood"] = float(np.mean(-model.free_energy(self.train))) - log_z + self.log_jacobian
+        if self.validation is not None:
+            out["val_log_likelihood"] = (float(np.mean(-model.free_energy(self.validation))) - log_z
+                                         + self.log_jacobian)
         return out
+
+
+def exact_monitorable(model: RBM) -> bool:
+    """Whether the monitor computes ln Z exactly: an enumerated layer of at most
+    2^EXACT_MONITOR_MAX_UNITS states (spin layers as their 0/1 equivalents), or closed form."""
+    from ..estimators.exact_layers import plan
+    from ..model import binary_equivalent
+
+    p = plan(binary_equivalent(model)[0], "auto")
+    return p.layer == "closed-form" or p.bits <= EXACT_MONITOR_MAX_UNITS + 1e-9
 
 
 def make_trainer(data: np.ndarray, settings: TrainSettings, **kwargs: Any) -> Trainer:

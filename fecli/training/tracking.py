@@ -138,3 +138,108 @@ def thin(anchors: list, most: int) -> list:
         return anchors
     keep = np.unique(np.round(np.linspace(len(anchors) - 1, 0, most)).astype(int))
     return [anchors[i] for i in sorted(keep)]
+
+
+class LayeredLogZTracker:
+    """:class:`LogZTracker` for models with spin, Gaussian or Potts layers (the layered trainer).
+
+    The same schedule, budget and streams (a function of the seed and the update number), on the
+    generic SMC of :mod:`fecli.estimators.trajectory_layers`: every anchor is mapped to its exact
+    equivalent without spin layers (:func:`fecli.model.binary_equivalent`, ln Z = ln Z' + c), the
+    particles hold the states of one layer of the mapped models (the other summed out), every
+    parameter (precisions included) is interpolated linearly between anchors, and the run starts
+    at the initial model's factorised version (W = 0: ln Z = Gamma_v(0) + Gamma_h(0), sampled
+    exactly). ``build(weights, visible_bias, hidden_bias, visible_precision, hidden_precision)``
+    makes the trainer's RBM from stored arrays (for checkpoints).
+    """
+
+    def __init__(self, seed: int, build: Any, *, chains: int = TRACK_CHAINS, replicates: int = TRACK_REPLICATES,
+                 sweeps: int = TRACK_SWEEPS):
+        self.seed = int(seed)
+        self.build = build
+        self.chains, self.replicates, self.sweeps = chains, replicates, sweeps
+        self.anchor: RBM | None = None  # the trainer's model (unmapped) at self.update
+        self.update = 0
+        self.particles = None
+
+    def reset(self, initial: RBM) -> None:
+        self.anchor, self.update, self.particles = _frozen(initial), 0, None
+
+    @property
+    def ready(self) -> bool:
+        return self.anchor is not None
+
+    steps_for = LogZTracker.steps_for
+
+    def _smc(self, first: RBM, update: int, steps: int):
+        from ..estimators.trajectory_layers import LayeredSMC
+
+        return LayeredSMC([first], self.chains, range(self.replicates), steps, self.sweeps, 0.5, "systematic",
+                          [self.seed, STREAM_TRACKER, int(update)])
+
+    def advance(self, anchors: Sequence[tuple[int, RBM]], steps: int):
+        """Anneal through ``anchors`` ((update, model), the last the current model) in about ``steps``
+        steps; the combined ln Z estimate of the current model (:class:`fecli.estimators.trajectory.Combined`)."""
+        from ..estimators.trajectory import Combined, ParticleState, combine_replicates
+        from ..estimators.trajectory_layers import factorised_layers
+        from ..model import binary_equivalent
+
+        last_update = anchors[-1][0]
+        first = binary_equivalent(self.anchor)[0]
+        smc = self._smc(first, last_update, TRACK_START_STEPS)
+        if self.particles is None:
+            log_z0 = float(first.visible.cgf(np.zeros(first.visible.dim)) + first.hidden.cgf(np.zeros(first.hidden.dim)))
+            self.particles = ParticleState(smc.factorised_particles(), np.zeros((self.replicates, self.chains)),
+                                           np.full(self.replicates, log_z0), np.zeros(self.replicates, dtype=np.int64))
+            smc.advance(self.particles, factorised_layers(first), first)
+        kept = thin([(u, m) for u, m in anchors if u > self.update], steps)
+        smc.steps = max(1, steps // len(kept))
+        previous = first
+        for _, model in kept:
+            mapped = binary_equivalent(model)[0]
+            smc.advance(self.particles, previous, mapped)
+            previous = mapped
+        self.anchor, self.update = _frozen(kept[-1][1]), last_update
+        c = combine_replicates(self.particles.log_z())
+        offset = float(binary_equivalent(self.anchor)[1])  # ln Z = ln Z(0/1 equivalent) + c
+        return Combined(c.log_z + offset, c.stderr, c.ci_low + offset, c.ci_high + offset, c.spread)
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        if self.anchor is None:
+            return {}
+        a = self.anchor
+        out: dict[str, Any] = {"update": self.update, "weights": a.weights, "visible_bias": a.visible.bias,
+                               "hidden_bias": a.hidden.bias}
+        for side in ("visible", "hidden"):
+            precision = getattr(getattr(a, side), "precision", None)
+            if precision is not None:
+                out[f"{side}_precision"] = precision
+        p = self.particles
+        if p is not None:
+            out.update(v=p.v, log_weights=p.log_weights, log_z_resampled=p.log_z_resampled, resamplings=p.resamplings)
+        return out
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        from ..estimators.trajectory import ParticleState
+
+        if not d:
+            self.anchor, self.particles = None, None
+            return
+        arrays = [None if d.get(k) is None else np.asarray(d[k], dtype=np.float64)
+                  for k in ("weights", "visible_bias", "hidden_bias", "visible_precision", "hidden_precision")]
+        self.anchor = self.build(*arrays)
+        self.update = int(d["update"])
+        self.particles = None
+        if "v" in d:
+            self.particles = ParticleState(np.ascontiguousarray(d["v"], dtype=np.float64),
+                                           np.array(d["log_weights"], dtype=np.float64),
+                                           np.array(d["log_z_resampled"], dtype=np.float64),
+                                           np.array(d["resamplings"], dtype=np.int64))
+
+
+def _frozen(model: RBM) -> RBM:
+    """A copy of ``model`` that owns its arrays (the trainer's model views parameters it updates in place)."""
+    layers = [layer.replace(**{k: np.array(v, dtype=np.float64) for k, v in layer.parameters().items()})
+              for layer in (model.visible, model.hidden)]
+    return RBM(layers[0], layers[1], np.array(model.weights, dtype=np.float64))
