@@ -165,6 +165,22 @@ class DataTransform:
         """(n, nv) rows in the model's units -> the data's units (samples, reconstructions)."""
         return (np.asarray(z, dtype=np.float64) * self.std + self.mean) * self.scale
 
+    def folded(self, model: Any) -> Any:
+        """The same density of the original data x as an RBM without a transform (for formats that
+        cannot store one): with S = scale std and mu = scale mean, z = (x - mu) / S gives
+        gamma' = gamma / S^2, theta' = theta / S + gamma mu / S^2, W' = W / S (rows), hidden bias
+        b' = b - W^T (mu / S); the dropped constant energy only moves ln Z, so p(x) = p_model(z) / prod S."""
+        from .model import RBM
+
+        s_total, mu = self.scale * self.std, self.scale * self.mean
+        vis = model.visible
+        gamma = vis.precision
+        visible = vis.replace(bias=vis.bias / s_total + gamma * mu / s_total**2, precision=gamma / s_total**2)
+        w = model.weights2d
+        hid = model.hidden
+        hidden = hid.replace(bias=hid.bias - w.T @ (mu / s_total))
+        return RBM(visible, hidden, w / s_total[:, None], name=model.name)
+
     def describe(self) -> str:
         parts = ([f"divided by {self.scale:g}"] if self.scale != 1.0 else []) + \
                 (["standardized by the stored column means and deviations"] if np.any(self.std != 1.0)

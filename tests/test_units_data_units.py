@@ -219,3 +219,20 @@ def test_a_spin_model_reads_its_own_0_1_training_data_everywhere(tmp_path):
     assert result.exit_code == 0, result.output
     assert "read 0/1 values as spins" in result.stderr
     assert json.loads(result.stdout.splitlines()[-1])["log_likelihood"] == pytest.approx(ll["pm.npy"][0], abs=0.05)
+
+
+@pytest.mark.parametrize("to", ["rbmjl", "npz"])
+def test_convert_folds_the_stored_transform_into_a_foreign_format(standardized, to):
+    """A RestrictedBoltzmannMachines.jl or .npz file cannot hold --standardize's means and deviations:
+    the converted parameters describe the same density of the original data."""
+    folder, data, model = standardized
+    out = folder / f"c.{to}"
+    result = run("convert", model, "-o", out, "--to", to, "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert "folded into the parameters" in result.stderr
+    values = []
+    for path, extra in ((model, []), (out, ["--transpose", "no"] if to == "npz" else [])):  # 3 x 3: say it
+        result = run("loglik", path, folder / "x.npy", "-m", "exact", "--per-example", folder / "p.npy", "-q", *extra)
+        assert result.exit_code == 0, result.output
+        values.append(np.load(folder / "p.npy"))
+    np.testing.assert_allclose(values[1], values[0], rtol=0, atol=1e-9)

@@ -207,6 +207,14 @@ def convert_file(source: str | os.PathLike, output: str | os.PathLike, to: str |
     if offset and to != "fecli":
         notes.append(f"the ln Z constant {offset:.10g} of the source has no place in a {FORMATS[to].label} file: "
                      f"ln Z of {output} = ln Z of {source} - {offset:.10g} (beta = 1); --to fecli keeps it.")
+    from ..layer_data import stored_transform
+
+    transform = stored_transform(model)
+    if transform is not None and to != "fecli":  # the parameters alone would describe the transformed data
+        model = transform.folded(model)
+        notes.append(f"{source} was trained on the data {transform.describe()}; a {FORMATS[to].label} file cannot "
+                     f"hold that transform, so it is folded into the parameters: {output} is the same density of "
+                     f"the original data (its ln Z differs by a constant).")
     save_as(model, output, to)
     notes.append(f"wrote {output} as {FORMATS[to].label}")
     return output, notes
