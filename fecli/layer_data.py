@@ -135,12 +135,32 @@ def load_for_model(model: Any, path: str | os.PathLike, *, key: str | None = Non
                                 f"the file, and applied by fecli); --scale {scale:g} differs: give the data in "
                                 f"the units it was trained on, without --scale.")
         scale = None
+    alphabet = _stored_alphabet(model, path, alphabet)
     if model.is_bernoulli:
         rows = load_data(path, key=key, binarize=binarize, scale=scale)
     else:
         rows = load_for(model.visible, path, key=key, binarize=binarize, scale=scale, alphabet=alphabet, notes=notes)
     check_width(rows, model, str(path))
     return rows
+
+
+def _stored_alphabet(model: Any, path: str | os.PathLike, alphabet: str | None) -> str | None:
+    """The alphabet to read ``path`` with for a Potts model trained on FASTA (its symbols are stored in
+    ``training/data``): the stored one when none is given and the file is FASTA; a given one must
+    have the same symbols in the same order (else the states would silently mean other symbols)."""
+    from .fasta import ALPHABETS, is_fasta, resolve_alphabet
+
+    stored = ((getattr(model, "training", None) or {}).get("data") or {}).get("alphabet")
+    if model.visible.name != "potts" or not isinstance(stored, str) or str(path) == "-":
+        return alphabet
+    if alphabet is None:
+        if not is_fasta(Path(path)):
+            return None
+        return next((name for name, symbols in ALPHABETS.items() if symbols == stored), stored)
+    if resolve_alphabet(alphabet)[0] != stored:
+        raise DataFileError(f"model '{model.name}' was trained on FASTA in the alphabet {stored!r} (stored in the "
+                            f"file); --alphabet {alphabet} would give its states other symbols.")
+    return alphabet
 
 
 @dataclass(frozen=True)

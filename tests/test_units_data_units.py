@@ -236,3 +236,20 @@ def test_convert_folds_the_stored_transform_into_a_foreign_format(standardized, 
         assert result.exit_code == 0, result.output
         values.append(np.load(folder / "p.npy"))
     np.testing.assert_allclose(values[1], values[0], rtol=0, atol=1e-9)
+
+
+def test_a_potts_model_trained_on_fasta_reads_fasta_in_its_own_alphabet(tmp_path):
+    rng = np.random.default_rng(2)
+    (tmp_path / "a.fasta").write_text("".join(f">s{i}\n{''.join(rng.choice(list('ACDE-'), 6))}\n" for i in range(40)))
+    model = tmp_path / "m.h5"
+    assert run("train-rbm", tmp_path / "a.fasta", "--visible-type", "potts", "--alphabet", "protein", "--hidden", 2,
+               "--epochs", 2, "--seed", 1, "-o", model, "-q").exit_code == 0
+    values = []
+    for extra in ([], ["--alphabet", "protein"]):  # the stored alphabet when none is given
+        result = run("loglik", model, tmp_path / "a.fasta", "-m", "exact", "--format", "json", "-q", *extra)
+        assert result.exit_code == 0, result.output
+        values.append(json.loads(result.stdout)["mean_log_likelihood"])
+    assert values[0] == values[1]
+    result = run("loglik", model, tmp_path / "a.fasta", "--alphabet", "ACDEFGHIKLMNPQRSTVWY-")
+    assert result.exit_code == 1 and "would give its states other symbols" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
