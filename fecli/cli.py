@@ -932,18 +932,20 @@ def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | N
 
 
 def _resumed_transform(stored: dict[str, Any], standardize: bool, scale: float | None) -> tuple[Any, float | None]:
-    """(standardize, scale) for data read on --resume: the checkpoint's stored column means and
-    deviations and its --scale (the model's parameters are in those units), whether or not the flags
-    are given again; a flag that would change them is refused."""
+    """(standardize, scale) for data read on --resume of a Gaussian model: the checkpoint's stored
+    column means and deviations and its --scale (the model's parameters are in those units), whether
+    or not the flags are given again; a flag that would change them is refused."""
     from .errors import InvalidOptionError
 
+    if stored["visible_type"] != "gaussian":
+        return standardize, scale  # --standardize is refused for these types; --scale and --binarize as given
     if standardize and stored["standardize"] is None:
         raise InvalidOptionError("--standardize cannot change when resuming: the checkpoint was trained on data "
                                  "as given.")
     if scale is not None and stored["scale"] is not None and float(scale) != float(stored["scale"]):
         raise InvalidOptionError(f"--scale cannot change when resuming: the checkpoint was trained with --scale "
                                  f"{stored['scale']:g}.")
-    if scale is not None and stored["scale"] is None and stored["visible_type"] == "gaussian":
+    if scale is not None and stored["scale"] is None:
         raise InvalidOptionError("--scale cannot change when resuming: the checkpoint was trained without it.")
     return (stored["standardize"] if stored["standardize"] is not None else False,
             scale if scale is not None else stored["scale"])

@@ -253,3 +253,15 @@ def test_a_potts_model_trained_on_fasta_reads_fasta_in_its_own_alphabet(tmp_path
     result = run("loglik", model, tmp_path / "a.fasta", "--alphabet", "ACDEFGHIKLMNPQRSTVWY-")
     assert result.exit_code == 1 and "would give its states other symbols" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_resume_refuses_a_different_data_transform(tmp_path):
+    np.save(tmp_path / "x.npy", shifted_scaled(60, 2) / 100.0)
+    common = ["--visible-type", "gaussian", "--hidden", 2, "--seed", 4, "-q", "--monitor-every", 0]
+    assert run("train-rbm", tmp_path / "x.npy", "--epochs", 1, "-o", tmp_path / "a.h5", *common).exit_code == 0
+    result = run("train-rbm", tmp_path / "x.npy", "--resume", tmp_path / "a.h5", "--epochs", 2, "--standardize")
+    assert result.exit_code == 1 and "--standardize cannot change when resuming" in result.stderr
+    assert run("train-rbm", tmp_path / "x.npy", "--epochs", 1, "--scale", 10, "-o", tmp_path / "b.h5",
+               *common).exit_code == 0
+    result = run("train-rbm", tmp_path / "x.npy", "--resume", tmp_path / "b.h5", "--epochs", 2, "--scale", 5)
+    assert result.exit_code == 1 and "--scale cannot change when resuming" in result.stderr
