@@ -544,10 +544,9 @@ def loglik(model: Path, data: Path, methods: tuple[tuple[str, ...], ...], beta: 
     on ln Z becomes the opposite bound on the log-likelihood. --method raise instead estimates
     each row's ln p(v) by RAISE (a stochastic lower bound, no ln Z needed). DATA may be .npy,
     .npz, .csv or .txt, or '-' to read an .npy stream from stdin; the methods that take data
-    get DATA. Rows hold the visible units' values: 0/1, -1/+1 (or 0/1) for spins, reals for Gaussian
-    units (ln p(v) is then a density, nats per unit volume of the data; for a model trained with
-    --standardize or --scale, DATA are in the original units: the stored transform is applied
-    and its log-Jacobian included), states 0..q-1 or aligned FASTA (--alphabet) for Potts units.
+    get DATA. Rows hold 0/1 values, -1/+1 (or 0/1) for spins, states or FASTA (--alphabet) for
+    Potts units, reals for Gaussian units (ln p(v): density of DATA as given, a stored
+    --standardize and its log-Jacobian applied).
     """
     from . import report
     from .data import check_array_path, save_array
