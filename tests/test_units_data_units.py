@@ -265,3 +265,18 @@ def test_resume_refuses_a_different_data_transform(tmp_path):
                *common).exit_code == 0
     result = run("train-rbm", tmp_path / "x.npy", "--resume", tmp_path / "b.h5", "--epochs", 2, "--scale", 5)
     assert result.exit_code == 1 and "--scale cannot change when resuming" in result.stderr
+
+
+@pytest.mark.parametrize("visible_type", ["bernoulli", "gaussian"])
+def test_an_overflowing_monitored_value_stops_training(visible_type):
+    """Finite parameters can still give an infinite free energy: the epoch's metrics are checked too."""
+    from fecli.errors import EstimationFailedError
+    from fecli.training import TrainSettings
+    from fecli.training.layered import make_trainer
+
+    data = (np.random.default_rng(0).random((40, 5)) < 0.5).astype(float)
+    trainer = make_trainer(data, TrainSettings(hidden=2, epochs=1, seed=1, visible_type=visible_type))
+    state = trainer.initial_state()
+    trainer.check_metrics(state, {"log_likelihood": -3.0, "recon_error": 1.0})
+    with pytest.raises(EstimationFailedError, match="training diverged in epoch 0 .the monitored log likelihood is -inf"):
+        trainer.check_metrics(state, {"log_likelihood": -np.inf, "recon_error": 1.0})

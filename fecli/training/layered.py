@@ -303,24 +303,24 @@ class LayeredTrainer(Trainer):
         state.step += 1
         self._check_precisions(state)  # the next update cannot even build its layers from these
 
-    def _diverged(self, state: TrainState, what: str) -> EstimationFailedError:
+    def _diverged(self, epoch: int, what: str) -> EstimationFailedError:
         """The one-line error of a diverging run, with the remedy: for Gaussian visible units whose
         data are not standardized, --standardize first (the steps' scale follows the data's)."""
         hint = f"lower --lr (now {self.settings.lr:g})"
         if self.settings.visible_type == "gaussian" and not _standardized(self.train_data):
             hint = f"train on standardized data (--standardize) or {hint}"
-        return EstimationFailedError(f"training diverged in epoch {state.epoch + 1} ({what}); {hint}.")
+        return EstimationFailedError(f"training diverged in epoch {epoch} ({what}); {hint}.")
 
     def _check_precisions(self, state: TrainState) -> None:
         for name, prec in (("visible", self.visible_precision), ("hidden", self.hidden_precision)):
             if prec is not None and not (np.all(np.isfinite(prec)) and np.all(prec > 0)):
-                raise self._diverged(state, f"the {name} precisions left (0, inf)")
+                raise self._diverged(state.epoch + 1, f"the {name} precisions left (0, inf)")
 
     def check_finite(self, state: TrainState) -> None:
         p = state.params
         if not (np.isfinite(p.weights).all() and np.isfinite(p.visible_bias).all()
                 and np.isfinite(p.hidden_bias).all()):
-            raise self._diverged(state, "weights became NaN or inf")
+            raise self._diverged(state.epoch + 1, "weights became NaN or inf")
         self._check_precisions(state)
         if self.settings.visible_type == "gaussian" and self.settings.hidden_type == "gaussian":
             from ..estimators.exact_layers import gaussian_gaussian_problem
@@ -335,8 +335,14 @@ class LayeredTrainer(Trainer):
             ratio = self._reconstruction_blowup(state)
             if not ratio <= MAX_RECONSTRUCTION_BLOWUP:
                 size = "NaN or inf" if not np.isfinite(ratio) else f"{ratio:.3g}"
-                raise self._diverged(state, f"the squared reconstruction error is {size} times the data's mean "
-                                            f"square: the model's means left the data's range")
+                raise self._diverged(state.epoch + 1, f"the squared reconstruction error is {size} times the "
+                                                      f"data's mean square: the model's means left the data's range")
+
+    def check_metrics(self, state: TrainState, record: dict[str, Any]) -> None:
+        bad = [key for key in ("log_z", "log_likelihood", "val_log_likelihood", "recon_error", "val_recon_error")
+               if key in record and not np.isfinite(record[key])]
+        if bad:  # the epoch just done (its counter has moved on)
+            raise self._diverged(state.epoch, f"the monitored {bad[0].replace('_', ' ')} is {record[bad[0]]}")
 
     def _reconstruction_blowup(self, state: TrainState) -> float:
         """Squared error of the mean-field reconstruction of at most DIVERGENCE_ROWS fixed training

@@ -468,6 +468,17 @@ class Trainer:
                 f"lower --lr (now {self.settings.lr:g}) or --momentum."
             )
 
+    def check_metrics(self, state: TrainState, record: dict[str, Any]) -> None:
+        """Refuse a run whose monitored values overflowed (finite parameters can still give an infinite
+        free energy or reconstruction error): nothing more is written for it."""
+        bad = [key for key in ("log_z", "log_likelihood", "val_log_likelihood", "recon_error", "val_recon_error")
+               if key in record and not np.isfinite(record[key])]
+        if bad:
+            raise EstimationFailedError(
+                f"training diverged in epoch {state.epoch} (the monitored {bad[0].replace('_', ' ')} is "
+                f"{record[bad[0]]}); lower --lr (now {self.settings.lr:g}) or --momentum."
+            )
+
     # -- the loop -------------------------------------------------------------------------------------
     def run(
         self,
@@ -532,6 +543,7 @@ class Trainer:
                 if due:
                     model = self.model(state)
                     record.update(self.monitor(model, self._tracked_log_z(state, model)))
+                    self.check_metrics(state, record)
                 now = time.perf_counter()
                 state.wall_time_s += now - last
                 last = now
