@@ -1,0 +1,35 @@
+"""What a new user meets in the first hour: bare commands, typos, hints, help examples that run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from fecli.cli import PASSIVE_THREAD_SETTINGS, cli, quiet_idle_threads
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_idle_threads_sleep_unless_the_user_chose_a_wait_policy():
+    environ = {"OMP_WAIT_POLICY": "ACTIVE"}
+    quiet_idle_threads(environ)
+    assert environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    assert environ["OPENBLAS_THREAD_TIMEOUT"] == PASSIVE_THREAD_SETTINGS["OPENBLAS_THREAD_TIMEOUT"]
+    empty: dict[str, str] = {}
+    quiet_idle_threads(empty)
+    assert empty == PASSIVE_THREAD_SETTINGS
+
+
+def test_the_thread_settings_are_in_place_before_numpy_loads():
+    """main() sets them first; importing the CLI must not load numpy (whose BLAS reads them once)."""
+    code = ("import os, sys; os.environ.pop('OMP_WAIT_POLICY', None); import fecli.cli as c; "
+            "assert 'numpy' not in sys.modules and 'numba' not in sys.modules; "
+            "sys.argv = ['fecli', '--version']; "
+            "import atexit; atexit.register(lambda: print(os.environ['OMP_WAIT_POLICY'])); c.main()")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "PASSIVE"
