@@ -53,6 +53,9 @@ class FecliGroup(click.Group):
              standalone_mode: bool = True, **extra: Any) -> Any:
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:  # bare 'fecli' or 'fecli plot': help, not an error
+            click.echo(exc.ctx.get_help())
+            code = EXIT_OK
         except click.UsageError as exc:
             where = f"; see '{exc.ctx.command_path} --help'" if exc.ctx is not None else ""
             _error(exc.format_message().rstrip(".") + where + ".")
@@ -82,7 +85,7 @@ def cli(debug: bool) -> None:
     """
 
 
-@cli.command()
+@cli.command(short_help="Describe MODELS: format, sizes, unit types, parameters, feasible methods.")
 @click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="table for people, json (one object per line) for pipelines.")
@@ -681,7 +684,7 @@ def compare(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], beta
     batch.exit()
 
 
-@cli.command()
+@cli.command(short_help="Draw N samples of MODEL's visible layer and save them.")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("-n", "n", type=int, required=True, help="Number of samples (rows of the output).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
@@ -749,7 +752,7 @@ figure_output = click.option("-o", "--output", type=click.Path(path_type=Path), 
                              callback=_check_figure, help="Figure file (.png, .pdf, .svg).")
 
 
-@cli.group()
+@cli.group(short_help="Figures (PNG, PDF, SVG): training curves, filters, results, trajectories.")
 def plot() -> None:
     """Figures as PNG, PDF or SVG files (needs the extra: pip install 'fecli[plot]')."""
 
@@ -790,7 +793,7 @@ def plot_results(results: Path, output: Path) -> None:
     click.echo(draw(read_result_rows(results), output))
 
 
-@cli.command("train-rbm")
+@cli.command("train-rbm", short_help="Train an RBM on DATA with CD-k, PCD or EMF (TAP).")
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Model file to write (at checkpoints and at the end).  [default: DATA's name with "
@@ -949,7 +952,7 @@ def declared_options(method: str, exclude: tuple[str, ...] = ()):
     return decorate
 
 
-@cli.command("trajectory")
+@cli.command("trajectory", short_help="ln Z and data log-likelihoods at every training snapshot of MODEL.")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--data", type=click.Path(path_type=Path), default=None,
               help="Training data: its mean log-likelihood -F(v) - ln Z at every snapshot.")

@@ -33,3 +33,17 @@ def test_the_thread_settings_are_in_place_before_numpy_loads():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[-1] == "PASSIVE"
+
+
+def test_bare_commands_print_their_help_on_stdout_and_succeed():
+    for args in ([], ["plot"]):
+        out = subprocess.run([sys.executable, "-m", "fecli.cli", *args], capture_output=True, text=True, check=False)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith("Usage: fecli") and "Commands:" in out.stdout
+        assert out.stderr == ""
+
+
+def test_a_missing_argument_is_still_a_usage_error():
+    result = run("estimate")
+    assert result.exit_code == 2
+    assert "Missing argument 'MODELS...'" in result.stderr
