@@ -15,11 +15,12 @@ from typing import Any, Callable
 import click
 
 from . import __version__
+from .cli_choice import Choice
 from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from .estimators import METHODS, RAISE, Method, method_names
 from .formats import writable_formats
 from .formats.cli_options import model_options
-from .validation import DATA, Option
+from .validation import DATA, Option, unknown_names_message
 
 #: Idle worker threads that sleep instead of spinning: OpenMP (Numba's omp threading layer) and
 #: OpenBLAS threads otherwise busy-wait after each parallel region (libgomp spins up to ~0.3 s,
@@ -57,8 +58,7 @@ class FecliGroup(click.Group):
             click.echo(exc.ctx.get_help())
             code = EXIT_OK
         except click.UsageError as exc:
-            where = f"; see '{exc.ctx.command_path} --help'" if exc.ctx is not None else ""
-            _error(exc.format_message().rstrip(".") + where + ".")
+            _error(usage_line(exc))
             code = EXIT_USAGE
         except click.ClickException as exc:
             exc.show()
@@ -70,6 +70,16 @@ class FecliGroup(click.Group):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def usage_line(exc: click.UsageError) -> str:
+    """A usage error's one line, pointing at the command's --help."""
+    message = exc.format_message()
+    if exc.ctx is None:
+        return message
+    if message.endswith(("?", "?)")):  # a question (did you mean ...?) stays one
+        return f"{message} See '{exc.ctx.command_path} --help'."
+    return f"{message.rstrip('.')}; see '{exc.ctx.command_path} --help'."
 
 
 @click.group(cls=FecliGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -87,7 +97,7 @@ def cli(debug: bool) -> None:
 
 @cli.command(short_help="Describe MODELS: format, sizes, unit types, parameters, feasible methods.")
 @click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+@click.option("--format", "fmt", type=Choice(["table", "json"]), default="table", show_default=True,
               help="table for people, json (one object per line) for pipelines.")
 @model_options
 def info(models: tuple[Path, ...], fmt: str) -> None:
@@ -117,7 +127,7 @@ def info(models: tuple[Path, ...], fmt: str) -> None:
 @cli.command(short_help="Write MODEL in another tool's format: fecli, rbms, rbmjl, npz or safetensors.")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The file to write.")
-@click.option("--to", "to", type=click.Choice(WRITABLE_FORMATS), default=None,
+@click.option("--to", "to", type=Choice(WRITABLE_FORMATS), default=None,
               help="Format to write: fecli, rbms (DsysDML/rbms), rbmjl (RestrictedBoltzmannMachines.jl), npz or "
                    "safetensors.  [default: from OUTPUT's extension: .npz, .safetensors; else fecli]")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
@@ -167,9 +177,9 @@ class MethodNames(click.ParamType):
         names = tuple(n.strip() for n in str(value).split(",") if n.strip())
         unknown = [n for n in names if n not in self.choices]
         if unknown or not names:
-            self.fail(f"unknown method(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
-                      f"valid methods are: {', '.join(self.choices)}", param, ctx)
+            self.fail(unknown_names_message("method", unknown, list(self.choices)), param, ctx)
         return names
+
 
 
 def chosen_methods(values: tuple[tuple[str, ...], ...]) -> tuple[str, ...]:
@@ -188,7 +198,7 @@ class MethodCommand(click.Command):
         self.arguments = {p.name for p in self.params if isinstance(p, click.Argument)}
         own = {p.name for p in self.params} | {"seed"}
         self.params.append(click.Option(
-            ["--help-method"], type=click.Choice([*(m.name for m in entries()), ALL]), metavar="NAME",
+            ["--help-method"], type=Choice([*(m.name for m in entries()), ALL]), metavar="NAME",
             expose_value=False, is_eager=True, callback=self._show_method_help,
             help="Show the options and defaults of method NAME (or all), and exit."))
         self.params.extend(generated_options(entries(), exclude=tuple(own)))
@@ -218,7 +228,7 @@ class MethodCommand(click.Command):
 
 def _click_type(option: Option) -> click.ParamType:
     if option.choices is not None:
-        return click.Choice([str(c) for c in option.choices])
+        return Choice([str(c) for c in option.choices])
     if option.type == DATA:
         return click.Path(path_type=Path)
     return {int: click.INT, float: click.FLOAT, str: click.STRING}[option.type]
@@ -297,7 +307,7 @@ def method_selection(*, choices: tuple[str, ...], default: tuple[str, ...] | Non
 def output_options(formats=("table", "json", "csv")):
     def decorate(func):
         for option in reversed([
-            click.option("--format", "fmt", type=click.Choice(list(formats)), default="table", show_default=True,
+            click.option("--format", "fmt", type=Choice(list(formats)), default="table", show_default=True,
                          help="table for people; json (one object per line) or csv for pipelines."),
             click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
                          help="Write results here (atomically); .json or .csv picks the format."),
@@ -691,7 +701,7 @@ def compare(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], beta
               help="Visible samples of shape (N, n_visible): .npy, .npz, .csv or .txt, by extension; 0/1 for "
                    "bernoulli units (uint8 in .npy), -1/+1 for spins (int8), states for Potts units (uint8), "
                    "reals for Gaussian units (float64).")
-@click.option("--method", type=click.Choice(["auto", "exact", "gibbs"]), default="auto", show_default=True,
+@click.option("--method", type=Choice(["auto", "exact", "gibbs"]), default="auto", show_default=True,
               help="exact: i.i.d. samples (smaller layer <= 24 units); gibbs: block Gibbs chains; "
                    "auto: exact when the smaller layer has <= 20 units, else gibbs.")
 @click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0).")
@@ -809,7 +819,7 @@ def plot_results(results: Path, output: Path) -> None:
 @click.option("--validation-data", type=click.Path(path_type=Path), default=None,
               help="Held-out data file for validation metrics (same format options).")
 @click.option("--hidden", type=int, default=None, help="Number of hidden units.  [default: 64]")
-@click.option("--method", type=click.Choice(["cd", "pcd", "tap2", "tap3"]), default=None,
+@click.option("--method", type=Choice(["cd", "pcd", "tap2", "tap3"]), default=None,
               help="cd: chains start at the data; pcd: persistent chains; tap2/tap3: EMF, persistent "
                    "TAP magnetisations of order 2/3 (Gabrie et al. 2015).  [default: pcd]")
 @click.option("--k", type=int, default=None, help="Gibbs steps per update (cd, pcd).  [default: 1]")
@@ -825,7 +835,7 @@ def plot_results(results: Path, output: Path) -> None:
 @click.option("--momentum", type=float, default=None, help="Momentum in [0, 1).  [default: 0.5]")
 @click.option("--weight-decay", type=float, default=None, help="L2 penalty on the weights.  [default: 0]")
 @click.option("--seed", type=int, default=None, help="Seed (same seed, same model).  [default: random, stored]")
-@click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,
+@click.option("--dtype", type=Choice(["float32", "float64"]), default=None,
               help="Training arithmetic; the saved model is float64.  [default: float32]")
 @click.option("--monitor-every", type=int, default=None,
               help="Compute metrics every N epochs and after the last (0: never).  [default: 1]")
@@ -833,9 +843,9 @@ def plot_results(results: Path, output: Path) -> None:
               help="Rows used for reconstruction error and pseudo-likelihood.  [default: 1000]")
 @click.option("--checkpoint-every", type=int, default=None,
               help="Write the output every N epochs (0: only at the end or on Ctrl-C).  [default: 0]")
-@click.option("--visible-type", type=click.Choice(["bernoulli", "spin", "gaussian", "potts"]), default=None,
+@click.option("--visible-type", type=Choice(["bernoulli", "spin", "gaussian", "potts"]), default=None,
               help="Visible units: 0/1, -1/+1 spins, real values, or Potts states.  [default: bernoulli]")
-@click.option("--hidden-type", type=click.Choice(["bernoulli", "spin", "gaussian"]), default=None,
+@click.option("--hidden-type", type=Choice(["bernoulli", "spin", "gaussian"]), default=None,
               help="Hidden units.  [default: bernoulli]")
 @click.option("--states", type=int, default=None,
               help="potts: states per unit q (data hold 0..q-1).  [default: the alphabet's size, or max + 1]")
@@ -850,7 +860,7 @@ def plot_results(results: Path, output: Path) -> None:
 @click.option("--snapshots", type=int, default=None,
               help="Keep N parameter snapshots in the model file (update 0, then log-spaced updates up to the "
                    "last) for 'fecli trajectory': ln Z along training.  [default: 0, none]")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+@click.option("--format", "fmt", type=Choice(["table", "json"]), default="table", show_default=True,
               help="Metrics at the end on stdout: a table, or one JSON object per monitored epoch.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, epoch lines or warnings on stderr.")
 def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | None, key: str | None,
@@ -963,7 +973,7 @@ def declared_options(method: str, exclude: tuple[str, ...] = ()):
 @click.option("--scale", type=float, default=None, help="Divide data by this first (e.g. 255 for 0..255 images).")
 @declared_options("trajectory")
 @click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
+@click.option("--format", "fmt", type=Choice(["table", "json", "csv"]), default="table", show_default=True,
               help="table for people; json (one object per snapshot) or csv for pipelines.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Write the rows to this file (atomically) instead of stdout.")

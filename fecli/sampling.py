@@ -37,6 +37,7 @@ import numpy as np
 
 from .errors import InvalidOptionError
 from .model import RBM
+from .validation import unknown_names_message
 
 METHODS = ("auto", "exact", "gibbs")
 DEFAULT_CHAINS = 10
@@ -93,7 +94,7 @@ def sample(model: RBM, n: int, *, method: str = "auto", beta: float = 1.0, seed:
     start = time.perf_counter()
     n = _check_int("n", n, 1)
     if method not in METHODS:
-        raise InvalidOptionError(f"unknown sampling method {method!r}; valid methods are: {', '.join(METHODS)}.")
+        raise InvalidOptionError(unknown_names_message("sampling method", [str(method)], list(METHODS)))
     beta = check_beta(beta)
     chains = _check_int("chains", chains, 1)
     burn_in = _check_int("burn_in", burn_in, 0)

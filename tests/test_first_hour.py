@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from fecli.cli import PASSIVE_THREAD_SETTINGS, cli, quiet_idle_threads
@@ -47,3 +48,33 @@ def test_a_missing_argument_is_still_a_usage_error():
     result = run("estimate")
     assert result.exit_code == 2
     assert "Missing argument 'MODELS...'" in result.stderr
+
+
+def test_a_mistyped_method_gets_the_closest_name():
+    for args in (["estimate", "sample_models/weak_24x12.h5", "--method", "tpa"],
+                 ["compare", "sample_models/weak_24x12.h5", "--methods", "exact,tpa"]):
+        result = run(*args)
+        assert result.exit_code == 2
+        assert "unknown method 'tpa'; did you mean 'tap'? See '" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_mistyped_choice_gets_the_closest_value():
+    result = run("sample", "sample_models/weak_24x12.h5", "-n", "3", "-o", "x.npy", "--method", "gibs")
+    assert result.exit_code == 2
+    assert "'gibs' is not one of 'auto', 'exact', 'gibbs'; did you mean 'gibbs'?" in result.stderr
+    result = run("estimate", "sample_models/weak_24x12.h5", "--model-format", "safetensor")
+    assert result.exit_code == 2 and "did you mean 'safetensors'?" in result.stderr
+
+
+def test_the_library_suggests_too_and_lists_the_names_when_nothing_is_close():
+    from fecli.errors import InvalidOptionError
+    from fecli.estimators import get_method
+    from fecli.validation import unknown_names_message
+
+    with pytest.raises(InvalidOptionError, match="unknown method 'tpa'; did you mean 'tap'"):
+        get_method("tpa")
+    assert unknown_names_message("method", ["zzz"], ["exact", "ais"]) == (
+        "unknown method 'zzz'; valid methods are: exact, ais.")
+    assert unknown_names_message("method", ["aiss", "zzz"], ["exact", "ais"]) == (
+        "unknown methods 'aiss' (did you mean 'ais'?), 'zzz'; valid methods are: exact, ais.")
