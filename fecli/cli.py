@@ -129,7 +129,7 @@ def info(models: tuple[Path, ...], fmt: str) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The file to write.")
 @click.option("--to", "to", type=Choice(WRITABLE_FORMATS), default=None,
               help="Format to write: fecli, rbms (DsysDML/rbms), rbmjl (RestrictedBoltzmannMachines.jl), npz or "
-                   "safetensors.  [default: from OUTPUT's extension: .npz, .safetensors; else fecli]")
+                   "safetensors.  [default: from OUTPUT's extension: .h5/.hdf5 fecli, .npz, .safetensors]")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @model_options
 def convert(model: Path, output: Path, to: str | None, overwrite: bool) -> None:

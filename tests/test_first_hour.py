@@ -78,3 +78,15 @@ def test_the_library_suggests_too_and_lists_the_names_when_nothing_is_close():
         "unknown method 'zzz'; valid methods are: exact, ais.")
     assert unknown_names_message("method", ["aiss", "zzz"], ["exact", "ais"]) == (
         "unknown methods 'aiss' (did you mean 'ais'?), 'zzz'; valid methods are: exact, ais.")
+
+
+@pytest.mark.parametrize("name", ["weak.bin", "weak.pt", "weak"])
+def test_convert_refuses_an_extension_it_cannot_map_to_a_format(tmp_path, name):
+    result = run("convert", "sample_models/weak_24x12.h5", "-o", tmp_path / name)
+    assert result.exit_code == 1
+    line = result.stderr.strip()
+    assert "\n" not in line and "cannot tell which format to write" in line
+    assert ".h5, .hdf5, .safetensors, .npz" in line and "--to (fecli, rbms, rbmjl, safetensors, npz)" in line
+    assert not (tmp_path / name).exists()
+    named = run("convert", "sample_models/weak_24x12.h5", "-o", tmp_path / name, "--to", "npz")
+    assert named.exit_code == 0 and (tmp_path / name).exists()
