@@ -90,3 +90,14 @@ def test_convert_refuses_an_extension_it_cannot_map_to_a_format(tmp_path, name):
     assert not (tmp_path / name).exists()
     named = run("convert", "sample_models/weak_24x12.h5", "-o", tmp_path / name, "--to", "npz")
     assert named.exit_code == 0 and (tmp_path / name).exists()
+
+
+@pytest.mark.parametrize("hidden", [["sklearn"], ["sklearn", "joblib"]])
+def test_a_pickled_sklearn_model_without_scikit_learn_names_the_extra(hidden):
+    code = ("import sys; from fecli.cli import main; "
+            + "".join(f"sys.modules[{name!r}] = None; " for name in hidden)
+            + "main(['info', 'tests/fixtures/formats/sklearn_rbm.joblib', '--allow-pickle'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 1
+    assert out.stderr.strip() == ("fecli: error: model file 'tests/fixtures/formats/sklearn_rbm.joblib' is a pickled "
+                                  "scikit-learn model; reading it needs scikit-learn: pip install 'fecli[formats]'.")
