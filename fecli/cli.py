@@ -727,7 +727,13 @@ def sample(model: Path, n: int, output: Path, method: str, beta: float, seed: in
     from .formats.cli_options import open_from_cli
     from .data import save_array
     from .sampling import check_output, sample as draw
+    from .validation import AT_LEAST_ONE, NON_NEGATIVE, check_int
 
+    check_int("-n", n)
+    for flag, allowed in (("--chains", AT_LEAST_ONE), ("--burn-in", NON_NEGATIVE), ("--thin", AT_LEAST_ONE)):
+        value = options.get(flag[2:].replace("-", "_"))
+        if value is not None:
+            check_int(flag, value, allowed)
     given = {k: v for k, v in options.items() if v is not None}
     if given and method == "exact":
         names = ", ".join("--" + k.replace("_", "-") for k in given)

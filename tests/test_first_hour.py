@@ -101,3 +101,17 @@ def test_a_pickled_sklearn_model_without_scikit_learn_names_the_extra(hidden):
     assert out.returncode == 1
     assert out.stderr.strip() == ("fecli: error: model file 'tests/fixtures/formats/sklearn_rbm.joblib' is a pickled "
                                   "scikit-learn model; reading it needs scikit-learn: pip install 'fecli[formats]'.")
+
+
+def test_exact_sampling_of_a_model_too_large_to_enumerate_points_to_gibbs(tmp_path):
+    import numpy as np
+
+    from fecli.io import save_model
+    from fecli.model import RBM
+
+    rng = np.random.default_rng(0)
+    save_model(RBM(rng.normal(0, 0.1, (30, 26)), np.zeros(30), np.zeros(26)), tmp_path / "big.h5")
+    result = run("sample", tmp_path / "big.h5", "-n", "3", "-o", tmp_path / "s.npy", "--method", "exact")
+    assert result.exit_code == 1
+    assert result.stderr.strip().endswith("Use --method gibbs (block Gibbs chains) for this model.")
+    assert not (tmp_path / "s.npy").exists()
