@@ -101,7 +101,12 @@ def cli(debug: bool) -> None:
               help="table for people, json (one object per line) for pipelines.")
 @model_options
 def info(models: tuple[Path, ...], fmt: str) -> None:
-    """Describe MODELS: format (and the conventions converted), sizes, unit types, parameter
+    """\b
+    Examples:
+      fecli info sample_models/digits_64x16.h5
+      fecli info 'sample_models/*.h5' --format json
+
+    Describe MODELS: format (and the conventions converted), sizes, unit types, parameter
     statistics, metadata, feasible estimators."""
     from . import report
     from .errors import FecliError
@@ -717,7 +722,12 @@ def compare(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], beta
 @model_options
 def sample(model: Path, n: int, output: Path, method: str, beta: float, seed: int | None, hidden: Path | None,
            overwrite: bool, quiet: bool, **options: Any) -> None:
-    """Draw N samples of the visible layer of MODEL and save them (.npy, .npz, .csv or .txt, by extension).
+    """\b
+    Examples:
+      fecli sample sample_models/digits_64x16.h5 -n 100 -o samples.npy --seed 1
+      fecli sample sample_models/strong_24x12.h5 -n 50 -o chains.csv --method gibbs --chains 5 --seed 1
+
+    Draw N samples of the visible layer of MODEL and save them (.npy, .npz, .csv or .txt, by extension).
 
     Prints the output path on stdout and a summary (method, shape, time, seed) on stderr.
     Gibbs row r is round r // chains of chain r % chains.
@@ -792,7 +802,12 @@ def plot_training(model: Path, output: Path) -> None:
 @click.option("--max-filters", type=int, default=100, show_default=True, help="Show at most this many hidden units.")
 @model_options
 def plot_filters(model: Path, output: Path, shape: str, max_filters: int) -> None:
-    """Weights of each hidden unit as an image grid."""
+    """Weights of each hidden unit as an image grid.
+
+    \b
+    Example:
+      fecli plot filters sample_models/digits_64x16.h5 -o filters.png --shape 8x8
+    """
     from .formats.cli_options import open_from_cli
     from .plots import plot_filters as draw
 
@@ -873,7 +888,12 @@ def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | N
               binarize: float | None, scale: float | None, validation: float | None,
               validation_data: Path | None, alphabet: str | None, standardize: bool, fmt: str, quiet: bool,
               **options: Any) -> None:
-    """Train an RBM on DATA (rows of 0/1 values: .npy, .npz, .csv, .txt) with CD-k, PCD or EMF (TAP).
+    """\b
+    Examples:
+      fecli train-rbm sample_models/data/digits8x8_binary.npy
+      fecli train-rbm sample_models/data/digits8x8_binary.npy -o digits16.h5 --hidden 16 --epochs 5 --seed 1
+
+    Train an RBM on DATA (rows of 0/1 values: .npy, .npz, .csv, .txt) with CD-k, PCD or EMF (TAP).
 
     Other unit types (--visible-type, --hidden-type) train with cd or pcd: spin data are -1/+1
     (0/1 rows are read as 2y - 1, and said so), Gaussian data real values (--standardize),
@@ -989,7 +1009,11 @@ def declared_options(method: str, exclude: tuple[str, ...] = ()):
 def trajectory_command(model: Path, data: Path | None, validation_data: Path | None, key: str | None,
                        binarize: float | None, scale: float | None, beta: float, fmt: str,
                        output: Path | None, quiet: bool, **options: Any) -> None:
-    """ln Z, its error and the data log-likelihoods at every training snapshot of MODEL.
+    """\b
+    Examples:
+      fecli trajectory tests/fixtures/formats/rbms_bbrbm.h5 --seed 1
+
+    ln Z, its error and the data log-likelihoods at every training snapshot of MODEL.
 
     MODEL must hold snapshots ('fecli train-rbm --snapshots N', or the checkpoints of a
     DsysDML/rbms file). Particles start at the first

@@ -115,3 +115,48 @@ def test_exact_sampling_of_a_model_too_large_to_enumerate_points_to_gibbs(tmp_pa
     assert result.exit_code == 1
     assert result.stderr.strip().endswith("Use --method gibbs (block Gibbs chains) for this model.")
     assert not (tmp_path / "s.npy").exists()
+
+
+def _commands(group, path=("fecli",)):
+    import click
+
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*path, name))
+        else:
+            yield (*path, name), command
+
+
+def help_examples():
+    """(command path, example line) for every 'fecli ...' line in every command's --help."""
+    import click
+
+    out = []
+    for path, command in _commands(cli):
+        text = command.get_help(click.Context(command, info_name=" ".join(path)))
+        out.extend((path, line.strip()) for line in text.splitlines() if line.strip().startswith("fecli "))
+    return out
+
+
+def test_the_main_commands_have_help_examples():
+    have = {path[1] for path, _ in help_examples()}
+    assert {"estimate", "compare", "loglik", "convert", "info", "sample", "train-rbm", "trajectory"} <= have
+
+
+@pytest.mark.parametrize("path, example", help_examples(), ids=lambda x: x if isinstance(x, str) else None)
+def test_every_help_example_runs_as_written(tmp_path, monkeypatch, path, example):
+    """Each example of every --help, parsed and run as a user would paste it, on a copy of the shipped
+    sample models and fixtures (examples write files next to them)."""
+    import shlex
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    shutil.copytree(root / "sample_models", tmp_path / "sample_models")
+    shutil.copytree(root / "tests" / "fixtures" / "formats", tmp_path / "tests" / "fixtures" / "formats")
+    monkeypatch.chdir(tmp_path)
+    words = shlex.split(example)
+    assert tuple(words[:len(path)]) == path
+    result = run(*words[1:])
+    assert result.exit_code == 0, f"{example}\n{result.output}"
+    assert result.stdout.strip()
