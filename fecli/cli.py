@@ -678,7 +678,7 @@ def compare(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], beta
             results = list(results_of(plan, model, path, batch, quiet, runs=runs, pending=pending))
             if not results:
                 continue
-            comparison = compare_results(str(path), results)
+            comparison = compare_results(model.name, results)
             if tables:
                 rendered.append(report.comparison_table(comparison))
                 if output is None:

@@ -160,3 +160,24 @@ def test_every_help_example_runs_as_written(tmp_path, monkeypatch, path, example
     result = run(*words[1:])
     assert result.exit_code == 0, f"{example}\n{result.output}"
     assert result.stdout.strip()
+
+
+def test_a_negative_ln_z_constant_reads_as_one_sign(tmp_path):
+    result = run("convert", "tests/fixtures/formats/rbmjl_standardized.h5", "-o", tmp_path / "st.npz")
+    assert result.exit_code == 0
+    assert "ln Z of tests/fixtures/formats/rbmjl_standardized.h5 + 0.9494572085 (beta = 1)" in result.stderr
+    assert "- -" not in result.stderr and "+ -" not in result.stderr
+
+
+def test_a_checkpoint_is_named_in_results_however_it_was_chosen():
+    rbms = "tests/fixtures/formats/rbms_bbrbm.h5"
+    for args in ([f"{rbms}@10"], [rbms, "--checkpoint", "10"]):
+        estimate = run("estimate", *args, "-m", "exact", "--format", "csv")
+        assert estimate.exit_code == 0 and f"\n{rbms}@10,exact," in estimate.stdout
+        compare = run("compare", *args, "-m", "exact,mf")
+        assert compare.exit_code == 0 and compare.stdout.startswith(f"{rbms}@10  (reference: exact")
+        info = run("info", *args)
+        assert "checkpoint update_10, number 2 of 3 checkpoints (updates 0, 10, 100)" in info.stdout
+        trajectory = run("trajectory", *args, "--seed", "1", "--format", "csv")
+        assert trajectory.exit_code == 0, trajectory.output
+        assert trajectory.stdout.splitlines()[1].startswith(f"{rbms}@10,0,0,")

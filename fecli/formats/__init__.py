@@ -148,8 +148,8 @@ def open_model(path: str | os.PathLike, format: str = "auto", *, checkpoint: int
                              f"safetensors, pt and plain HDF5 files.")
     model = fmt.load(base, options)
     model.source.path = str(base)
-    if at is not None:
-        model.name = f"{base}@{at}"
+    if checkpoint is not None:  # MODEL@K or --checkpoint K: results name the checkpoint they are about
+        model.name = f"{base}@{checkpoint}"
     return model
 
 
@@ -206,7 +206,8 @@ def convert_file(source: str | os.PathLike, output: str | os.PathLike, to: str |
     offset = log_z_offset(model)
     if offset and to != "fecli":
         notes.append(f"the ln Z constant {offset:.10g} of the source has no place in a {FORMATS[to].label} file: "
-                     f"ln Z of {output} = ln Z of {source} - {offset:.10g} (beta = 1); --to fecli keeps it.")
+                     f"ln Z of {output} = ln Z of {source} {'-' if offset >= 0 else '+'} {abs(offset):.10g} (beta = 1); "
+                     f"--to fecli keeps it.")
     save_as(model, output, to)
     notes.append(f"wrote {output} as {FORMATS[to].label}")
     return output, notes
