@@ -577,7 +577,7 @@ def loglik(model: Path, data: Path, methods: tuple[tuple[str, ...], ...], beta: 
     from .data import check_array_path, save_array
     from .errors import InvalidOptionError
     from .formats.cli_options import open_from_cli
-    from .layer_data import check_width, load_for
+    from .layer_data import alphabet_for, check_width, load_for
     from .loglik import FIELDS, from_log_z
     from .runner import MethodPlan
 
@@ -589,7 +589,8 @@ def loglik(model: Path, data: Path, methods: tuple[tuple[str, ...], ...], beta: 
         if len(plan.methods) > 1:
             raise InvalidOptionError("--per-example saves one method's values: choose a single --method.")
     rbm = open_from_cli(model)
-    rows = load_for(rbm.visible, data, key=key, binarize=binarize, scale=scale, alphabet=alphabet)
+    rows = load_for(rbm.visible, data, key=key, binarize=binarize, scale=scale,
+                    alphabet=alphabet_for(rbm, data, alphabet))
     check_width(rows, rbm, str(data))
     plan.context = {"data": rows}
     emitter = Emitter(fmt, output, FIELDS, report.loglik_table)
@@ -1046,7 +1047,7 @@ def _trajectory_rows(model_path: Path, data: Path | None, validation_data: Path 
     from .estimators.trajectory import trajectory_rows
     from .formats.cli_options import open_from_cli
 
-    from .layer_data import load_for
+    from .layer_data import alphabet_for, load_for
 
     rbm = open_from_cli(model_path)
     arrays = []
@@ -1055,8 +1056,8 @@ def _trajectory_rows(model_path: Path, data: Path | None, validation_data: Path 
             rows = None
         elif rbm.is_bernoulli:
             rows = load_data(path, **(fmt_options or {}))
-        else:  # rows in the visible layer's own type (spins, real values, Potts states)
-            rows = load_for(rbm.visible, path, **(fmt_options or {}))
+        else:  # rows in the visible layer's own type (spins, real values, Potts states; FASTA in the stored alphabet)
+            rows = load_for(rbm.visible, path, **(fmt_options or {}), alphabet=alphabet_for(rbm, path, None))
         if rows is not None:
             check_width(rows, rbm, str(path))
         arrays.append(rows)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -181,3 +183,29 @@ def test_a_checkpoint_is_named_in_results_however_it_was_chosen():
         trajectory = run("trajectory", *args, "--seed", "1", "--format", "csv")
         assert trajectory.exit_code == 0, trajectory.output
         assert trajectory.stdout.splitlines()[1].startswith(f"{rbms}@10,0,0,")
+
+
+def test_loglik_reads_fasta_in_the_alphabet_the_model_was_trained_with(tmp_path):
+    fasta = tmp_path / "a.fasta"
+    fasta.write_text(">s1\nACD-K\n>s2\nAC--K\n>s3\nwcdek\n>s4\nACDEK\n")
+    model = tmp_path / "p.h5"
+    trained = run("train-rbm", fasta, "--visible-type", "potts", "--alphabet", "protein", "--hidden", 2,
+                  "--epochs", 1, "-o", model, "-q", "--monitor-every", 0)
+    assert trained.exit_code == 0, trained.output
+    stored = run("loglik", model, fasta, "-m", "exact", "--format", "json")
+    given = run("loglik", model, fasta, "-m", "exact", "--format", "json", "--alphabet", "protein")
+    assert stored.exit_code == 0, stored.output
+    assert json.loads(stored.stdout)["mean_log_likelihood"] == json.loads(given.stdout)["mean_log_likelihood"]
+
+
+def test_a_potts_model_without_a_stored_alphabet_still_asks_for_one(tmp_path):
+    fasta = tmp_path / "a.fasta"
+    fasta.write_text(">s1\nAC\n>s2\nCA\n")
+    rows = tmp_path / "s.npy"
+    np.save(rows, np.array([[1, 2], [2, 1]]))
+    model = tmp_path / "p.h5"
+    trained = run("train-rbm", rows, "--visible-type", "potts", "--states", 21, "--hidden", 2, "--epochs", 1,
+                  "-o", model, "-q", "--monitor-every", 0)
+    assert trained.exit_code == 0, trained.output
+    result = run("loglik", model, fasta, "-m", "exact")
+    assert result.exit_code == 1 and "give its alphabet (--alphabet" in result.stderr
