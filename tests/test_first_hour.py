@@ -209,3 +209,19 @@ def test_a_potts_model_without_a_stored_alphabet_still_asks_for_one(tmp_path):
     assert trained.exit_code == 0, trained.output
     result = run("loglik", model, fasta, "-m", "exact")
     assert result.exit_code == 1 and "give its alphabet (--alphabet" in result.stderr
+
+
+def test_info_and_the_refusal_quote_the_same_enumeration_time(tmp_path):
+    from fecli.estimators.exact import expected_seconds, format_duration
+    from fecli.io import load_model, save_model
+    from fecli.model import RBM
+
+    rng = np.random.default_rng(0)
+    save_model(RBM(rng.normal(0, 0.1, (40, 30)), np.zeros(40), np.zeros(30)), tmp_path / "big.h5")
+    info = run("info", tmp_path / "big.h5", "--format", "json")
+    seconds = json.loads(info.stdout)["estimators"]["exact"]["expected_seconds"]
+    assert seconds == expected_seconds(load_model(tmp_path / "big.h5"))
+    refused = run("estimate", tmp_path / "big.h5", "-m", "exact", "--max-units", 20)
+    assert refused.exit_code == 1
+    assert f"about {format_duration(seconds)} on this machine" in refused.stderr
+    assert f"about {format_duration(seconds)} here" in run("info", tmp_path / "big.h5").stdout
