@@ -225,3 +225,16 @@ def test_info_and_the_refusal_quote_the_same_enumeration_time(tmp_path):
     assert refused.exit_code == 1
     assert f"about {format_duration(seconds)} on this machine" in refused.stderr
     assert f"about {format_duration(seconds)} here" in run("info", tmp_path / "big.h5").stdout
+
+
+def test_the_progress_bar_rate_leaves_out_monitoring_time():
+    from fecli.report_train import TrainingRate
+
+    rate = TrainingRate()
+    rate.step(0, 0.0)
+    rate.step(100, 1.0)       # 100 examples in 1 s of training
+    assert rate.per_second() == 100.0
+    rate.pause(11.0)          # then 10 s of monitoring, ended by the epoch's record
+    assert rate.per_second() == 100.0
+    rate.step(300, 12.0)      # the next epoch: 200 in 1 s, the 10 s not counted
+    assert rate.per_second() == 200.0
