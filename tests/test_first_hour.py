@@ -182,7 +182,9 @@ def test_a_checkpoint_is_named_in_results_however_it_was_chosen():
         assert "checkpoint update_10, number 2 of 3 checkpoints (updates 0, 10, 100)" in info.stdout
         trajectory = run("trajectory", *args, "--seed", "1", "--format", "csv")
         assert trajectory.exit_code == 0, trajectory.output
-        assert trajectory.stdout.splitlines()[1].startswith(f"{rbms}@10,0,0,")
+        rows = trajectory.stdout.splitlines()[1:]
+        assert [r.split(",")[2] for r in rows] == ["0", "10"]  # the run up to checkpoint 10, not past it
+        assert rows[0].startswith(f"{rbms}@10,0,0,")
 
 
 def test_loglik_reads_fasta_in_the_alphabet_the_model_was_trained_with(tmp_path):
