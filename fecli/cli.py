@@ -15,11 +15,19 @@ from typing import Any, Callable
 import click
 
 from . import __version__
+from .cli_choice import Choice
 from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from .estimators import METHODS, RAISE, Method, method_names
 from .formats import writable_formats
 from .formats.cli_options import model_options
-from .validation import DATA, Option
+from .validation import DATA, Option, unknown_names_message
+
+#: Idle worker threads that sleep instead of spinning: OpenMP (Numba's omp threading layer) and
+#: OpenBLAS threads otherwise busy-wait after each parallel region (libgomp spins up to ~0.3 s,
+#: OpenBLAS 2^28 cycles), which on a shared or busy machine takes the cores the work needs (measured
+#: 2.5x wall time for 'estimate -m ais' with two busy processes on 2 cores). Set only where the user
+#: has not chosen: see quiet_idle_threads.
+PASSIVE_THREAD_SETTINGS = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
 
 #: The method name that selects every registered ln Z method.
 ALL = "all"
@@ -46,9 +54,11 @@ class FecliGroup(click.Group):
              standalone_mode: bool = True, **extra: Any) -> Any:
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:  # bare 'fecli' or 'fecli plot': help, not an error
+            click.echo(exc.ctx.get_help())
+            code = EXIT_OK
         except click.UsageError as exc:
-            where = f"; see '{exc.ctx.command_path} --help'" if exc.ctx is not None else ""
-            _error(exc.format_message().rstrip(".") + where + ".")
+            _error(usage_line(exc))
             code = EXIT_USAGE
         except click.ClickException as exc:
             exc.show()
@@ -60,6 +70,16 @@ class FecliGroup(click.Group):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def usage_line(exc: click.UsageError) -> str:
+    """A usage error's one line, pointing at the command's --help."""
+    message = exc.format_message()
+    if exc.ctx is None:
+        return message
+    if message.endswith(("?", "?)")):  # a question (did you mean ...?) stays one
+        return f"{message} See '{exc.ctx.command_path} --help'."
+    return f"{message.rstrip('.')}; see '{exc.ctx.command_path} --help'."
 
 
 @click.group(cls=FecliGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -75,13 +95,18 @@ def cli(debug: bool) -> None:
     """
 
 
-@cli.command()
+@cli.command(short_help="Describe MODELS: format, sizes, unit types, parameters, feasible methods.")
 @click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+@click.option("--format", "fmt", type=Choice(["table", "json"]), default="table", show_default=True,
               help="table for people, json (one object per line) for pipelines.")
 @model_options
 def info(models: tuple[Path, ...], fmt: str) -> None:
-    """Describe MODELS: format (and the conventions converted), sizes, unit types, parameter
+    """\b
+    Examples:
+      fecli info sample_models/digits_64x16.h5
+      fecli info 'sample_models/*.h5' --format json
+
+    Describe MODELS: format (and the conventions converted), sizes, unit types, parameter
     statistics, metadata, feasible estimators."""
     from . import report
     from .errors import FecliError
@@ -107,9 +132,9 @@ def info(models: tuple[Path, ...], fmt: str) -> None:
 @cli.command(short_help="Write MODEL in another tool's format: fecli, rbms, rbmjl, npz or safetensors.")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The file to write.")
-@click.option("--to", "to", type=click.Choice(WRITABLE_FORMATS), default=None,
+@click.option("--to", "to", type=Choice(WRITABLE_FORMATS), default=None,
               help="Format to write: fecli, rbms (DsysDML/rbms), rbmjl (RestrictedBoltzmannMachines.jl), npz or "
-                   "safetensors.  [default: from OUTPUT's extension: .npz, .safetensors; else fecli]")
+                   "safetensors.  [default: from OUTPUT's extension: .h5/.hdf5 fecli, .npz, .safetensors]")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @model_options
 def convert(model: Path, output: Path, to: str | None, overwrite: bool) -> None:
@@ -157,9 +182,9 @@ class MethodNames(click.ParamType):
         names = tuple(n.strip() for n in str(value).split(",") if n.strip())
         unknown = [n for n in names if n not in self.choices]
         if unknown or not names:
-            self.fail(f"unknown method(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
-                      f"valid methods are: {', '.join(self.choices)}", param, ctx)
+            self.fail(unknown_names_message("method", unknown, list(self.choices)), param, ctx)
         return names
+
 
 
 def chosen_methods(values: tuple[tuple[str, ...], ...]) -> tuple[str, ...]:
@@ -178,7 +203,7 @@ class MethodCommand(click.Command):
         self.arguments = {p.name for p in self.params if isinstance(p, click.Argument)}
         own = {p.name for p in self.params} | {"seed"}
         self.params.append(click.Option(
-            ["--help-method"], type=click.Choice([*(m.name for m in entries()), ALL]), metavar="NAME",
+            ["--help-method"], type=Choice([*(m.name for m in entries()), ALL]), metavar="NAME",
             expose_value=False, is_eager=True, callback=self._show_method_help,
             help="Show the options and defaults of method NAME (or all), and exit."))
         self.params.extend(generated_options(entries(), exclude=tuple(own)))
@@ -208,7 +233,7 @@ class MethodCommand(click.Command):
 
 def _click_type(option: Option) -> click.ParamType:
     if option.choices is not None:
-        return click.Choice([str(c) for c in option.choices])
+        return Choice([str(c) for c in option.choices])
     if option.type == DATA:
         return click.Path(path_type=Path)
     return {int: click.INT, float: click.FLOAT, str: click.STRING}[option.type]
@@ -287,7 +312,7 @@ def method_selection(*, choices: tuple[str, ...], default: tuple[str, ...] | Non
 def output_options(formats=("table", "json", "csv")):
     def decorate(func):
         for option in reversed([
-            click.option("--format", "fmt", type=click.Choice(list(formats)), default="table", show_default=True,
+            click.option("--format", "fmt", type=Choice(list(formats)), default="table", show_default=True,
                          help="table for people; json (one object per line) or csv for pipelines."),
             click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
                          help="Write results here (atomically); .json or .csv picks the format."),
@@ -656,7 +681,7 @@ def compare(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], beta
             results = list(results_of(plan, model, path, batch, quiet, runs=runs, pending=pending))
             if not results:
                 continue
-            comparison = compare_results(str(path), results)
+            comparison = compare_results(model.name, results)
             if tables:
                 rendered.append(report.comparison_table(comparison))
                 if output is None:
@@ -677,14 +702,14 @@ def compare(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], beta
     batch.exit()
 
 
-@cli.command()
+@cli.command(short_help="Draw N samples of MODEL's visible layer and save them.")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("-n", "n", type=int, required=True, help="Number of samples (rows of the output).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Visible samples of shape (N, n_visible): .npy, .npz, .csv or .txt, by extension; 0/1 for "
                    "bernoulli units (uint8 in .npy), -1/+1 for spins (int8), states for Potts units (uint8), "
                    "reals for Gaussian units (float64).")
-@click.option("--method", type=click.Choice(["auto", "exact", "gibbs"]), default="auto", show_default=True,
+@click.option("--method", type=Choice(["auto", "exact", "gibbs"]), default="auto", show_default=True,
               help="exact: i.i.d. samples (smaller layer <= 24 units); gibbs: block Gibbs chains; "
                    "auto: exact when the smaller layer has <= 20 units, else gibbs.")
 @click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0).")
@@ -700,7 +725,12 @@ def compare(models: tuple[Path, ...], methods: tuple[tuple[str, ...], ...], beta
 @model_options
 def sample(model: Path, n: int, output: Path, method: str, beta: float, seed: int | None, hidden: Path | None,
            overwrite: bool, quiet: bool, **options: Any) -> None:
-    """Draw N samples of the visible layer of MODEL and save them (.npy, .npz, .csv or .txt, by extension).
+    """\b
+    Examples:
+      fecli sample sample_models/digits_64x16.h5 -n 100 -o samples.npy --seed 1
+      fecli sample sample_models/strong_24x12.h5 -n 50 -o chains.csv --method gibbs --chains 5 --seed 1
+
+    Draw N samples of the visible layer of MODEL and save them (.npy, .npz, .csv or .txt, by extension).
 
     Prints the output path on stdout and a summary (method, shape, time, seed) on stderr.
     Gibbs row r is round r // chains of chain r % chains.
@@ -710,7 +740,13 @@ def sample(model: Path, n: int, output: Path, method: str, beta: float, seed: in
     from .formats.cli_options import open_from_cli
     from .data import save_array
     from .sampling import check_output, sample as draw
+    from .validation import AT_LEAST_ONE, NON_NEGATIVE, check_int
 
+    check_int("-n", n)
+    for flag, allowed in (("--chains", AT_LEAST_ONE), ("--burn-in", NON_NEGATIVE), ("--thin", AT_LEAST_ONE)):
+        value = options.get(flag[2:].replace("-", "_"))
+        if value is not None:
+            check_int(flag, value, allowed)
     given = {k: v for k, v in options.items() if v is not None}
     if given and method == "exact":
         names = ", ".join("--" + k.replace("_", "-") for k in given)
@@ -745,7 +781,7 @@ figure_output = click.option("-o", "--output", type=click.Path(path_type=Path), 
                              callback=_check_figure, help="Figure file (.png, .pdf, .svg).")
 
 
-@cli.group()
+@cli.group(short_help="Figures (PNG, PDF, SVG): training curves, filters, results, trajectories.")
 def plot() -> None:
     """Figures as PNG, PDF or SVG files (needs the extra: pip install 'fecli[plot]')."""
 
@@ -769,7 +805,12 @@ def plot_training(model: Path, output: Path) -> None:
 @click.option("--max-filters", type=int, default=100, show_default=True, help="Show at most this many hidden units.")
 @model_options
 def plot_filters(model: Path, output: Path, shape: str, max_filters: int) -> None:
-    """Weights of each hidden unit as an image grid."""
+    """Weights of each hidden unit as an image grid.
+
+    \b
+    Example:
+      fecli plot filters sample_models/digits_64x16.h5 -o filters.png --shape 8x8
+    """
     from .formats.cli_options import open_from_cli
     from .plots import plot_filters as draw
 
@@ -786,7 +827,7 @@ def plot_results(results: Path, output: Path) -> None:
     click.echo(draw(read_result_rows(results), output))
 
 
-@cli.command("train-rbm")
+@cli.command("train-rbm", short_help="Train an RBM on DATA with CD-k, PCD or EMF (TAP).")
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Model file to write (at checkpoints and at the end).  [default: DATA's name with "
@@ -802,7 +843,7 @@ def plot_results(results: Path, output: Path) -> None:
 @click.option("--validation-data", type=click.Path(path_type=Path), default=None,
               help="Held-out data file for validation metrics (same format options).")
 @click.option("--hidden", type=int, default=None, help="Number of hidden units.  [default: 64]")
-@click.option("--method", type=click.Choice(["cd", "pcd", "tap2", "tap3"]), default=None,
+@click.option("--method", type=Choice(["cd", "pcd", "tap2", "tap3"]), default=None,
               help="cd: chains start at the data; pcd: persistent chains; tap2/tap3: EMF, persistent "
                    "TAP magnetisations of order 2/3 (Gabrie et al. 2015).  [default: pcd]")
 @click.option("--k", type=int, default=None, help="Gibbs steps per update (cd, pcd).  [default: 1]")
@@ -818,7 +859,7 @@ def plot_results(results: Path, output: Path) -> None:
 @click.option("--momentum", type=float, default=None, help="Momentum in [0, 1).  [default: 0.5]")
 @click.option("--weight-decay", type=float, default=None, help="L2 penalty on the weights.  [default: 0]")
 @click.option("--seed", type=int, default=None, help="Seed (same seed, same model).  [default: random, stored]")
-@click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,
+@click.option("--dtype", type=Choice(["float32", "float64"]), default=None,
               help="Training arithmetic; the saved model is float64.  [default: float32]")
 @click.option("--monitor-every", type=int, default=None,
               help="Compute metrics every N epochs and after the last (0: never).  [default: 1]")
@@ -826,9 +867,9 @@ def plot_results(results: Path, output: Path) -> None:
               help="Rows used for reconstruction error and pseudo-likelihood.  [default: 1000]")
 @click.option("--checkpoint-every", type=int, default=None,
               help="Write the output every N epochs (0: only at the end or on Ctrl-C).  [default: 0]")
-@click.option("--visible-type", type=click.Choice(["bernoulli", "spin", "gaussian", "potts"]), default=None,
+@click.option("--visible-type", type=Choice(["bernoulli", "spin", "gaussian", "potts"]), default=None,
               help="Visible units: 0/1, -1/+1 spins, real values, or Potts states.  [default: bernoulli]")
-@click.option("--hidden-type", type=click.Choice(["bernoulli", "spin", "gaussian"]), default=None,
+@click.option("--hidden-type", type=Choice(["bernoulli", "spin", "gaussian"]), default=None,
               help="Hidden units.  [default: bernoulli]")
 @click.option("--states", type=int, default=None,
               help="potts: states per unit q (data hold 0..q-1).  [default: the alphabet's size, or max + 1]")
@@ -843,14 +884,19 @@ def plot_results(results: Path, output: Path) -> None:
 @click.option("--snapshots", type=int, default=None,
               help="Keep N parameter snapshots in the model file (update 0, then log-spaced updates up to the "
                    "last) for 'fecli trajectory': ln Z along training.  [default: 0, none]")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+@click.option("--format", "fmt", type=Choice(["table", "json"]), default="table", show_default=True,
               help="Metrics at the end on stdout: a table, or one JSON object per monitored epoch.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, epoch lines or warnings on stderr.")
 def train_rbm(data: Path, output: Path | None, overwrite: bool, resume: Path | None, key: str | None,
               binarize: float | None, scale: float | None, validation: float | None,
               validation_data: Path | None, alphabet: str | None, standardize: bool, fmt: str, quiet: bool,
               **options: Any) -> None:
-    """Train an RBM on DATA (rows of 0/1 values: .npy, .npz, .csv, .txt) with CD-k, PCD or EMF (TAP).
+    """\b
+    Examples:
+      fecli train-rbm sample_models/data/digits8x8_binary.npy
+      fecli train-rbm sample_models/data/digits8x8_binary.npy -o digits16.h5 --hidden 16 --epochs 5 --seed 1
+
+    Train an RBM on DATA (rows of 0/1 values: .npy, .npz, .csv, .txt) with CD-k, PCD or EMF (TAP).
 
     Other unit types (--visible-type, --hidden-type) train with cd or pcd: spin data are -1/+1
     (0/1 rows are read as 2y - 1, and said so), Gaussian data real values (--standardize),
@@ -967,7 +1013,7 @@ def declared_options(method: str, exclude: tuple[str, ...] = ()):
     return decorate
 
 
-@cli.command("trajectory")
+@cli.command("trajectory", short_help="ln Z and data log-likelihoods at every training snapshot of MODEL.")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--data", type=click.Path(path_type=Path), default=None,
               help="Training data: its mean log-likelihood -F(v) - ln Z at every snapshot.")
@@ -978,7 +1024,7 @@ def declared_options(method: str, exclude: tuple[str, ...] = ()):
 @click.option("--scale", type=float, default=None, help="Divide data by this first (e.g. 255 for 0..255 images).")
 @declared_options("trajectory")
 @click.option("--beta", type=float, default=1.0, show_default=True, help="Inverse temperature (> 0).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
+@click.option("--format", "fmt", type=Choice(["table", "json", "csv"]), default="table", show_default=True,
               help="table for people; json (one object per snapshot) or csv for pipelines.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Write the rows to this file (atomically) instead of stdout.")
@@ -988,7 +1034,11 @@ def declared_options(method: str, exclude: tuple[str, ...] = ()):
 def trajectory_command(model: Path, data: Path | None, validation_data: Path | None, key: str | None,
                        binarize: float | None, scale: float | None, beta: float, fmt: str,
                        output: Path | None, quiet: bool, **options: Any) -> None:
-    """ln Z, its error and the data log-likelihoods at every training snapshot of MODEL.
+    """\b
+    Examples:
+      fecli trajectory tests/fixtures/formats/rbms_bbrbm.h5 --seed 1
+
+    ln Z, its error and the data log-likelihoods at every training snapshot of MODEL.
 
     MODEL must hold snapshots ('fecli train-rbm --snapshots N', or the checkpoints of a
     DsysDML/rbms file). Particles start at the first
@@ -1110,8 +1160,16 @@ def _warn(message: str) -> None:
     click.echo(f"fecli: warning: {message}", err=True)
 
 
+def quiet_idle_threads(environ: Any = os.environ) -> None:
+    """Let idle OpenMP and OpenBLAS threads sleep (PASSIVE_THREAD_SETTINGS), keeping any value the
+    user set. Effective only before numpy and Numba load their thread pools, hence at the CLI's start."""
+    for name, value in PASSIVE_THREAD_SETTINGS.items():
+        environ.setdefault(name, value)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one line for any error, tracebacks only with --debug."""
+    quiet_idle_threads()
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or bool(os.environ.get("FECLI_DEBUG"))
     try:

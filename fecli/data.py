@@ -80,7 +80,8 @@ def prepare(raw: np.ndarray, where: str, *, binarize: float | None = None, scale
         if np.all((data == -1) | (data == 1)):
             raise DataFileError(f"{where} holds +-1 values, but the model's units are bernoulli (0/1); map them "
                                 f"with (x + 1) / 2, or use a spin model.")
-        hint = " (try --scale 255 --binarize 0.5)" if hi > 1 else " (try --binarize 0.5)"
+        factor = hi * (scale or 1.0)  # the data's own maximum (0..16 digits are not 0..255 pixels)
+        hint = f" (try --scale {factor:g} --binarize 0.5)" if hi > 1 else " (try --binarize 0.5)"
         raise DataFileError(f"{where} has values in [{lo:g}, {hi:g}] that are not binary 0/1{hint}.")
     return data
 
@@ -125,18 +126,19 @@ def check_threshold(threshold: float, data: np.ndarray, where: str, scale: float
     Refused: a threshold that is not a finite number; one outside [min, max) of the (scaled)
     values, which would make every value 0 or every value 1; and one strictly between 0 and 1
     on values that go above 1, a threshold for [0, 1] data applied to unscaled data (0..255
-    pixels with 0.5 would turn nearly every pixel on). Raises :class:`DataFileError`.
+    pixels with 0.5 would turn nearly every pixel on); the fix it names divides by the data's
+    maximum. Raises :class:`DataFileError`.
     """
     lo, hi = float(data.min()), float(data.max())
     scaled = f" after --scale {scale:g}" if scale is not None else ""
     if not math.isfinite(threshold):
         raise DataFileError(f"--binarize must be a finite number, got {threshold!r}.")
     if hi > 1.0 and 0.0 < threshold < 1.0:
-        factor = 255.0 if hi <= 255.0 and float(hi).is_integer() else hi
+        factor = hi * (scale or 1.0)  # the data's own maximum, in the file's units
         raise DataFileError(
             f"--binarize {threshold:g} is a threshold for values in [0, 1], but {where} has values in [{lo:g}, {hi:g}]"
-            f"{scaled}: add --scale {factor:g} to divide them first, or give the threshold in the data's units "
-            f"(e.g. --binarize {threshold * factor:g}; --binarize 0 makes every nonzero value 1)."
+            f"{scaled}: {'use' if scale else 'add'} --scale {factor:g} to divide them first, or give the threshold "
+            f"in the data's units (e.g. --binarize {threshold * hi:g}; --binarize 0 makes every nonzero value 1)."
         )
     if not lo <= threshold < hi:
         every = "0" if threshold >= hi else "1"

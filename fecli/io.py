@@ -452,20 +452,21 @@ def has_snapshots(path: str | os.PathLike) -> bool:
     return rbms.detect(Path(path)) and rbms.bernoulli_checkpoints(Path(path)) > 0
 
 
-def _rbms_snapshots(path: str | os.PathLike) -> "Snapshots | None":
-    """The checkpoints of a DsysDML/rbms file as snapshots (None for other files and for models
-    that are not bernoulli-bernoulli)."""
+def _rbms_snapshots(path: str | os.PathLike, last: int | None = None) -> "Snapshots | None":
+    """The checkpoints of a DsysDML/rbms file up to update ``last`` (default: all) as snapshots
+    (None for other files and for models that are not bernoulli-bernoulli)."""
     from .formats import rbms
 
     path = Path(path)
     if not rbms.detect(path):
         return None
-    return rbms.snapshots(path)
+    return rbms.snapshots(path, last)
 
 
 def read_snapshots(path: str | os.PathLike, model: RBM | None = None) -> Snapshots | None:
     """The ``snapshots`` group of a model file, validated; None when the file has none. The
-    checkpoints of a DsysDML/rbms file are its snapshots (update numbers from ``update_<k>``).
+    checkpoints of a DsysDML/rbms file are its snapshots (update numbers from ``update_<k>``), up
+    to the checkpoint ``model`` was read at.
 
     ``model`` (the file's model, default: read it) fixes the expected shapes. Raises
     :class:`ModelFileError` naming the file and the problem for a damaged group.
@@ -474,7 +475,8 @@ def read_snapshots(path: str | os.PathLike, model: RBM | None = None) -> Snapsho
 
     path = Path(path)
     where = f"model file '{path}'"
-    from_rbms = _rbms_snapshots(path)
+    read_at = getattr(getattr(model, "source", None), "checkpoint", None)  # MODEL@K: the run up to K
+    from_rbms = _rbms_snapshots(path, read_at)
     if from_rbms is not None:
         if model is not None:
             from_rbms.check(model.n_visible, model.n_hidden, where)

@@ -323,11 +323,11 @@ def load_training_rows(unit_type: str, path: str | os.PathLike, *, key: str | No
     if alphabet is not None:
         from .fasta import resolve_alphabet
 
-        symbols, _ = resolve_alphabet(alphabet)
+        symbols, named = resolve_alphabet(alphabet)
         if states is not None and states != len(symbols):
             raise DataFileError(f"--states {states} does not match the alphabet's {len(symbols)} symbols.")
         states = len(symbols)
-        facts["alphabet"] = symbols
+        facts["alphabet"] = alphabet if named else symbols  # a name keeps its reading rules (lower case)
     if states is None:
         bad = (data != np.round(data)) | (data < 0)
         if bad.any():
@@ -338,3 +338,15 @@ def load_training_rows(unit_type: str, path: str | os.PathLike, *, key: str | No
     make_layer("potts", np.zeros((data.shape[1], states))).check_data(data, where)
     facts["states"] = states
     return data, facts, None
+
+
+def alphabet_for(model: Any, path: str | os.PathLike, alphabet: str | None) -> str | None:
+    """``alphabet`` (--alphabet) when given; else, for a FASTA data file read under a Potts model, the
+    alphabet the model was trained with (``train-rbm --alphabet`` stores its symbols in the training
+    group's ``data``), so that loglik and trajectory need not be told it again; else None."""
+    from .fasta import is_fasta
+
+    if alphabet is not None or str(path) == "-" or model.visible.name != "potts" or not is_fasta(path):
+        return alphabet
+    stored = ((getattr(model, "training", None) or {}).get("data") or {}).get("alphabet")
+    return stored if isinstance(stored, str) and stored else None

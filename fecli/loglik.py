@@ -198,7 +198,7 @@ def raise_loglik(model: RBM, data: np.ndarray, data_name: str = "<memory>", *, b
     low = int(np.sum(raised.ess < 2.0))
     if repeats > 1 and low:
         warnings.append(f"{low} of {n} examples have an effective sample size below 2 of {repeats} repeats; "
-                        "their error bars are unreliable (use more steps or repeats).")
+                        "their error bars are unreliable (use more --steps or --chains).")
     params = {k: v for k, v in raised.params.items() if k != "base_model"}
     return LoglikResult(
         model=model.name,

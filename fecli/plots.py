@@ -23,7 +23,7 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise FecliError("plotting needs matplotlib: install it with  pip install 'fecli[plot]'") from None
+        raise FecliError("plotting needs matplotlib: install it with pip install 'fecli[plot]'.") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

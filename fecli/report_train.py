@@ -49,6 +49,7 @@ class TrainingProgress:
         self._task = None
         self._last = 0.0
         self._metrics = ""
+        self._rate = TrainingRate()
 
     def _start(self, total: float) -> None:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -72,13 +73,13 @@ class TrainingProgress:
         if not self.tty:
             return
         now = time.perf_counter()
+        self._rate.step(done, now)
         if self._bar is None:
             self._start(total)
         elif now - self._last < self.interval and done < total:
             return
         self._last = now
-        task = self._bar.tasks[0]
-        speed = task.speed
+        speed = self._rate.per_second()
         rate = f"{speed:,.0f} ex/s" if speed else ""
         self._bar.update(self._task, description=description, completed=done, total=total, rate=rate,
                          metrics=self._metrics)
@@ -86,6 +87,7 @@ class TrainingProgress:
     def on_epoch(self, record: dict[str, Any]) -> None:
         if not self.enabled:
             return
+        self._rate.pause(time.perf_counter())  # the monitoring just done is no training time
         text = format_metrics(record)
         if self.tty:
             if text:
@@ -108,6 +110,37 @@ class TrainingProgress:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+class TrainingRate:
+    """Examples per second of training alone in the current epoch: the time between progress calls,
+    less the gap in which the trainer monitored (from its last batch to ``pause``, called when an
+    epoch's metrics arrive), as the ex/s of the epoch records is (trainer.py). Each epoch starts
+    afresh, so the first epoch's compilation does not weigh on the later ones."""
+
+    def __init__(self) -> None:
+        self.examples = 0.0
+        self.seconds = 0.0
+        self._done: float | None = None
+        self._time: float | None = None
+        self._last_rate = 0.0
+
+    def step(self, done: float, now: float) -> None:
+        if self._done is not None and self._time is not None:
+            self.examples += done - self._done
+            self.seconds += now - self._time
+        self._done, self._time = done, now
+
+    def pause(self, now: float) -> None:
+        """Monitoring ended at ``now``: the next epoch's count starts here (the last rate is kept
+        until the next epoch has one of its own)."""
+        if self._done is not None:
+            self._time = now
+        self._last_rate = self.per_second() or self._last_rate
+        self.examples = self.seconds = 0.0
+
+    def per_second(self) -> float:
+        return self.examples / self.seconds if self.seconds > 0 else self._last_rate
 
 
 def _columns(history: dict[str, list]) -> list[str]:

@@ -26,7 +26,7 @@ from .errors import FecliError, InvalidOptionError
 from .estimators import METHODS, Method, method_names
 from .model import RBM
 from .result import Result
-from .validation import check_beta, check_seed
+from .validation import check_beta, check_seed, unknown_names_message
 
 #: In ``compare``, a series method runs once per order so that each partial sum keeps its own kind.
 SERIES_ORDERS = {"cumulant": (1, 2, 3)}
@@ -59,9 +59,7 @@ def resolve_methods(names: Iterable[str], extra: Mapping[str, Method] | None = N
         out.extend(method_names(aliases=False) if name == ALL else [name])
     unknown = [n for n in dict.fromkeys(out) if n not in known]
     if unknown or not out:
-        valid = ", ".join([*known, ALL])
-        raise InvalidOptionError(f"unknown method(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
-                                 f"valid methods are: {valid}.")
+        raise InvalidOptionError(unknown_names_message("method", unknown, [*known, ALL]))
     return tuple(dict.fromkeys(out))
 
 

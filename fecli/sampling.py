@@ -33,12 +33,14 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import numpy as np
 
-from .errors import InvalidOptionError
+from .errors import InvalidOptionError, RefusedError
 from .model import RBM
+from .validation import unknown_names_message
 
 METHODS = ("auto", "exact", "gibbs")
 DEFAULT_CHAINS = 10
@@ -95,7 +97,7 @@ def sample(model: RBM, n: int, *, method: str = "auto", beta: float = 1.0, seed:
     start = time.perf_counter()
     n = _check_int("n", n, 1)
     if method not in METHODS:
-        raise InvalidOptionError(f"unknown sampling method {method!r}; valid methods are: {', '.join(METHODS)}.")
+        raise InvalidOptionError(unknown_names_message("sampling method", [str(method)], list(METHODS)))
     beta = check_beta(beta)
     chains = _check_int("chains", chains, 1)
     burn_in = _check_int("burn_in", burn_in, 0)
@@ -108,13 +110,24 @@ def sample(model: RBM, n: int, *, method: str = "auto", beta: float = 1.0, seed:
     if method == "auto":
         method = "exact" if k <= min(exact_max_units, EXACT_SAMPLE_MAX_UNITS) else "gibbs"
     if method == "exact":
-        v, h = _exact(model, n, beta, entropy, progress)
+        with _gibbs_hint():
+            v, h = _exact(model, n, beta, entropy, progress)
         params = {"exact_max_units": exact_max_units}
     else:
         v, h = _gibbs(model, n, beta, entropy, chains, burn_in, thin, progress)
         params = {"chains": chains, "burn_in": burn_in, "thin": thin}
     return SampleResult(v=v.astype(np.uint8), h=h.astype(np.uint8), method=method, beta=beta, seed=entropy,
                         wall_time_s=time.perf_counter() - start, params=params)
+
+
+@contextmanager
+def _gibbs_hint() -> Iterator[None]:
+    """A refusal of exact sampling (a layer too large to enumerate) says what to use instead."""
+    try:
+        yield
+    except RefusedError as exc:
+        raise RefusedError(f"{str(exc).rstrip('.')}. Use --method gibbs (block Gibbs chains) for this "
+                           f"model.") from None
 
 
 def _exact(model: RBM, n: int, beta: float, entropy: int, progress) -> tuple[np.ndarray, np.ndarray]:
@@ -202,7 +215,8 @@ def _sample_layers(model: RBM, n: int, method: str, beta: float, entropy: int, c
         if method == "auto":
             method = "exact" if enumerable else "gibbs"
         if method == "exact":
-            v, h = _exact_layers(model, n, beta, entropy, progress)
+            with _gibbs_hint():
+                v, h = _exact_layers(model, n, beta, entropy, progress)
         else:
             v, h = _gibbs_layers(model, n, beta, entropy, chains, burn_in, thin, progress)
         result = SampleResult(v=v, h=h, method=method, beta=beta, seed=entropy, wall_time_s=0.0,

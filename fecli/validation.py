@@ -178,3 +178,21 @@ class Option:
         if self.default is None:
             return self.none_means or "none"
         return f"{self.default:g}" if isinstance(self.default, float) else str(self.default)
+
+
+def unknown_names_message(kind: str, unknown: list[str], valid: list[str]) -> str:
+    """One line for ``unknown`` names of a ``kind`` (e.g. "method"): the closest valid name of each
+    (difflib, as git and pip suggest), and the valid names when some name has no close one.
+
+    >>> unknown_names_message("method", ["tpa"], ["exact", "tap", "ais"])
+    "unknown method 'tpa'; did you mean 'tap'?"
+    """
+    import difflib
+
+    if not unknown:
+        return f"no {kind} given; valid {kind}s are: {', '.join(valid)}."
+    close = {name: difflib.get_close_matches(name, valid, n=1) for name in unknown}
+    if len(unknown) == 1 and close[unknown[0]]:
+        return f"unknown {kind} {unknown[0]!r}; did you mean {close[unknown[0]][0]!r}?"
+    named = ", ".join(repr(n) + (f" (did you mean {close[n][0]!r}?)" if close[n] else "") for n in unknown)
+    return f"unknown {kind}{'s' if len(unknown) > 1 else ''} {named}; valid {kind}s are: {', '.join(valid)}."

@@ -118,7 +118,7 @@ def test_cli_compare_json_has_reference_and_difference():
 def test_unknown_method_names_are_listed():
     result = CliRunner().invoke(cli, ["compare", str(SAMPLES / "weak_24x12.h5"), "--methods", "exact,nope"])
     assert result.exit_code == 2
-    assert "unknown method(s) 'nope'" in result.stderr and "valid methods are: auto, exact" in result.stderr
+    assert "unknown method 'nope'" in result.stderr and "valid methods are: auto, exact" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 

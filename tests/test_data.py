@@ -70,6 +70,19 @@ def test_a_threshold_outside_the_data_range_is_refused(tmp_path, threshold, scal
         load_data(path, binarize=float("nan"), scale=255)
 
 
+def test_the_hints_divide_by_the_data_s_own_maximum(tmp_path):
+    """0..16 greyscale digits are not 0..255 pixels: the fix names 16."""
+    path = tmp_path / "digits.npy"
+    np.save(path, np.array([[0, 7, 16], [16, 3, 0]]))
+    with pytest.raises(DataFileError, match=r"not binary 0/1 \(try --scale 16 --binarize 0.5\)"):
+        load_data(path)
+    with pytest.raises(DataFileError, match=r"add --scale 16 to divide them first.*\(e.g. --binarize 8;"):
+        load_data(path, binarize=0.5)
+    with pytest.raises(DataFileError, match=r"use --scale 16 to divide them first.*\(e.g. --binarize 4;"):
+        load_data(path, binarize=0.5, scale=2)
+    np.testing.assert_array_equal(load_data(path, scale=16, binarize=0.5), [[0, 0, 1], [1, 0, 0]])
+
+
 def test_binary_data_keeps_any_threshold_in_0_1():
     np.testing.assert_array_equal(prepare(BINARY, "x", binarize=0.5), BINARY)
     np.testing.assert_array_equal(prepare(BINARY, "x", binarize=0.0), BINARY)
@@ -89,9 +102,9 @@ def test_cli_refuses_a_0_1_threshold_on_0_255_data(tmp_path):
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
         f"fecli: error: --binarize 0.5 is a threshold for values in [0, 1], but data file '{grey}' has values in "
-        "[20, 220]: add --scale 255 to divide them first, or give the threshold in the data's units "
-        "(e.g. --binarize 127.5; --binarize 0 makes every nonzero value 1)."]
-    ok = CliRunner().invoke(cli, ["loglik", str(SAMPLES / "digits_64x16.h5"), str(grey), "--scale", "255",
+        "[20, 220]: add --scale 220 to divide them first, or give the threshold in the data's units "
+        "(e.g. --binarize 110; --binarize 0 makes every nonzero value 1)."]
+    ok = CliRunner().invoke(cli, ["loglik", str(SAMPLES / "digits_64x16.h5"), str(grey), "--scale", "220",
                                   "--binarize", "0.5", "--format", "json"])
     assert ok.exit_code == 0, ok.output
     assert '"n_examples": 50' in ok.stdout

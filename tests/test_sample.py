@@ -188,8 +188,9 @@ def test_cli_refuses_an_extension_that_names_no_format(tmp_path, name):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["-n", "0"], "n must be an integer >= 1"),
-    (["-n", "5", "--thin", "0", "--method", "gibbs"], "thin must be"),
+    (["-n", "0"], "-n must be an integer >= 1, got 0."),
+    (["-n", "5", "--thin", "0", "--method", "gibbs"], "--thin must be an integer >= 1"),
+    (["-n", "5", "--burn-in", "-1", "--method", "gibbs"], "--burn-in must be an integer >= 0"),
     (["-n", "5", "--chains", "3", "--method", "exact"], "--chains applies to --method gibbs only"),
     (["-n", "5", "--beta", "0"], "beta"),
 ])
@@ -236,7 +237,7 @@ def test_subprocess_threads_do_not_change_samples(tmp_path):
 def test_subprocess_bad_input_one_line(tmp_path):
     proc = _run(["sample", str(WEAK), "-n", "-3", "-o", "s.npy"], tmp_path)
     assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines() == ["fecli: error: n must be an integer >= 1, got -3."]
+    assert proc.stderr.strip().splitlines() == ["fecli: error: -n must be an integer >= 1, got -3."]
     assert proc.stdout == "" and not (tmp_path / "s.npy").exists()
 
 

@@ -300,10 +300,9 @@ def method_names(*, aliases: bool = True) -> list[str]:
 
 def get_method(name: str) -> Method:
     from ..errors import InvalidOptionError
+    from ..validation import unknown_names_message
 
     try:
         return METHODS[name]
     except KeyError:
-        raise InvalidOptionError(
-            f"unknown method {name!r}; valid methods are: {', '.join(METHODS)}."
-        ) from None
+        raise InvalidOptionError(unknown_names_message("method", [name], list(METHODS))) from None

@@ -552,13 +552,21 @@ def _ranges(indices: list[int]) -> str:
 
 
 # --------------------------------------------------------------------------- the registered method
+def model_file(model: RBM) -> Any:
+    """The file ``model`` was read from (its name may carry a checkpoint: 'rbms.h5@10')."""
+    from pathlib import Path
+
+    source = getattr(model, "source", None)
+    return Path(source.path if source is not None and getattr(source, "path", None) else model.name)
+
+
 def model_snapshots(model: RBM) -> Any:
     """The snapshots stored with ``model`` (read from the file it was loaded from); refuses without them."""
     from pathlib import Path
 
     from ..io import has_snapshots, read_snapshots
 
-    path = Path(model.name)
+    path = model_file(model)
     if not path.is_file() or not has_snapshots(path):
         raise RefusedError(
             f"model '{model.name}' has no parameter snapshots, so there is no training trajectory to follow; "
@@ -628,7 +636,8 @@ def trajectory_feasibility(model: RBM):
     from ..io import has_snapshots
     from . import Feasibility
 
-    if Path(model.name).is_file() and has_snapshots(model.name):
+    path = model_file(model)
+    if path.is_file() and has_snapshots(path):
         return Feasibility(True, "SMC along the training snapshots stored in the file")
     return Feasibility(False, "the file has no training snapshots (train-rbm --snapshots N records them)")
 

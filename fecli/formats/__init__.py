@@ -148,8 +148,8 @@ def open_model(path: str | os.PathLike, format: str = "auto", *, checkpoint: int
                              f"safetensors, pt and plain HDF5 files.")
     model = fmt.load(base, options)
     model.source.path = str(base)
-    if at is not None:
-        model.name = f"{base}@{at}"
+    if checkpoint is not None:  # MODEL@K or --checkpoint K: results name the checkpoint they are about
+        model.name = f"{base}@{checkpoint}"
     return model
 
 
@@ -199,14 +199,15 @@ def convert_file(source: str | os.PathLike, output: str | os.PathLike, to: str |
         raise ModelFileError(f"output file '{output}' already exists (use --overwrite to replace it).")
     if output.is_dir():
         raise ModelFileError(f"cannot write model file '{output}': it is a folder.")
-    to = to or format_for_suffix(output) or "fecli"
+    to = to or format_for_suffix(output)
     model = open_model(source, **read)
     src = model.source
     notes = [f"read {source} as {src.label}" + (f" ({'; '.join(src.conventions)})" if src.conventions else "")]
     offset = log_z_offset(model)
     if offset and to != "fecli":
         notes.append(f"the ln Z constant {offset:.10g} of the source has no place in a {FORMATS[to].label} file: "
-                     f"ln Z of {output} = ln Z of {source} - {offset:.10g} (beta = 1); --to fecli keeps it.")
+                     f"ln Z of {output} = ln Z of {source} {'-' if offset >= 0 else '+'} {abs(offset):.10g} (beta = 1); "
+                     f"--to fecli keeps it.")
     from ..layer_data import stored_transform
 
     transform = stored_transform(model)
@@ -220,13 +221,26 @@ def convert_file(source: str | os.PathLike, output: str | os.PathLike, to: str |
     return output, notes
 
 
-def format_for_suffix(path: Path) -> str | None:
-    """The writable format an output name's extension suggests (.npz -> npz), or None."""
+#: Output extensions that mean a fecli-rbm file when no format is named.
+HDF5_SUFFIXES = (".h5", ".hdf5")
+
+
+def format_for_suffix(path: Path) -> str:
+    """The writable format an output name's extension names: .npz -> npz, .safetensors ->
+    safetensors, .h5/.hdf5 -> fecli. Raises InvalidOptionError for any other extension (fecli
+    never guesses a format the name does not say), naming the extensions and formats it writes."""
+    from ..errors import InvalidOptionError
+
     suffix = path.suffix.lower()
+    if suffix in HDF5_SUFFIXES:
+        return "fecli"
     for fmt in FORMATS.values():
         if fmt.can_save and fmt.suffix == suffix and fmt.suffix != ".h5":
             return fmt.name
-    return None
+    known = [*HDF5_SUFFIXES, *(f.suffix for f in FORMATS.values() if f.can_save and f.suffix != ".h5")]
+    raise InvalidOptionError(
+        f"cannot tell which format to write from the extension of '{path}': use {', '.join(known)}, "
+        f"or name the format with --to ({', '.join(writable_formats())}).")
 
 
 from .constant import log_z_offset, shift_result, without_constant  # noqa: E402 (light: no numpy)

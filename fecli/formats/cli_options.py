@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import click
 
+from ..cli_choice import Choice
 from . import FORMATS
 
 #: Where the options' values wait in ``click.Context.meta``.
@@ -36,7 +37,7 @@ def _declarations(brief: bool) -> list[Callable[[Any], Any]]:
     common = dict(expose_value=False, callback=_keep)
     more = dict(hidden=brief, **common)
     return [
-        click.option("--model-format", "format", type=click.Choice(["auto", *FORMATS]), default="auto",
+        click.option("--model-format", "format", type=Choice(["auto", *FORMATS]), default="auto",
                      show_default=not brief, metavar="NAME",
                      help=("Read MODEL as this format (see 'fecli convert --help')." if brief else
                            f"Model file format: {', '.join(FORMATS)} or auto (from the content)."), **common),
@@ -46,7 +47,7 @@ def _declarations(brief: bool) -> list[Callable[[Any], Any]]:
         click.option("--names", "names", metavar="ROLE=KEY,...", default=None,
                      help="npz, safetensors, pt and plain HDF5 files: the arrays to read, e.g. "
                           "weights=W,visible_bias=bv,hidden_bias=bh.  [default: guessed from common names]", **more),
-        click.option("--transpose", "transpose", type=click.Choice(["yes", "no"]), default=None,
+        click.option("--transpose", "transpose", type=Choice(["yes", "no"]), default=None,
                      help="Whether the weight matrix is stored (n_hidden, n_visible); needed when n_visible == "
                           "n_hidden.  [default: from the bias lengths]", **more),
         click.option("--allow-pickle", "allow_pickle", is_flag=True, default=False,

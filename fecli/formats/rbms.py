@@ -134,8 +134,9 @@ def load(path: Path, options: ReadOptions) -> Any:
     model = _build(params, model_type, str(path), where)
     source = Source("rbms", f"DsysDML/rbms {model_type}", checkpoint=k, checkpoints=updates,
                     format_version=model_type)
-    source.conventions.append(f"checkpoint update_{k}" + (" (the last)" if k == updates[-1] else "")
-                              + f" of {len(updates)}")
+    which = "the last" if k == updates[-1] else f"number {updates.index(k) + 1}"
+    source.conventions.append(f"checkpoint update_{k}, {which} of {len(updates)} checkpoints (updates "
+                              f"{_describe(updates)})")
     if MODEL_TYPES[model_type][1] == "gaussian":
         source.conventions.append(f"hidden precision fixed at n_visible = {model.n_visible} (rbms' energy has "
                                   f"(n_visible / 2) h^2)")

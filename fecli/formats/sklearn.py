@@ -73,19 +73,31 @@ def load_pickle(path: Path, options: ReadOptions) -> Any:
                              f"loading a pickle can run any code, so fecli reads one only with --allow-pickle, for a "
                              f"file you trust (or save the model with skops.io.dump and read the .skops file).")
     try:
-        import joblib
-
-        estimator = joblib.load(path)
-    except ImportError:
-        import pickle
-
-        with open(path, "rb") as fh:
-            estimator = pickle.load(fh)
+        estimator = _unpickle(path)
+    except ModuleNotFoundError as exc:  # the pickled object's library is not installed
+        top = (exc.name or "").split(".")[0]
+        if top == "sklearn":
+            raise ModelFileError(f"{where} is a pickled scikit-learn model; reading it needs scikit-learn: "
+                                 f"pip install 'fecli[formats]'.") from None
+        raise ModelFileError(f"{where} is a pickle of an object from the Python module '{top}', which is not "
+                             f"installed; fecli reads pickled scikit-learn BernoulliRBMs only.") from None
     except Exception as exc:  # anything can fail inside an unpickler
         raise ModelFileError(f"{where} cannot be unpickled ({type(exc).__name__}: {exc}).") from None
     source = Source("pickle", "scikit-learn BernoulliRBM (pickle)")
     source.warnings.append(f"{path}: read a pickle with --allow-pickle; loading a pickle runs whatever code it holds.")
     return _from_estimator(estimator, path, source)
+
+
+def _unpickle(path: Path) -> Any:
+    """The object in a pickle or joblib dump (joblib when installed: it also reads compressed dumps)."""
+    try:
+        import joblib
+    except ImportError:
+        import pickle
+
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
+    return joblib.load(path)
 
 
 def _rbm_of(obj: Any) -> Any:
