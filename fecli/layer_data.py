@@ -156,8 +156,8 @@ def _stored_alphabet(model: Any, path: str | os.PathLike, alphabet: str | None) 
     if alphabet is None:
         if not is_fasta(Path(path)):
             return None
-        return next((name for name, symbols in ALPHABETS.items() if symbols == stored), stored)
-    if resolve_alphabet(alphabet)[0] != stored:
+        return stored if stored in ALPHABETS else next((n for n, sym in ALPHABETS.items() if sym == stored), stored)
+    if resolve_alphabet(alphabet)[0] != resolve_alphabet(stored)[0]:  # stored as a name or as its symbols
         raise DataFileError(f"model '{model.name}' was trained on FASTA in the alphabet {stored!r} (stored in the "
                             f"file); --alphabet {alphabet} would give its states other symbols.")
     return alphabet
@@ -338,15 +338,3 @@ def load_training_rows(unit_type: str, path: str | os.PathLike, *, key: str | No
     make_layer("potts", np.zeros((data.shape[1], states))).check_data(data, where)
     facts["states"] = states
     return data, facts, None
-
-
-def alphabet_for(model: Any, path: str | os.PathLike, alphabet: str | None) -> str | None:
-    """``alphabet`` (--alphabet) when given; else, for a FASTA data file read under a Potts model, the
-    alphabet the model was trained with (``train-rbm --alphabet`` stores its symbols in the training
-    group's ``data``), so that loglik and trajectory need not be told it again; else None."""
-    from .fasta import is_fasta
-
-    if alphabet is not None or str(path) == "-" or model.visible.name != "potts" or not is_fasta(path):
-        return alphabet
-    stored = ((getattr(model, "training", None) or {}).get("data") or {}).get("alphabet")
-    return stored if isinstance(stored, str) and stored else None
