@@ -251,16 +251,22 @@ def test_auto_does_not_count_pt_whose_ladders_made_no_round_trip():
     assert [r.method for r in _agreeing([mixing, reverse], 0.5)] == ["pt", "reverse-ais"]
 
 
-def test_auto_reruns_trusted_routes_that_disagree_not_only_an_untrusted_third():
+def test_auto_reruns_trusted_routes_that_disagree_once_the_untrusted_third_stalls():
     from fecli.estimators.auto import _to_rerun
 
     routes = ["pt", "ais", "reverse-ais"]
-    vague = _route("reverse-ais", 12.0, [])
-    vague.stderr = 2.7  # never precise: doubling it alone cannot settle pt against ais
-    apart = {"pt": _route("pt", 10.0, []), "ais": _route("ais", 11.0, []), "reverse-ais": vague}
-    assert _to_rerun(routes, apart, 0.5) == set(routes)
-    lonely = {"pt": _route("pt", 10.0, []), "ais": vague, "reverse-ais": vague}
-    assert _to_rerun(routes, lonely, 0.5) == {"ais", "reverse-ais"}  # one trusted route: find it a partner
+
+    def vague(stderr):
+        r = _route("reverse-ais", 12.0, [])
+        r.stderr = stderr
+        return r
+
+    apart = {"pt": _route("pt", 10.0, []), "ais": _route("ais", 11.0, []), "reverse-ais": vague(2.7)}
+    assert _to_rerun(routes, apart, 0.5) == {"reverse-ais"}  # run once: it may still settle them
+    assert _to_rerun(routes, apart, 0.5, {"reverse-ais": vague(4.0)}) == {"reverse-ais"}  # gaining precision
+    assert _to_rerun(routes, apart, 0.5, {"reverse-ais": vague(2.6)}) == set(routes)  # stalled: rerun all
+    lonely = {"pt": _route("pt", 10.0, []), "ais": vague(2.7), "reverse-ais": vague(2.7)}
+    assert _to_rerun(routes, lonely, 0.5, {"ais": vague(2.6), "reverse-ais": vague(2.6)}) == {"ais", "reverse-ais"}
     stuck = _route("pt", 10.0, [])
     stuck.stderr = 2.7
     both = {"pt": stuck, "ais": _route("ais", 10.0, []), "reverse-ais": _route("reverse-ais", 11.0, [])}
