@@ -22,7 +22,8 @@ stops when at least two trusted routes agree within ``target_error``, or when th
 (twice the last one's time for each route rerun) would pass ``budget`` seconds. Each round reruns
 the untrusted routes with twice the effort (all of them when all are trusted but disagree, or
 when two or more trusted routes disagree and the untrusted ones gain no precision from their own
-effort), and the AIS routes whenever pt is rerun.
+effort), and the AIS routes whenever pt is rerun; pt (0/1 models) is rerun by extending its
+ladders, which gives the numbers of one longer run without repeating its burn-in and rounds.
 
 The value is the inverse-variance mean of the agreeing routes, the 95% interval the union of
 their value +- 1.96 standard errors. A trusted route outside the agreeing set whose own interval
