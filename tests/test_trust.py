@@ -251,28 +251,6 @@ def test_auto_does_not_count_pt_whose_ladders_made_no_round_trip():
     assert [r.method for r in _agreeing([mixing, reverse], 0.5)] == ["pt", "reverse-ais"]
 
 
-def test_auto_reruns_trusted_routes_that_disagree_once_the_untrusted_third_stalls():
-    from fecli.estimators.auto import _to_rerun
-
-    routes = ["pt", "ais", "reverse-ais"]
-
-    def vague(stderr):
-        r = _route("reverse-ais", 12.0, [])
-        r.stderr = stderr
-        return r
-
-    apart = {"pt": _route("pt", 10.0, []), "ais": _route("ais", 11.0, []), "reverse-ais": vague(2.7)}
-    assert _to_rerun(routes, apart, 0.5) == {"reverse-ais"}  # run once: it may still settle them
-    assert _to_rerun(routes, apart, 0.5, {"reverse-ais": vague(4.0)}) == {"reverse-ais"}  # gaining precision
-    assert _to_rerun(routes, apart, 0.5, {"reverse-ais": vague(2.6)}) == set(routes)  # stalled: rerun all
-    lonely = {"pt": _route("pt", 10.0, []), "ais": vague(2.7), "reverse-ais": vague(2.7)}
-    assert _to_rerun(routes, lonely, 0.5, {"ais": vague(2.6), "reverse-ais": vague(2.6)}) == {"ais", "reverse-ais"}
-    stuck = _route("pt", 10.0, [])
-    stuck.stderr = 2.7
-    both = {"pt": stuck, "ais": _route("ais", 10.0, []), "reverse-ais": _route("reverse-ais", 11.0, [])}
-    assert _to_rerun(routes, both, 0.5) == set(routes)  # pt rerun: the routes built on its samples with it
-
-
 def test_a_rigorous_lower_bound_below_a_better_one_is_kept_without_a_warning():
     from fecli.io import load_model
 

@@ -20,9 +20,8 @@ and at most target_error wide on each side, and it has no warning that agreement
 (a value beyond a rigorous bound, a run that sat in one of several mean-field modes). The run
 stops when at least two trusted routes agree within ``target_error``, or when the next round
 (twice the last one's time for each route rerun) would pass ``budget`` seconds. Each round reruns
-the untrusted routes with twice the effort (all of them when all are trusted but disagree, or
-when two or more trusted routes disagree and the untrusted ones gain no precision from their own
-effort), and the AIS routes whenever pt is rerun; pt (0/1 models) is rerun by extending its
+the untrusted routes with twice the effort (all of them when all are trusted but disagree), and
+the AIS routes whenever pt is rerun; pt (0/1 models) is rerun by extending its
 ladders, which gives the numbers of one longer run without repeating its burn-in and rounds.
 
 The value is the inverse-variance mean of the agreeing routes, the 95% interval the union of
@@ -140,7 +139,6 @@ def estimate_auto(model: RBM, *, beta: float = 1.0, target_error: float = DEFAUL
     level = {name: 0 for name in routes}
     seconds = {name: 0.0 for name in routes}
     latest: dict[str, Result] = {}
-    previous: dict[str, Result] = {}
     history: list[dict[str, Any]] = []
     rerun = set(routes)
     runs: dict[str, Any] = {}  # pt's ladders, kept so that a doubled effort extends them
@@ -155,8 +153,6 @@ def estimate_auto(model: RBM, *, beta: float = 1.0, target_error: float = DEFAUL
             result = _run_route(model, name, latest, options[name], effort, _seed(entropy, round_, index), progress,
                                 runs)
             seconds[name] = time.perf_counter() - began
-            if name in latest:
-                previous[name] = latest[name]
             latest[name] = result
             level[name] += 1
             history.append({"round": round_, "method": name, option: effort, "log_z": result.log_z,
@@ -164,7 +160,7 @@ def estimate_auto(model: RBM, *, beta: float = 1.0, target_error: float = DEFAUL
                             "seconds": seconds[name], "warnings": len(result.warnings)})
         results = [latest[name] for name in routes]
         agreeing = _agreeing(results, target_error)
-        rerun = _to_rerun(routes, latest, target_error, previous)
+        rerun = _to_rerun(routes, latest, target_error)
         next_round = sum(2.0 * seconds[name] for name in rerun)
         if agreeing or time.perf_counter() - start + next_round > budget:
             break
@@ -246,41 +242,15 @@ def _precision(group: list[Result]) -> float:
     return sum(1.0 / max(r.stderr, 1e-12) ** 2 for r in group)
 
 
-def _to_rerun(routes: list[str], latest: dict[str, Result], target_error: float,
-              previous: dict[str, Result] | None = None) -> set[str]:
-    """Routes to run again, with twice the effort (called only while no two trusted routes agree).
-
-    The untrusted ones; all of them when every route is trusted but they disagree, or when two or
-    more trusted routes disagree and no untrusted route is still gaining precision (its standard
-    error did not shrink below STALLED_RATIO of the previous run's when its effort doubled): on a
-    block composite of the trust issue's cases pt and AIS, both precise, sat 0.95 nats apart while
-    reverse AIS alone was doubled six times to 96,000 steps, its error bar flat at 2.7 nats, until
-    the budget ran out. Routes built on pt's samples are rerun whenever pt is."""
-    previous = previous or {}
+def _to_rerun(routes: list[str], latest: dict[str, Result], target_error: float) -> set[str]:
+    """Routes to run again, with twice the effort: the untrusted ones, or all when every route is
+    trusted but they disagree. Routes built on pt's samples are rerun whenever pt is."""
     again = {name for name in routes if not _trusted(latest[name], target_error)}
-    if len(routes) - len(again) >= 2 and not any(_gaining(latest[name], previous.get(name)) for name in again):
-        again = set(routes)
     if not again:
         again = set(routes)
     if "pt" in again:
         again |= {name for name in TEMPERED_ROUTES if name in routes}
     return again
-
-
-#: A route rerun at twice the effort whose standard error stays above this share of the last one's
-#: gains no precision from its own effort (doubling should give 1/sqrt 2 = 0.71).
-STALLED_RATIO = 0.85
-
-
-def _gaining(result: Result, before: Result | None) -> bool:
-    """Whether a route may still become precise by its own effort: run once only, or its standard
-    error shrank on the last doubling."""
-    if before is None:
-        return True
-    now, then = result.stderr, before.stderr
-    if now is None or then is None or not math.isfinite(then):
-        return now is not None and math.isfinite(now)
-    return now < STALLED_RATIO * then
 
 
 def _precise(result: Result, target_error: float) -> bool:
