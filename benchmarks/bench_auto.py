@@ -50,7 +50,7 @@ Also: pt at its defaults on sample_models/digits_64x16.h5 (the issue's goal: und
 
 Needs scikit-learn and threadpoolctl (``pip install -e '.[bench]'``).
 
-    python benchmarks/bench_auto.py               # everything: 7 min on a quiet 2-core machine, 10+ when busy
+    python benchmarks/bench_auto.py               # everything: about 30 min on a quiet 2-core machine (19 of them on the hard composite)
     python benchmarks/bench_auto.py --quick       # smoke run: 1 seed, short caps, no 784 x 500 unless cached
     python benchmarks/bench_auto.py --models composite --methods auto pydeep --cap 120
 """
