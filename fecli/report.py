@@ -105,6 +105,37 @@ def format_interval(low: float | None, high: float | None) -> str:
     return f"{left}, {right}"
 
 
+#: Marks a value that was moved into the rigorous bracket of fecli.bounds (see clipped_notes).
+CLIPPED_MARK = " *"
+
+
+def clipped_from(result: Result) -> float | None:
+    """The value before fecli.bounds.check_result moved it to a rigorous bound, or None when it was
+    not moved (``diagnostics['unclipped_log_z']``)."""
+    raw = result.diagnostics.get("unclipped_log_z") if result.diagnostics else None
+    if raw is None or not math.isfinite(raw) or abs(raw - result.log_z) <= 1e-9 * max(1.0, abs(raw)):
+        return None
+    return float(raw)
+
+
+def ln_z_cell(result: Result) -> str:
+    """ln Z for a table, marked when it was clipped into the rigorous bracket."""
+    return format_number(result.log_z) + (CLIPPED_MARK if clipped_from(result) is not None else "")
+
+
+def clipped_notes(results: Iterable[Result], name=lambda r: r.method) -> list[str]:
+    """One line naming every clipped row with its raw value, so that rows clipped to the same bound
+    (cumulant orders 2 and 3 at the mean-field bound) do not look like agreement."""
+    raw = [(name(r), r, clipped_from(r)) for r in results]
+    moved = [f"{label} {value:.6f}" + ("" if any("reported at the bound" in w for w in r.warnings)
+                                        else " (within its own error bar)")
+             for label, r, value in raw if value is not None]
+    if not moved:
+        return []
+    return [f"{CLIPPED_MARK.strip()} reported at a rigorous bound on ln Z (fecli.bounds); before clipping: "
+            f"{', '.join(moved)} (diagnostics: unclipped_log_z)."]
+
+
 def format_seconds(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds * 1000:.1f} ms"
@@ -127,7 +158,7 @@ def results_table(results: Iterable[Result]):
             "model": r.model,
             "method": r.method,
             "beta": f"{r.beta:g}",
-            "ln Z": format_number(r.log_z),
+            "ln Z": ln_z_cell(r),
             "free energy": format_number(r.free_energy),
             "± stderr": format_number(r.stderr, 4) if r.stderr is not None else "none",
         }
@@ -139,7 +170,9 @@ def results_table(results: Iterable[Result]):
             row["Δ vs exact"] = "-" if ref is None else f"{r.log_z - ref:+.4f}"
         row["time"] = format_seconds(r.wall_time_s)
         rows.append(row)
-    table = Table(title="ln Z estimates", title_justify="left", header_style="bold")
+    notes = clipped_notes(results)
+    table = Table(title="ln Z estimates", title_justify="left", header_style="bold",
+                  caption="\n".join(notes) or None, caption_justify="left")
     for name in rows[0] if rows else ("model", "method", "ln Z"):
         if name in ("model", "method"):
             table.add_column(name, overflow="fold")
@@ -295,7 +328,7 @@ def comparison_table(comparison: Any):
         diff = comparison.differences.get(i)
         table.add_row(
             label(r),
-            format_number(r.log_z),
+            ln_z_cell(r),
             format_number(r.free_energy),
             format_number(r.stderr, 4) if r.stderr is not None else "none",
             format_interval(r.ci_low, r.ci_high) if r.kind != "exact" else "-",
@@ -303,7 +336,8 @@ def comparison_table(comparison: Any):
             "-" if diff is None else f"{diff:+.4f}",
             format_seconds(r.wall_time_s),
         )
-    return Group(Text(heading, style="bold"), table, *(Text(line) for line in comparison.verdict))
+    notes = clipped_notes(comparison.results, label)
+    return Group(Text(heading, style="bold"), table, *(Text(line) for line in notes + comparison.verdict))
 
 
 def trajectory_table(rows: Iterable[Any]):

@@ -185,3 +185,27 @@ def test_compare_skips_series_orders_past_the_layers_joint_series():
     binary = RBM(0.1 * rng.normal(size=(6, 4)), np.zeros(6), np.zeros(4))
     binary_runs, binary_notes = compare_plan(["exact", "cumulant"]).runs_for(binary)
     assert [r.label for r in binary_runs][-1] == "cumulant order 3" and binary_notes == []
+
+
+def test_a_value_clipped_to_a_rigorous_bound_is_flagged_marked_and_keeps_its_raw_value():
+    """With --seed 1 the cumulant series at orders 2 and 3 falls below the mean-field bound of the
+    bracket (72.4883 and 72.4645 against 72.9647): both are reported at the bound, which alone would
+    show two identical numbers; each carries a warning, keeps its raw value in the diagnostics, and the
+    table marks the rows and names the raw values."""
+    path = str(SAMPLES / "digits_64x16.h5")
+    out = CliRunner().invoke(cli, ["compare", path, "-m", "exact,cumulant", "--seed", "1", "--format", "json"])
+    assert out.exit_code == 0, out.output
+    rows = {r["params"].get("order"): r for r in map(json.loads, out.stdout.splitlines()) if r["method"] == "cumulant"}
+    for order in (2, 3):
+        r = rows[order]
+        raw = r["diagnostics"]["unclipped_log_z"]
+        assert raw < r["log_z"] - 0.4 and r["log_z"] == pytest.approx(r["diagnostics"]["bracket"]["lower"])
+        assert any("below a rigorous lower bound" in w and f"{raw:.6g}" in w for w in r["warnings"])
+    assert rows[2]["diagnostics"]["unclipped_log_z"] != rows[3]["diagnostics"]["unclipped_log_z"]
+    table = CliRunner().invoke(cli, ["compare", path, "-m", "exact,cumulant", "--seed", "1"])
+    assert table.exit_code == 0, table.output
+    lines = table.stdout.splitlines()
+    marked = [line for line in lines if "cumulant (order" in line and " *" in line]
+    assert len(marked) == 2 and all("order 1" not in line for line in marked)
+    note = next(line for line in lines if line.startswith("* reported at a rigorous bound"))
+    assert f"cumulant (order 2) {rows[2]['diagnostics']['unclipped_log_z']:.6f}" in note

@@ -419,3 +419,23 @@ def test_round_trips_are_counted_as_chains_travel_between_the_ends():
             last_end[c] = end
     expected = sum(h // 2 for h in half.values())
     assert expected > 5 and ladders.round_trips().tolist() == [expected, expected]
+
+
+def test_a_tempering_run_made_longer_gives_the_numbers_of_one_longer_run():
+    """auto doubles pt's effort by extending its ladders: the result must be that of one pt run of
+    the longer length (same seed), with nothing recorded twice."""
+    from fecli.estimators.pt import TemperingRun
+
+    model = references.two_mode_model(16.0)
+    options = dict(chains=4, burn_in=300, seed=11)
+    run = TemperingRun(model, **options)
+    short = run.result(400)
+    long = run.result(800)
+    assert run.samples_run == 800
+    assert short.log_z == pytest.approx(pt(model, samples=400, **options).log_z, abs=1e-12)
+    once = pt(model, samples=800, **options)
+    assert long.log_z == pytest.approx(once.log_z, abs=1e-12) and long.stderr == pytest.approx(once.stderr, abs=1e-12)
+    assert long.diagnostics["round_trips_per_ladder"] == once.diagnostics["round_trips_per_ladder"]
+    assert long.params["samples"] == 800 and np.array_equal(long.states, once.states)
+    with pytest.raises(InvalidOptionError, match="at least the 800 rounds"):
+        run.result(600)

@@ -21,7 +21,8 @@ and at most target_error wide on each side, and it has no warning that agreement
 stops when at least two trusted routes agree within ``target_error``, or when the next round
 (twice the last one's time for each route rerun) would pass ``budget`` seconds. Each round reruns
 the untrusted routes with twice the effort (all of them when all are trusted but disagree), and
-the AIS routes whenever pt is rerun.
+the AIS routes whenever pt is rerun; pt (0/1 models) is rerun by extending its
+ladders, which gives the numbers of one longer run without repeating its burn-in and rounds.
 
 The value is the inverse-variance mean of the agreeing routes, the 95% interval the union of
 their value +- 1.96 standard errors. A trusted route outside the agreeing set whose own interval
@@ -140,6 +141,7 @@ def estimate_auto(model: RBM, *, beta: float = 1.0, target_error: float = DEFAUL
     latest: dict[str, Result] = {}
     history: list[dict[str, Any]] = []
     rerun = set(routes)
+    runs: dict[str, Any] = {}  # pt's ladders, kept so that a doubled effort extends them
     round_ = 0
     while True:
         for index, name in enumerate(routes):
@@ -148,7 +150,8 @@ def estimate_auto(model: RBM, *, beta: float = 1.0, target_error: float = DEFAUL
             option = _budget_option(name)
             effort = max(_budget_minimum(name), _default(name, option) * 2 ** level[name] // 4)
             began = time.perf_counter()
-            result = _run_route(model, name, latest, options[name], effort, _seed(entropy, round_, index), progress)
+            result = _run_route(model, name, latest, options[name], effort, _seed(entropy, round_, index), progress,
+                                runs)
             seconds[name] = time.perf_counter() - began
             latest[name] = result
             level[name] += 1
@@ -182,14 +185,22 @@ def _budget_minimum(name: str) -> int:
 
 
 def _run_route(model: RBM, name: str, latest: dict[str, Result], options: dict, effort: int, seed: int,
-               progress) -> Result:
+               progress, runs: dict[str, Any] | None = None) -> Result:
     """One run of route ``name`` at ``effort`` (its budget option). Forward AIS takes as its base the
     base rate of pt's latest target samples (with or without data: on a trained 784 x 500 model the
     data's base rate gave ESS 1 of 100 at 3,000 steps and 6 nats low, pt's 71 and 0.1 nats), and
-    reverse AIS starts from those samples and anneals to the same base."""
+    reverse AIS starts from those samples and anneals to the same base. pt on 0/1 models extends
+    the ladders of its first round (``runs``) rather than starting new ones: the same numbers as one
+    run of that length, without repeating the burn-in and the rounds already recorded."""
     from ..api import check_against_bracket, estimate
 
     option = _budget_option(name)
+    if name == "pt" and model.is_bernoulli and runs is not None:
+        from .pt import TemperingRun
+
+        if "pt" not in runs:
+            runs["pt"] = TemperingRun(model, seed=seed, **options)
+        return check_against_bracket(model, runs["pt"].result(effort, progress), options.get("data"))
     tempered = latest["pt"].states if "pt" in latest else None
     if name in TEMPERED_ROUTES and tempered is not None and model.is_bernoulli:
         if name == "ais":

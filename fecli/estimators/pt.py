@@ -551,92 +551,154 @@ def pt(
 def _tempering(model: RBM, method: str, word: str, beta, rungs, chains, samples, burn_in, sweeps, schedule, data,
                seed, progress) -> Result:
     """pt under the name ``method``, its rung option called ``word`` in messages and params."""
-    start = time.perf_counter()
-    beta, rungs, chains, samples, burn_in, sweeps, schedule = _check_options(
-        beta, rungs, chains, samples, burn_in, sweeps, schedule, word)
-    entropy = resolve_seed(seed)
-    total = burn_in + samples
-    ladders, path, base_note, data_label, history = _start_ladders(
-        model, beta, rungs, chains, burn_in, sweeps, schedule, data, entropy, progress, total)
-    ladders.reset_counts()
-    rec = ladders.run(samples, record=True, count_trips=True, progress=progress, done=burn_in, total=total)
-    ladders.remember()
-    ts, K = ladders.ts, ladders.K
-    if not (np.all(np.isfinite(rec.up)) and np.all(np.isfinite(rec.down))):
-        raise EstimationFailedError("the run failed: log-ratios between rungs are NaN or infinite (overflow); "
-                                    "no estimate is reported.")
-    fit = combine(rec)
-    acceptance = ladders.acceptance()
-    if isinstance(fit, PairFailure):
-        who = "" if fit.ladder is None else f" in ladder {fit.ladder}"
-        raise EstimationFailedError(
-            f"the run failed: BAR could not combine the samples of rungs t = {ts[fit.k]:.4g} and "
-            f"t = {ts[fit.k + 1]:.4g}{who}: they do not overlap (exchange rate {acceptance[fit.k]:.3g}; "
-            f"{fit.reason}); no estimate is reported. Use more rungs (--{word}) or a longer --burn-in.")
-    log_z = path.log_z_base - fit.delta
-    ladder_log_z = path.log_z_base - fit.ladder_delta
-    from scipy.stats import t as student_t
+    return TemperingRun(model, beta=beta, rungs=rungs, chains=chains, burn_in=burn_in, sweeps=sweeps,
+                        schedule=schedule, data=data, seed=seed, method=method, word=word).result(samples, progress)
 
-    t_quantile = float(student_t.ppf(0.975, chains - 1))
-    stderr = max(fit.asymptotic_stderr, fit.spread_stderr)
-    half = max(Z95 * fit.asymptotic_stderr, t_quantile * fit.spread_stderr)
-    ci_low, ci_high = log_z - half, log_z + half
-    trips = ladders.round_trips()
-    bound, distinct = ladders.visited_bound(model, beta, rec)
 
-    warnings = []
-    if np.any(trips == 0):
-        idle = np.flatnonzero(trips == 0)
-        warnings.append(
-            f"{idle.size} of {chains} ladders made no round trip between the base model and the target in "
-            f"{samples} rounds: their target end was never fed from the well-mixed end, so modes may be "
-            f"missed and the error bar is unreliable (use more --samples).")
-    poor = np.flatnonzero(acceptance < POOR_ACCEPTANCE)
-    if poor.size:
-        where = ", ".join(f"{ts[k]:.3g}-{ts[k + 1]:.3g}" for k in poor[:5]) + (" ..." if poor.size > 5 else "")
-        warnings.append(
-            f"{poor.size} of {K - 1} neighbouring rungs rarely exchange (rate {acceptance.min():.2g} < "
-            f"{POOR_ACCEPTANCE}, at t = {where}): the ladder is too coarse there (use more --{word} "
-            f"or a longer --burn-in).")
-    if fit.spread_stderr > SPREAD_RATIO * fit.asymptotic_stderr:
-        warnings.append(
-            f"the {chains} independent ladders disagree (ln Z from {ladder_log_z.min():.4f} to "
-            f"{ladder_log_z.max():.4f}) more than their own error bars allow: they mix slowly, possibly "
-            f"between modes; the interval uses their spread.")
-    bar_log_z = log_z
-    if ci_high >= bound > log_z:  # sampling noise below a rigorous bound that the interval allows
-        log_z, ci_low = bound, max(ci_low, bound)
-    result = Result(
-        model=model.name,
-        method=method,
-        beta=beta,
-        log_z=log_z,
-        kind="estimate",
-        n_visible=model.n_visible,
-        n_hidden=model.n_hidden,
-        stderr=stderr,
-        ci_low=ci_low,
-        ci_high=ci_high,
-        wall_time_s=time.perf_counter() - start,
-        params={word: rungs, "chains": chains, "samples": samples, "burn_in": burn_in, "sweeps": sweeps,
-                "schedule": schedule, "data": data_label, "seed": entropy},
-        diagnostics={
-            "base_model": base_note, "log_z_base": path.log_z_base, "rungs": K, "ladder": ts.tolist(),
-            "rungs_after_each_adaptation": history, "exchange_acceptance": acceptance.tolist(),
-            "round_trips_per_ladder": trips.tolist(), "ladder_log_z": ladder_log_z.tolist(),
-            "asymptotic_stderr": fit.asymptotic_stderr, "ladder_spread_stderr": fit.spread_stderr,
-            "statistical_inefficiency": fit.pair_g.tolist(), "bar_log_z": bar_log_z,
-            "visited_lower_bound": bound, "visited_distinct_states": distinct,
-        },
-        warnings=warnings,
-        states=ladders.target_states(rec, STATES_KEPT),
-    )
-    if bound > ci_high:  # the interval excludes a sum over states the chains saw: mass was missed
-        from ..bounds import Bracket, check_result
+class TemperingRun:
+    """A pt run that can be made longer: :meth:`result` (samples) gives the estimate from the first
+    ``samples`` recorded rounds of the same ladders, running only the rounds not yet run.
 
-        check_result(result, Bracket(bound, ladders.upper_bound(model, beta), f"{distinct} distinct states the "
-                                     "tempered chains visited", "factorised upper bound"))
-    return result
+    The ladders, their streams and the rounds are those of one call of :func:`pt` with the same
+    options and seed, so ``result(4000)`` after ``result(2000)`` equals ``pt(samples=4000)``: a
+    longer run with the burn-in and the first 2,000 rounds not repeated (what ``auto`` does when it
+    doubles pt's effort; a new run would repeat the burn-in and every round).
+    """
+
+    def __init__(self, model: RBM, *, beta: float = 1.0, rungs: int | None = DEFAULT_RUNGS,
+                 chains: int = DEFAULT_CHAINS, burn_in: int = DEFAULT_BURN_IN, sweeps: int = DEFAULT_SWEEPS,
+                 schedule: str = DEFAULT_SCHEDULE, data: Any = None, seed: int | None = None,
+                 method: str = "pt", word: str = "rungs"):
+        self.model, self.method, self.word = model, method, word
+        self.beta, self.rungs, self.chains, _, self.burn_in, self.sweeps, self.schedule = _check_options(
+            beta, rungs, chains, 1, burn_in, sweeps, schedule, word)
+        self.data, self.entropy = data, resolve_seed(seed)
+        self.ladders = self.rec = None
+        self.seconds = 0.0
+
+    @property
+    def samples_run(self) -> int:
+        """Recorded rounds so far."""
+        return 0 if self.rec is None else self.rec.up.shape[0]
+
+    def _start(self, total: int, progress) -> None:
+        self.ladders, self.path, self.base_note, self.data_label, self.history = _start_ladders(
+            self.model, self.beta, self.rungs, self.chains, self.burn_in, self.sweeps, self.schedule, self.data,
+            self.entropy, progress, total)
+        self.ladders.reset_counts()
+
+    def _record(self, samples: int, progress) -> None:
+        """Run the recorded rounds up to ``samples`` (burn-in first, on the first call)."""
+        total = self.burn_in + samples
+        if self.ladders is None:
+            self._start(total, progress)
+        more = samples - self.samples_run
+        rec = self.ladders.run(more, record=True, count_trips=True, progress=progress,
+                               done=self.burn_in + self.samples_run, total=total)
+        self.ladders.remember()
+        if self.rec is None:
+            self.rec = rec
+        else:
+            self.rec = Records(self.rec.ts, *(np.concatenate([getattr(self.rec, f), getattr(rec, f)])
+                                              for f in ("up", "down", "top", "top_lf")))
+
+    def result(self, samples: int, progress=None) -> Result:
+        """The estimate from the first ``samples`` recorded rounds (see the class docstring).
+
+        Raises InvalidOptionError when ``samples`` is fewer than the rounds already recorded, and
+        EstimationFailedError as :func:`pt`."""
+        start = time.perf_counter()
+        samples = check_positive_int("samples", samples)
+        if samples < self.samples_run:
+            raise InvalidOptionError(f"samples must be at least the {self.samples_run} rounds already recorded, "
+                                     f"got {samples}.")
+        if samples > self.samples_run:
+            self._record(samples, progress)
+        self.seconds += time.perf_counter() - start
+        return self._estimate(samples, time.perf_counter())
+
+    def _estimate(self, samples: int, start: float) -> Result:
+        """The Result from the recorded rounds (``start``: when the estimate began; the run's time adds)."""
+        model, beta, method, word, chains = self.model, self.beta, self.method, self.word, self.chains
+        ladders, path, rec, rungs = self.ladders, self.path, self.rec, self.rungs
+        burn_in, sweeps, schedule = self.burn_in, self.sweeps, self.schedule
+        base_note, data_label, history, entropy = self.base_note, self.data_label, self.history, self.entropy
+        ts, K = ladders.ts, ladders.K
+        if not (np.all(np.isfinite(rec.up)) and np.all(np.isfinite(rec.down))):
+            raise EstimationFailedError("the run failed: log-ratios between rungs are NaN or infinite (overflow); "
+                                        "no estimate is reported.")
+        fit = combine(rec)
+        acceptance = ladders.acceptance()
+        if isinstance(fit, PairFailure):
+            who = "" if fit.ladder is None else f" in ladder {fit.ladder}"
+            raise EstimationFailedError(
+                f"the run failed: BAR could not combine the samples of rungs t = {ts[fit.k]:.4g} and "
+                f"t = {ts[fit.k + 1]:.4g}{who}: they do not overlap (exchange rate {acceptance[fit.k]:.3g}; "
+                f"{fit.reason}); no estimate is reported. Use more rungs (--{word}) or a longer --burn-in.")
+        log_z = path.log_z_base - fit.delta
+        ladder_log_z = path.log_z_base - fit.ladder_delta
+        from scipy.stats import t as student_t
+
+        t_quantile = float(student_t.ppf(0.975, chains - 1))
+        stderr = max(fit.asymptotic_stderr, fit.spread_stderr)
+        half = max(Z95 * fit.asymptotic_stderr, t_quantile * fit.spread_stderr)
+        ci_low, ci_high = log_z - half, log_z + half
+        trips = ladders.round_trips()
+        bound, distinct = ladders.visited_bound(model, beta, rec)
+
+        warnings = []
+        if np.any(trips == 0):
+            idle = np.flatnonzero(trips == 0)
+            warnings.append(
+                f"{idle.size} of {chains} ladders made no round trip between the base model and the target in "
+                f"{samples} rounds: their target end was never fed from the well-mixed end, so modes may be "
+                f"missed and the error bar is unreliable (use more --samples).")
+        poor = np.flatnonzero(acceptance < POOR_ACCEPTANCE)
+        if poor.size:
+            where = ", ".join(f"{ts[k]:.3g}-{ts[k + 1]:.3g}" for k in poor[:5]) + (" ..." if poor.size > 5 else "")
+            warnings.append(
+                f"{poor.size} of {K - 1} neighbouring rungs rarely exchange (rate {acceptance.min():.2g} < "
+                f"{POOR_ACCEPTANCE}, at t = {where}): the ladder is too coarse there (use more --{word} "
+                f"or a longer --burn-in).")
+        if fit.spread_stderr > SPREAD_RATIO * fit.asymptotic_stderr:
+            warnings.append(
+                f"the {chains} independent ladders disagree (ln Z from {ladder_log_z.min():.4f} to "
+                f"{ladder_log_z.max():.4f}) more than their own error bars allow: they mix slowly, possibly "
+                f"between modes; the interval uses their spread.")
+        bar_log_z = log_z
+        if ci_high >= bound > log_z:  # sampling noise below a rigorous bound that the interval allows
+            log_z, ci_low = bound, max(ci_low, bound)
+        result = Result(
+            model=model.name,
+            method=method,
+            beta=beta,
+            log_z=log_z,
+            kind="estimate",
+            n_visible=model.n_visible,
+            n_hidden=model.n_hidden,
+            stderr=stderr,
+            ci_low=ci_low,
+            ci_high=ci_high,
+            wall_time_s=self.seconds + time.perf_counter() - start,
+            params={word: rungs, "chains": chains, "samples": samples, "burn_in": burn_in, "sweeps": sweeps,
+                    "schedule": schedule, "data": data_label, "seed": entropy},
+            diagnostics={
+                "base_model": base_note, "log_z_base": path.log_z_base, "rungs": K, "ladder": ts.tolist(),
+                "rungs_after_each_adaptation": history, "exchange_acceptance": acceptance.tolist(),
+                "round_trips_per_ladder": trips.tolist(), "ladder_log_z": ladder_log_z.tolist(),
+                "asymptotic_stderr": fit.asymptotic_stderr, "ladder_spread_stderr": fit.spread_stderr,
+                "statistical_inefficiency": fit.pair_g.tolist(), "bar_log_z": bar_log_z,
+                "visited_lower_bound": bound, "visited_distinct_states": distinct,
+            },
+            warnings=warnings,
+            states=ladders.target_states(rec, STATES_KEPT),
+        )
+        if bound > ci_high:  # the interval excludes a sum over states the chains saw: mass was missed
+            from ..bounds import Bracket, check_result
+
+            check_result(result, Bracket(bound, ladders.upper_bound(model, beta), f"{distinct} distinct states the "
+                                         "tempered chains visited", "factorised upper bound"))
+        return result
 
 
 def thinned(top: np.ndarray, most: int) -> np.ndarray:
