@@ -109,30 +109,22 @@ def composite_case() -> Case:
 
 
 #: The hard composite: the trust issue's own multimodal and near-deterministic cases as blocks.
-HARD_BLOCKS = {"two_mode_s16": 16, "bars_and_stripes": 8, "near_deterministic_beta50": 4}
+HARD_BLOCKS = {"two_mode": 16, "bars_and_stripes": 8, "near_deterministic": 4}
 
 
 def hard_case() -> Case:
-    """A shuffled block composite of the trust issue's cases 1-3: 16 x the two-mode 12x2 model at
-    strength 16, 8 x PyDeep's bars-and-stripes 4x4 model and 4 x the near-deterministic 14x6 model
-    at beta 50 (its weights and biases times 50): 280 x 88, ln Z = the sum of the blocks' exact ln Z.
+    """A shuffled block composite of the trust issue's cases 1-3 (fecli.references.issue_cases_composite):
+    16 x the two-mode 12x2 model at strength 16, 8 x PyDeep's bars-and-stripes 4x4 model and 4 x the
+    near-deterministic 14x6 model at beta 50: 280 x 88, ln Z = the sum of the blocks' exact ln Z.
 
     Alone, each block is easy for PyDeep's protocol (uniform base, linear temperatures): RMS
     0.03-0.1 nats from 250 steps on. Together they are not: a chain's weight is the product of its
     blocks', and each two-mode block splits its chains between its modes once the barrier forms
     (about 5% of Z in the broad mode), a spread that more temperatures do not shrink; only more
     chains would. Chosen by kind, not tuned to a seed."""
-    from fecli.estimators.exact import log_partition
-    from fecli.model import RBM
-    from fecli.references import bars_and_stripes_model, block_composite, near_deterministic_model, two_mode_model
+    from fecli.references import issue_cases_composite
 
-    nd = near_deterministic_model(3)
-    nd50 = RBM(50.0 * nd.weights, 50.0 * nd.visible_bias, 50.0 * nd.hidden_bias, name="near_deterministic_3_beta50")
-    kinds = {"two_mode_s16": two_mode_model(16.0), "bars_and_stripes": bars_and_stripes_model(),
-             "near_deterministic_beta50": nd50}
-    blocks = [kinds[k] for k, count in HARD_BLOCKS.items() for _ in range(count)]
-    model = block_composite(blocks, seed=5, name="hard_composite_280x88")
-    exact = sum(count * log_partition(kinds[k]) for k, count in HARD_BLOCKS.items())
+    model, exact = issue_cases_composite(**HARD_BLOCKS)
     return Case("hard composite 280x88 (issue cases 1-3)", model, exact,
                 "sum of the 28 blocks' exact ln Z: 16 x two-mode s16, 8 x bars-and-stripes, 4 x near-det. beta 50")
 

@@ -155,3 +155,28 @@ def bars_and_stripes_model() -> RBM:
     a = np.array([-19.24399659, -13.26258696, 13.25909850, 43.74408543])
     b = np.array([-0.11155958, 57.02097584, -0.13331758, -32.25991501])
     return RBM(w, a, b, name="bars_and_stripes_4x4")
+
+
+def issue_cases_composite(two_mode: int = 16, bars_and_stripes: int = 8, near_deterministic: int = 4,
+                          seed: int = 5) -> tuple[RBM, float]:
+    """A shuffled block composite of the trust issue's cases 1-3 and its exact ln Z (nats).
+
+    ``two_mode`` copies of :func:`two_mode_model` at strength 16, ``bars_and_stripes`` of
+    :func:`bars_and_stripes_model` and ``near_deterministic`` of :func:`near_deterministic_model`
+    (seed 3) at beta 50 (weights and biases times 50). The defaults give 280 x 88 units, ln Z =
+    6043.2544. Each block alone is easy for AIS from a uniform base; together the two-mode blocks'
+    2^16 mode combinations are not, and a factorised base fitted to samples gives the broad mode of
+    each block almost no weight. Returns (model, the sum of the blocks' exact ln Z).
+    """
+    from .estimators.exact import log_partition
+
+    near = near_deterministic_model(3)
+    near50 = RBM(50.0 * near.weights, 50.0 * near.visible_bias, 50.0 * near.hidden_bias,
+                 name="near_deterministic_3_beta50")
+    kinds = [(two_mode_model(16.0), two_mode), (bars_and_stripes_model(), bars_and_stripes), (near50, near_deterministic)]
+    blocks = [block for block, count in kinds for _ in range(count)]
+    if not blocks:
+        raise ValueError("the composite needs at least one block")
+    nv, nh = sum(b.n_visible for b in blocks), sum(b.n_hidden for b in blocks)
+    model = block_composite(blocks, seed=seed, name=f"issue_cases_composite_{nv}x{nh}")
+    return model, sum(count * log_partition(block) for block, count in kinds if count)
