@@ -173,14 +173,7 @@ def check_result(result, bracket: Bracket):
         raw = result.log_z
         bound = bracket.lower if where == "below" else bracket.upper
         source = bracket.lower_source if where == "below" else bracket.upper_source
-        what = {"stochastic_lower_bound": "this stochastic lower bound",
-                "stochastic_upper_bound": "this stochastic upper bound"}.get(result.kind, "the value")
-        result.warnings.append(
-            f"{what} ({raw:.6g}) lies {abs(raw - bound):.3g} nats {where} a rigorous "
-            f"{'lower' if where == 'below' else 'upper'} bound on ln Z ({bound:.6g}, {source}), beyond its own "
-            f"error bar: it is wrong by at least that much{' (a mode was probably missed)' if where == 'below' else ''}; "
-            "reported at the bound."
-        )
+        result.warnings.append(_outside_warning(result, raw, bound, source, where))
         result.diagnostics["unclipped_log_z"] = raw
         result.log_z = bound
         if result.kind in ("estimate", "stochastic_lower_bound", "stochastic_upper_bound"):
@@ -190,6 +183,22 @@ def check_result(result, bracket: Bracket):
         result.ci_low = min(max(lo, bracket.lower), bracket.upper)
         result.ci_high = max(min(hi, bracket.upper), bracket.lower)
     return result
+
+
+def _outside_warning(result, raw: float, bound: float, source: str, where: str) -> str:
+    """The warning for a value beyond a rigorous bound. A sampling result with an error bar missed
+    probability mass (below) or overcounted it (above); an approximation without one (TAP, the
+    cumulant series) is simply that far off."""
+    side = "lower" if where == "below" else "upper"
+    head = f"lies {abs(raw - bound):.3g} nats {where} a rigorous {side} bound on ln Z ({bound:.6g}, {source})"
+    if result.ci_low is None or result.ci_high is None:
+        what = "this approximation" if result.kind == "approximation" else "the value"
+        return f"{what} ({raw:.6g}) {head}: it is off by at least that much; reported at the bound."
+    what = {"stochastic_lower_bound": "this stochastic lower bound",
+            "stochastic_upper_bound": "this stochastic upper bound"}.get(result.kind, "the value")
+    missed = " (a mode was probably missed)" if where == "below" else ""
+    return (f"{what} ({raw:.6g}) {head}, beyond its own error bar: it is wrong by at least that much{missed}; "
+            "reported at the bound.")
 
 
 def _interval_reaches(result, bracket: Bracket, where: str) -> bool:

@@ -346,7 +346,7 @@ def scheduler_option(func):
 #: --data on estimate and compare (loglik's DATA is an argument, passed to the methods that take data).
 DATA_OPTION = click.option(
     "--data", type=click.Path(path_type=Path), default=None,
-    help="Data file (.npy/.npz/.csv/.txt of 0/1 rows) for the methods that take it; --help-method NAME says "
+    help="Data file (.npy/.npz/.csv/.txt/.fasta; rows in the model's units: 0/1, real values for Gaussian, states or FASTA for Potts) for the methods that take it; --help-method NAME says "
          "how each uses it.")
 
 

@@ -124,7 +124,7 @@ def _seed(default: int | None, what: str) -> Option:
 
 
 def _base_data() -> Option:
-    return Option("data", DATA, None, "data file (.npy/.npz/.csv/.txt of 0/1 rows): the base model becomes the "
+    return Option("data", DATA, None, "data file (training rows in the model's units): the base model becomes the "
                   "data's base rate", none_means="the uniform distribution")
 
 
@@ -155,7 +155,7 @@ _FIXED_POINT = (
            "starts that oscillate)", OPEN_UNIT_INTERVAL),
     Option("starts", int, 8, "starting points: the data's base rate and rows with --data, else sigma(beta a); "
            "the rest random", AT_LEAST_ONE),
-    Option("data", DATA, None, "data file (.npy/.npz/.csv/.txt of 0/1 rows) for the base-rate and data-row starts"),
+    Option("data", DATA, None, "data file (training rows in the model's units) for the base-rate and data-row starts"),
     _seed(0, "the random starts"),
 )
 _MEAN_FIELD = (*_FIXED_POINT, Option("combine", str, "best", "value of the best fixed point, or the log-sum-exp "

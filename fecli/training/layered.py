@@ -171,29 +171,10 @@ class LayeredTrainer(Trainer):
         return RBM(make_layer(s.visible_type, visible_bias, visible_precision),
                    make_layer(s.hidden_type, hidden_bias, hidden_precision), weights)
 
-    def _tracked_log_z(self, state: TrainState, model: RBM):
-        """Advance the ln Z tracker to the current model through the snapshots taken since its last
-        point (:class:`fecli.training.tracking.LayeredLogZTracker`); None without a tracker."""
-        from .tracking import LOST_TRACK_NATS
-
-        tracker = self.tracker
-        if tracker is None or not tracker.ready:
-            return None
-        anchors: list[tuple[int, RBM]] = []
-        log = state.snapshots
-        if log is not None:
-            for i, update in enumerate(log.updates):
-                if tracker.update < update < state.step:
-                    precisions = [p[i] if p else None for p in (log.visible_precision, log.hidden_precision)]
-                    anchors.append((update, self._build(log.weights[i], log.visible_bias[i], log.hidden_bias[i],
-                                                        *precisions)))
-        anchors.append((state.step, model))
-        chain_updates = (state.step - tracker.update) * (self.batch_size + self.negative.n_negative(self.batch_size))
-        tracked = tracker.advance(anchors, tracker.steps_for(chain_updates))
-        state.tracker = tracker.state_dict()
-        if tracked.spread > LOST_TRACK_NATS:
-            self._tracker_lost.append(state.epoch)
-        return tracked
+    def _snapshot_model(self, log, i: int) -> RBM:
+        """The model of training snapshot ``i``, with its layers' precisions where they are trained."""
+        precisions = [p[i] if p else None for p in (log.visible_precision, log.hidden_precision)]
+        return self._build(log.weights[i], log.visible_bias[i], log.hidden_bias[i], *precisions)
 
     def restore_params(self, model: RBM, params: Params) -> Params:
         """Checkpoint hook: the precisions live in the model file (see the module docstring)."""

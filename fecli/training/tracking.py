@@ -117,19 +117,22 @@ class LogZTracker:
         return out
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
-        from ..estimators.trajectory import ParticleState
-
         if not d:
             self.anchor, self.particles = None, None
             return
         self.anchor = RBM(d["weights"], d["visible_bias"], d["hidden_bias"])
         self.update = int(d["update"])
-        self.particles = None
-        if "v" in d:
-            self.particles = ParticleState(np.ascontiguousarray(d["v"], dtype=np.float64),
-                                           np.array(d["log_weights"], dtype=np.float64),
-                                           np.array(d["log_z_resampled"], dtype=np.float64),
-                                           np.array(d["resamplings"], dtype=np.int64))
+        self.particles = particles_from(d)
+
+
+def particles_from(d: dict):
+    """The tracker's particles from its saved state (None when it saved none)."""
+    from ..estimators.trajectory import ParticleState
+
+    if "v" not in d:
+        return None
+    return ParticleState(np.ascontiguousarray(d["v"], dtype=np.float64), np.array(d["log_weights"], dtype=np.float64),
+                         np.array(d["log_z_resampled"], dtype=np.float64), np.array(d["resamplings"], dtype=np.int64))
 
 
 def thin(anchors: list, most: int) -> list:
@@ -221,8 +224,6 @@ class LayeredLogZTracker:
         return out
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
-        from ..estimators.trajectory import ParticleState
-
         if not d:
             self.anchor, self.particles = None, None
             return
@@ -230,12 +231,7 @@ class LayeredLogZTracker:
                   for k in ("weights", "visible_bias", "hidden_bias", "visible_precision", "hidden_precision")]
         self.anchor = self.build(*arrays)
         self.update = int(d["update"])
-        self.particles = None
-        if "v" in d:
-            self.particles = ParticleState(np.ascontiguousarray(d["v"], dtype=np.float64),
-                                           np.array(d["log_weights"], dtype=np.float64),
-                                           np.array(d["log_z_resampled"], dtype=np.float64),
-                                           np.array(d["resamplings"], dtype=np.int64))
+        self.particles = particles_from(d)
 
 
 def _frozen(model: RBM) -> RBM:

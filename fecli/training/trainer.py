@@ -338,7 +338,7 @@ class Trainer:
         if log is not None:
             for i, update in enumerate(log.updates):
                 if tracker.update < update < state.step:
-                    anchors.append((update, RBM(log.weights[i], log.visible_bias[i], log.hidden_bias[i])))
+                    anchors.append((update, self._snapshot_model(log, i)))
         anchors.append((state.step, model))
         chain_updates = (state.step - tracker.update) * (self.batch_size + self.negative.n_negative(self.batch_size))
         tracked = tracker.advance(anchors, tracker.steps_for(chain_updates))
@@ -346,6 +346,10 @@ class Trainer:
         if tracked.spread > LOST_TRACK_NATS:
             self._tracker_lost.append(state.epoch)
         return tracked
+
+    def _snapshot_model(self, log, i: int) -> RBM:
+        """The model of training snapshot ``i`` of ``log``."""
+        return RBM(log.weights[i], log.visible_bias[i], log.hidden_bias[i])
 
     def model(self, state: TrainState, name: str = "<memory>") -> RBM:
         p = state.params
