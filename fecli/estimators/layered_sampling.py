@@ -619,7 +619,8 @@ def reverse_ais(model: RBM, *, beta: float = 1.0, chains: int = DEFAULT_CHAINS, 
     From exact target samples (when the enumerated layer has at most 2^exact_max_units states, or
     the model is Gaussian-Gaussian) a stochastic upper bound; otherwise from ``burn_in`` Gibbs
     sweeps at the target (from data rows when given and the chains hold the visible layer, else
-    from base samples), an estimate that says so.
+    from base samples), an estimate that says so. Checked against forward AIS on the same path
+    (:func:`fecli.estimators.ais.check_against_forward`).
     """
     from .exact_layers import LayeredExactSampler, plan
 
@@ -654,9 +655,15 @@ def reverse_ais(model: RBM, *, beta: float = 1.0, chains: int = DEFAULT_CHAINS, 
     logr = np.concatenate(run_blocks(job, chains, "reverse-ais", progress))
     params = {"chains": chains, "steps": steps, "schedule": schedule, "sweeps": sweeps, "data": label,
               "burn_in": None if exact else burn_in, "exact_max_units": int(exact_max_units), "seed": entropy}
-    return _result(model, "reverse-ais", beta, path, logr, entropy,
-                   "stochastic_upper_bound" if exact else "estimate", start, params, note, sign=-1.0,
-                   what="reverse AIS log weights", extra={"start": start_note}, warnings=warnings)
+    result = _result(model, "reverse-ais", beta, path, logr, entropy,
+                     "stochastic_upper_bound" if exact else "estimate", start, params, note, sign=-1.0,
+                     what="reverse AIS log weights", extra={"start": start_note}, warnings=warnings)
+    from .ais import check_against_forward
+
+    forward = ais(model, beta=beta, chains=chains, steps=steps, schedule=schedule, sweeps=sweeps, data=data,
+                  seed=entropy, progress=progress)
+    result.wall_time_s = time.perf_counter() - start
+    return check_against_forward(result, forward)
 
 
 def importance(model: RBM, *, beta: float = 1.0, samples: int = DEFAULT_SAMPLES, data: Any = None,
