@@ -34,6 +34,7 @@ import numpy as np
 from ..engine import STREAMS
 from ..model import RBM
 from .layered_sampling import ChunkedRandom, LayeredPath, base_layer, state_layer
+from .pt import RungBook
 
 #: Streams of the run's seed (fecli.engine.STREAMS): chains' draws, exchange uniforms, starting states.
 _STREAM = STREAMS["pt_layers"]
@@ -53,7 +54,7 @@ def tempering_path(model: RBM, beta: float, rows: np.ndarray | None) -> tuple[La
     return LayeredPath(model, beta, side, base), note
 
 
-class LayeredLadders:
+class LayeredLadders(RungBook):
     """R independent replica-exchange ladders on common rungs ``ts`` over a :class:`LayeredPath`
     (one chain per rung); the interface of :class:`fecli.estimators.pt.Ladders`.
 
@@ -87,29 +88,12 @@ class LayeredLadders:
         self._set(np.asarray(ts, dtype=np.float64))
 
     # -- the ladder ----------------------------------------------------------------------------
-    @property
-    def K(self) -> int:
-        return self.ts.size
-
-    def _set(self, ts: np.ndarray) -> None:
-        self.ts = np.ascontiguousarray(ts)
-        self.rung_of = np.tile(np.arange(self.max_rungs), (self.R, 1))
-        self.chain_at = self.rung_of.copy()
-        self.reset_counts()
-
-    def reset_counts(self) -> None:
-        shape = (self.R, self.max_rungs)
-        self.acc_sum, self.acc_n = np.zeros(shape), np.zeros(shape)
-        self.last_end = np.full(shape, -1, dtype=np.int64)
-        self.half_trips = np.zeros(shape, dtype=np.int64)
-
     def set_rungs(self, ts: np.ndarray) -> None:
         """New rungs; the chain of new rung j starts from the state of the old rung nearest to it."""
         self.remember()
-        nearest = np.abs(ts[:, None] - self.ts[None, :]).argmin(axis=1)
         old = self.s.copy()
         rows = np.arange(self.R)[:, None]
-        self.s[:, :ts.size] = old[rows, self.chain_at[:, nearest]]
+        self.s[:, :ts.size] = old[rows, self._slots_nearest(ts)]
         self._set(ts)
 
     def remember(self) -> None:
@@ -248,14 +232,6 @@ class LayeredLadders:
             arrived = self.last_end[rows, slot] == 1 - end
             self.half_trips[rows[arrived], slot[arrived]] += 1
             self.last_end[rows, slot] = end
-
-    def acceptance(self) -> np.ndarray:
-        K = self.K
-        n = self.acc_n[:, :K - 1].sum(axis=0)
-        return self.acc_sum[:, :K - 1].sum(axis=0) / np.maximum(n, 1)
-
-    def round_trips(self) -> np.ndarray:
-        return (self.half_trips // 2).sum(axis=1)
 
     # -- what the estimator reports --------------------------------------------------------------
     def visited_bound(self, model: RBM, beta: float, rec) -> tuple[float, int]:

@@ -129,7 +129,47 @@ def _pymbar():
 
 
 # --------------------------------------------------------------------------- the ladders
-class Ladders:
+class RungBook:
+    """The rung bookkeeping that every ladder type shares: rungs ``ts``, which slot sits at which
+    rung (``chain_at[r, k]``: the slot at rung k of ladder r; ``rung_of[r, c]``: the rung of slot c),
+    exchange counts and round trips. Subclasses hold the chains' states and run the rounds."""
+
+    R: int
+    max_rungs: int
+
+    @property
+    def K(self) -> int:
+        return self.ts.size
+
+    def _set(self, ts: np.ndarray) -> None:
+        self.ts = np.ascontiguousarray(ts)
+        self.rung_of = np.tile(np.arange(self.max_rungs), (self.R, 1))
+        self.chain_at = self.rung_of.copy()
+        self.reset_counts()
+
+    def reset_counts(self) -> None:
+        shape = (self.R, self.max_rungs)
+        self.acc_sum, self.acc_n = np.zeros(shape), np.zeros(shape)
+        self.last_end = np.full(shape, -1, dtype=np.int64)
+        self.half_trips = np.zeros(shape, dtype=np.int64)
+
+    def _slots_nearest(self, ts: np.ndarray) -> np.ndarray:
+        """(R, len(ts)): in every ladder, the slot of the old rung nearest (in t) to each new rung."""
+        nearest = np.abs(ts[:, None] - self.ts[None, :]).argmin(axis=1)
+        return self.chain_at[:, nearest]
+
+    def acceptance(self) -> np.ndarray:
+        """Mean exchange probability of each neighbouring pair (K - 1,), pooled over ladders."""
+        K = self.K
+        n = self.acc_n[:, :K - 1].sum(axis=0)
+        return self.acc_sum[:, :K - 1].sum(axis=0) / np.maximum(n, 1)
+
+    def round_trips(self) -> np.ndarray:
+        """Round trips (base -> target -> base, or the reverse) per ladder since the counts restarted."""
+        return (self.half_trips // 2).sum(axis=1)
+
+
+class Ladders(RungBook):
     """R independent replica-exchange ladders on a common set of rungs ``ts`` (one chain per rung).
 
     Chains live in slots; ``chain_at[r, k]`` is the slot at rung k of ladder r. Slot (r, s)
@@ -159,30 +199,14 @@ class Ladders:
         self.visited: list[np.ndarray] = []
         self._set(np.asarray(ts, dtype=np.float64))
 
-    @property
-    def K(self) -> int:
-        return self.ts.size
-
-    def _set(self, ts: np.ndarray) -> None:
-        self.ts = np.ascontiguousarray(ts)
-        self.rung_of = np.tile(np.arange(self.max_rungs), (self.R, 1))
-        self.chain_at = self.rung_of.copy()
-        self.reset_counts()
-
-    def reset_counts(self) -> None:
-        shape = (self.R, self.max_rungs)
-        self.acc_sum, self.acc_n = np.zeros(shape), np.zeros(shape)
-        self.last_end = np.full(shape, -1, dtype=np.int64)
-        self.half_trips = np.zeros(shape, dtype=np.int64)
-
     def set_rungs(self, ts: np.ndarray) -> None:
         """Move to new rungs: the chain of new rung j starts from the state of the old rung
         nearest to it (in t), in every ladder; counts restart."""
         self.remember()
-        nearest = np.abs(ts[:, None] - self.ts[None, :]).argmin(axis=1)
+        slots = self._slots_nearest(ts)
         v = self.v.copy()
         for r in range(self.R):
-            self.v[r, :ts.size] = v[r, self.chain_at[r, nearest]]
+            self.v[r, :ts.size] = v[r, slots[r]]
         self._set(ts)
 
     def remember(self) -> None:
@@ -248,16 +272,6 @@ class Ladders:
         for name in self.PER_LADDER:
             setattr(part, name, np.ascontiguousarray(getattr(self, name)[ladders.start:ladders.stop]))
         return part
-
-    def acceptance(self) -> np.ndarray:
-        """Mean exchange probability of each neighbouring pair (K - 1,), pooled over ladders."""
-        K = self.K
-        n = self.acc_n[:, :K - 1].sum(axis=0)
-        return self.acc_sum[:, :K - 1].sum(axis=0) / np.maximum(n, 1)
-
-    def round_trips(self) -> np.ndarray:
-        """Round trips (base -> target -> base, or the reverse) per ladder since the counts restarted."""
-        return (self.half_trips // 2).sum(axis=1)
 
     def visited_bound(self, model: RBM, beta: float, rec: "Records") -> tuple[float, int]:
         """The rigorous lower bound of :func:`visited_lower_bound` over every state kept, and their count."""
