@@ -31,7 +31,7 @@ issue's cases (16 two-mode blocks, 280 x 88) both were 0.7-0.8 nats low and agre
 warning. Missing mass shows in what the two sample: AIS's final states, weighted by its importance
 weights, and pt's samples of the target are both draws from the target, so their means of -F(v)
 must agree within their standard errors (pt's from the spread of its ladders' means). There they
-differed by 3-5 nats, 5-8 standard errors (easy models: under 2). A forward AIS precise enough to
+differed by 3-6 nats, 5-12 standard errors (easy models: under 2). A forward AIS precise enough to
 agree that differs by more than :data:`MISMATCH_Z` standard errors does not count as agreeing
 with pt (it may still agree with reverse AIS, the other side of the sandwich), both are rerun,
 and it is left out of the value while pt is trusted.
@@ -71,7 +71,7 @@ BERNOULLI_ROUTES = ("pt", "ais", "reverse-ais")
 EXACT_SHARE = 0.25
 #: Forward AIS whose weighted final states differ from pt's samples by more than this many standard
 #: errors in mean -F(v) missed a mode pt visits (module docstring; easy models: under 2, the hard
-#: composite: 5-8).
+#: composite: 5-12).
 MISMATCH_Z = 4.0
 #: The words of that warning, by which agreement recognises it.
 MISSED_MODE = "missed a mode that pt's chains visit"
