@@ -180,8 +180,8 @@ def check_against_forward(reverse: Result, forward: Result) -> Result:
     AIS's value lies below reverse AIS's interval, and either its value + 1.96 standard errors does
     too or either run's weights are skewed (ESS under half the chains: their tail is unsampled,
     and no error bar sees that), the result says so and its interval reaches down to forward
-    AIS's lower end. Easy models (ESS above 90%) are left alone. ``reverse`` is changed in place (diagnostics['forward_ais']
-    records the check) and returned.
+    AIS's lower end. Easy models (ESS above 90%) are left alone. ``reverse`` is changed in place
+    (diagnostics['forward_ais'] records the check) and returned.
     """
     reverse.diagnostics["forward_ais"] = {"log_z": forward.log_z, "stderr": forward.stderr, "ci_low": forward.ci_low,
                                           "ci_high": forward.ci_high, "seed": forward.params["seed"]}
