@@ -173,7 +173,8 @@ def issue_cases_composite(two_mode: int = 16, bars_and_stripes: int = 8, near_de
     near = near_deterministic_model(3)
     near50 = RBM(50.0 * near.weights, 50.0 * near.visible_bias, 50.0 * near.hidden_bias,
                  name="near_deterministic_3_beta50")
-    kinds = [(two_mode_model(16.0), two_mode), (bars_and_stripes_model(), bars_and_stripes), (near50, near_deterministic)]
+    kinds = [(two_mode_model(16.0), two_mode), (bars_and_stripes_model(), bars_and_stripes),
+             (near50, near_deterministic)]
     blocks = [block for block, count in kinds for _ in range(count)]
     if not blocks:
         raise ValueError("the composite needs at least one block")
