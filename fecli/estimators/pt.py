@@ -203,10 +203,8 @@ class Ladders(RungBook):
         """Move to new rungs: the chain of new rung j starts from the state of the old rung
         nearest to it (in t), in every ladder; counts restart."""
         self.remember()
-        slots = self._slots_nearest(ts)
         v = self.v.copy()
-        for r in range(self.R):
-            self.v[r, :ts.size] = v[r, slots[r]]
+        self.v[:, :ts.size] = v[np.arange(self.R)[:, None], self._slots_nearest(ts)]
         self._set(ts)
 
     def remember(self) -> None:
