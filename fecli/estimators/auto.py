@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from ..bounds import Bracket, check_result
 from ..errors import InvalidOptionError
 from ..model import RBM
 from ..result import Result
@@ -386,6 +387,9 @@ def _combine(model: RBM, beta: float, results: list[Result], history: list, agre
 
     Not agreed: the inverse-variance mean of :func:`_unagreed_pool`, the interval the union over
     every route, and a warning naming every value.
+
+    Either way the answer is then kept inside the tightest rigorous bracket of the routes
+    (:func:`_tightest_bracket`, :func:`fecli.bounds.check_result`).
     """
     agreed = bool(agreeing)
     pool = agreeing or _unagreed_pool(results, target_error)
@@ -420,14 +424,30 @@ def _combine(model: RBM, beta: float, results: list[Result], history: list, agre
     route_warnings = [f"{r.method}: {text}" for r in results for text in r.warnings]
     if not agreed:
         warnings.extend(route_warnings)
-    return Result(
+    result = Result(
         model=model.name, method="auto", beta=beta, log_z=log_z, kind="estimate",
         n_visible=model.n_visible, n_hidden=model.n_hidden,
         stderr=(ci_high - ci_low) / (2 * Z95), ci_low=ci_low, ci_high=ci_high,
         wall_time_s=time.perf_counter() - start,
         params={"target_error": target_error, "budget": budget, "seed": entropy},
         diagnostics={"routes": history, "agreed": agreed, "agreeing_routes": [r.method for r in agreeing],
-                     "spread": spread, "bracket": results[0].diagnostics.get("bracket"),
-                     "route_warnings": route_warnings},
+                     "spread": spread, "route_warnings": route_warnings},
         warnings=warnings,
     )
+    bracket = _tightest_bracket(results)
+    if bracket is not None:
+        check_result(result, bracket)
+        result.stderr = (result.ci_high - result.ci_low) / (2 * Z95)
+    return result
+
+
+def _tightest_bracket(results: list[Result]) -> Bracket | None:
+    """The highest rigorous lower bound and the lowest upper bound among the routes' brackets (each
+    route's includes the states it saw: on a CD-1-trained 784 x 500 model the states pt visited
+    put ln Z 5 nats above where the routes' values and an unclipped interval of auto reached)."""
+    brackets = [Bracket(**r.diagnostics["bracket"]) for r in results if r.diagnostics.get("bracket")]
+    if not brackets:
+        return None
+    lower = max(brackets, key=lambda b: b.lower)
+    upper = min(brackets, key=lambda b: b.upper)
+    return Bracket(lower.lower, upper.upper, lower.lower_source, upper.upper_source)
