@@ -202,7 +202,11 @@ METHODS: dict[str, Method] = {
                options=(Option("target_error", float, 0.5, "nats within which two of its routes must agree (and each "
                                "be that precise)", POSITIVE),
                         Option("budget", float, 120.0, "seconds it may spend per model", POSITIVE),
-                        _base_data(), _seed(None, "the routes"))),
+                        Option("data", DATA, None, "data file (training rows in the model's units): 0/1 models "
+                               "use its rows as states for the rigorous lower bound only (pt keeps its uniform "
+                               "base, which covers every mode); other unit types fit their base model to it",
+                               none_means="no data"),
+                        _seed(None, "the routes"))),
         Method(
             "exact",
             "fecli.estimators.exact:estimate_exact",
