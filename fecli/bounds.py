@@ -4,9 +4,14 @@ For any RBM at inverse temperature beta (parameters scaled by beta; METHODS.md, 
 values for checks"):
 
 - lower: ln Z >= ln sum_{v in S} exp(-F(v)) for any set S of distinct visible states (the
-  hidden layer summed out exactly), and ln Z >= -Gamma_MF(x, y) for any magnetisations
-  (Gibbs-Bogoliubov-Feynman). fecli takes the best of the naive mean-field bound and the states
-  it has seen: data rows, the mean-field magnetisations rounded, the final states of sampling runs.
+  hidden layer summed out exactly), the same over distinct hidden states with the visible layer
+  summed out, and ln Z >= -Gamma_MF(x, y) for any magnetisations (Gibbs-Bogoliubov-Feynman).
+  fecli takes the best of the naive mean-field bound, the visible states it has seen (data rows,
+  the mean-field magnetisations rounded, the final states of sampling runs) and the likeliest
+  hidden state given each of them. The hidden bound counts a whole mode at once where a mode
+  spreads over many visible states: on an RBM trained on real MNIST digits (784 x 20, 76% of Z in
+  seven hidden states) the data rows' likeliest hidden states gave ln Z - 0.07, their visible
+  states ln Z - 23, and AIS from the data's base rate was 1.36 nats low with an interval 0.9 wide.
 - upper: with q(v) = prod sigma(a_i)^v_i (1 - sigma(a_i))^(1 - v_i),
   ln Z = sum_i softplus(a_i) + ln E_q[exp(sum_j softplus(b_j + (v^T W)_j))]
        <= sum_i softplus(a_i) + sum_j softplus(b_j + sum_i max(W_ij, 0)),
@@ -114,6 +119,12 @@ def mean_field_modes(model: RBM, beta: float) -> MeanFieldModes:
     return cache[beta]
 
 
+def likeliest_hidden(model: RBM, rows: np.ndarray) -> np.ndarray:
+    """The most probable hidden state given each visible row (0/1, (n, nv)): h_j = 1 where
+    b_j + (v^T W)_j > 0, at every beta > 0. Shape (n, nh)."""
+    return np.where(rows @ model.weights + model.hidden_bias > 0.0, 1.0, 0.0)
+
+
 def rigorous_bracket(model: RBM, beta: float = 1.0, states: list[np.ndarray] | None = None) -> Bracket:
     """The bracket of ``model`` at ``beta`` from mean field and the given visible ``states``.
 
@@ -128,9 +139,15 @@ def rigorous_bracket(model: RBM, beta: float = 1.0, states: list[np.ndarray] | N
                                       if s is not None and np.size(s)]
         rows = np.concatenate([s for s in seen if s.ndim == 2 and s.shape[1] == model.n_visible]
                               or [np.zeros((0, model.n_visible))])
-        lse = states_lower_bound(model, beta, np.where(rows > 0.5, 1.0, 0.0))
+        rows = np.where(rows > 0.5, 1.0, 0.0)
+        lse = states_lower_bound(model, beta, rows)
+        hidden = likeliest_hidden(model, rows)
+        lse_hidden = states_lower_bound(model.transpose(), beta, hidden)
     if math.isfinite(lse):
         candidates.append((lse, f"{len(distinct_rows(rows))} distinct states seen"))
+    if math.isfinite(lse_hidden):
+        candidates.append((lse_hidden, f"{len(distinct_rows(hidden))} distinct hidden states, the likeliest given "
+                                       "the states seen"))
     lower, lower_source = max(candidates) if candidates else (-math.inf, "none")
     return Bracket(lower, upper_bound(model, beta), lower_source, "factorised upper bound")
 
