@@ -8,7 +8,7 @@ values for checks"):
   summed out, and ln Z >= -Gamma_MF(x, y) for any magnetisations (Gibbs-Bogoliubov-Feynman).
   fecli takes the best of the naive mean-field bound, the visible states it has seen (data rows,
   the mean-field magnetisations rounded, the final states of sampling runs) and the likeliest
-  hidden state given each of them. The hidden bound counts a whole mode at once where a mode
+  hidden state given each of them, with the single flips of the best of those. The hidden bound counts a whole mode at once where a mode
   spreads over many visible states: on an RBM trained on real MNIST digits (784 x 20, 76% of Z in
   seven hidden states) the data rows' likeliest hidden states gave ln Z - 0.07, their visible
   states ln Z - 23, and AIS from the data's base rate was 1.36 nats low with an interval 0.9 wide.
@@ -125,6 +125,28 @@ def likeliest_hidden(model: RBM, rows: np.ndarray) -> np.ndarray:
     return np.where(rows @ model.weights + model.hidden_bias > 0.0, 1.0, 0.0)
 
 
+#: The best hidden states whose single-flip neighbours join the hidden-states bound.
+NEIGHBOURHOOD_TOP = 8
+
+
+def hidden_states_bound(model: RBM, beta: float, rows: np.ndarray) -> tuple[float, int]:
+    """ln sum exp(-F_beta(h)) (the visible layer summed out) over the likeliest hidden state of each
+    0/1 visible row and every single flip of the NEIGHBOURHOOD_TOP best of those: a rigorous lower
+    bound on ln Z(beta), and the number of distinct hidden states it sums (-inf, 0 without rows).
+
+    The flips count the mass next to a sharp mode: on a CD-1-trained MNIST 784 x 20 RBM the best
+    hidden state holds 66% of Z and its neighbours most of the rest (bound ln Z - 0.42 without
+    them, ln Z - 0.09 with them), which an importance sampler that saw only that state missed."""
+    hidden = distinct_rows(likeliest_hidden(model, rows))
+    if hidden.shape[0] == 0:
+        return -math.inf, 0
+    dual = model.transpose()
+    best = hidden[np.argsort(dual.free_energy(hidden, beta))[:NEIGHBOURHOOD_TOP]]
+    flips = np.abs(best[:, None, :] - np.eye(model.n_hidden)[None, :, :]).reshape(-1, model.n_hidden)
+    states = np.vstack([hidden, flips])
+    return states_lower_bound(dual, beta, states), len(distinct_rows(states))
+
+
 def rigorous_bracket(model: RBM, beta: float = 1.0, states: list[np.ndarray] | None = None) -> Bracket:
     """The bracket of ``model`` at ``beta`` from mean field and the given visible ``states``.
 
@@ -141,13 +163,12 @@ def rigorous_bracket(model: RBM, beta: float = 1.0, states: list[np.ndarray] | N
                               or [np.zeros((0, model.n_visible))])
         rows = np.where(rows > 0.5, 1.0, 0.0)
         lse = states_lower_bound(model, beta, rows)
-        hidden = likeliest_hidden(model, rows)
-        lse_hidden = states_lower_bound(model.transpose(), beta, hidden)
+        lse_hidden, n_hidden = hidden_states_bound(model, beta, rows)
     if math.isfinite(lse):
         candidates.append((lse, f"{len(distinct_rows(rows))} distinct states seen"))
     if math.isfinite(lse_hidden):
-        candidates.append((lse_hidden, f"{len(distinct_rows(hidden))} distinct hidden states, the likeliest given "
-                                       "the states seen"))
+        candidates.append((lse_hidden, f"{n_hidden} distinct hidden states: the likeliest given the states seen, "
+                                       "and single flips of the best"))
     lower, lower_source = max(candidates) if candidates else (-math.inf, "none")
     return Bracket(lower, upper_bound(model, beta), lower_source, "factorised upper bound")
 
