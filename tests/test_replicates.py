@@ -128,19 +128,36 @@ def test_pareto_khat_recovers_the_tail_of_generalised_pareto_weights():
     assert math.isnan(pareto_khat(np.zeros(20)))  # too few weights to fit a tail
 
 
-def test_sm_ais_on_an_mnist_trained_model_is_flagged_by_its_heavy_tail():
+def test_sm_ais_on_an_mnist_trained_model_warns():
     """The log weights of S&M's AIS (data base rate, 60,000 linear steps) on a 784 x 500 RBM trained
     on real MNIST digits: 4.9 nats below the long reference (470.88), ESS 10.4 of 100, a bootstrap
-    error of 0.3 and, before the tail check, no warning."""
+    error of 0.3 and, while the low-ESS line was at 10%, no warning."""
     logw = np.load(Path(__file__).parent / "fixtures" / "mnist784x500_sm_ais_60000_log_weights.npy")
     summary = summarize_log_weights(logw, entropy=1)
     assert 10.0 < summary.ess < 15.0 and summary.khat > 0.7
+    assert summary.interval == "one-sided (Markov, low ESS)" and math.isinf(summary.ci_high)
+    assert any("low effective sample size" in w for w in summary.warnings)
+
+
+def test_a_heavy_tail_with_an_ess_under_a_fifth_warns():
+    from scipy.stats import genpareto
+
+    for seed in range(200):  # the first draw of 100 Pareto(k = 0.9) weights in the band
+        logw = np.log(genpareto.rvs(0.9, size=100, random_state=np.random.default_rng(seed)))
+        summary = summarize_log_weights(logw, entropy=1)
+        if 15.0 <= summary.ess < 20.0 and summary.khat > 0.7:
+            break
+    else:
+        pytest.fail("no draw in the band")
     assert summary.interval == "one-sided (Markov, heavy tail)" and math.isinf(summary.ci_high)
     assert any("heavy-tailed weights" in w for w in summary.warnings)
 
 
-def test_lognormal_weights_with_a_moderate_ess_are_not_flagged():
+def test_lognormal_weights_with_a_moderate_ess_are_rarely_flagged():
+    """Lognormal weights (sd 1, ESS about 37% of 100) have light tails: their mean is reliable.
+    From 100 of them ESS and k-hat are noisy, so a few runs fall in the heavy-tail band (0.6% of
+    1,000); far more would be crying wolf."""
     rng = np.random.default_rng(3)
     flagged = sum(any("heavy-tailed" in w for w in summarize_log_weights(rng.normal(0, 1.0, 100), 1).warnings)
-                  for _ in range(200))
-    assert flagged == 0  # ESS about 37%: above HEAVY_TAIL_ESS_FRACTION, whatever k-hat says
+                  for _ in range(400))
+    assert flagged <= 8
