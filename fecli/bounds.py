@@ -8,10 +8,11 @@ values for checks"):
   summed out, and ln Z >= -Gamma_MF(x, y) for any magnetisations (Gibbs-Bogoliubov-Feynman).
   fecli takes the best of the naive mean-field bound, the visible states it has seen (data rows,
   the mean-field magnetisations rounded, the final states of sampling runs) and the likeliest
-  hidden state given each of them, with the single flips of the best of those. The hidden bound counts a whole mode at once where a mode
-  spreads over many visible states: on an RBM trained on real MNIST digits (784 x 20, 76% of Z in
-  seven hidden states) the data rows' likeliest hidden states gave ln Z - 0.07, their visible
-  states ln Z - 23, and AIS from the data's base rate was 1.36 nats low with an interval 0.9 wide.
+  hidden state given each of them, with the single flips of the best of those. The hidden bound
+  counts a whole mode at once where a mode spreads over many visible states: on an RBM trained on
+  real MNIST digits (784 x 20, 76% of Z in seven hidden states) the data rows' likeliest hidden
+  states gave ln Z - 0.07, their visible states ln Z - 23, and AIS from the data's base rate was
+  1.36 nats low with an interval 0.9 wide.
 - upper: with q(v) = prod sigma(a_i)^v_i (1 - sigma(a_i))^(1 - v_i),
   ln Z = sum_i softplus(a_i) + ln E_q[exp(sum_j softplus(b_j + (v^T W)_j))]
        <= sum_i softplus(a_i) + sum_j softplus(b_j + sum_i max(W_ij, 0)),
