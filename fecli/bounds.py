@@ -78,10 +78,14 @@ def states_lower_bound(model: RBM, beta: float, states: np.ndarray) -> float:
 def distinct_rows(states: np.ndarray) -> np.ndarray:
     """The distinct rows of a 0/1 array (each row packed into bytes and compared as one key: far
     faster than np.unique(axis=0) on thousands of 784-unit rows)."""
-    bits = np.ascontiguousarray(np.packbits(states > 0.5, axis=1))
-    keys = bits.view(np.dtype((np.void, bits.shape[1]))).ravel()
-    _, first = np.unique(keys, return_index=True)
+    _, first = np.unique(_row_keys(states), return_index=True)
     return states[np.sort(first)]
+
+
+def _row_keys(states: np.ndarray) -> np.ndarray:
+    """One comparable key per 0/1 row (its bits packed into bytes)."""
+    bits = np.ascontiguousarray(np.packbits(states > 0.5, axis=1))
+    return bits.view(np.dtype((np.void, bits.shape[1]))).ravel()
 
 
 #: Mean-field modes with -Gamma within this many nats of the best one are counted as modes a
@@ -142,10 +146,13 @@ def hidden_states_bound(model: RBM, beta: float, rows: np.ndarray) -> tuple[floa
     if hidden.shape[0] == 0:
         return -math.inf, 0
     dual = model.transpose()
-    best = hidden[np.argsort(dual.free_energy(hidden, beta))[:NEIGHBOURHOOD_TOP]]
-    flips = np.abs(best[:, None, :] - np.eye(model.n_hidden)[None, :, :]).reshape(-1, model.n_hidden)
-    states = np.vstack([hidden, flips])
-    return states_lower_bound(dual, beta, states), len(distinct_rows(states))
+    neg_f = -dual.free_energy(hidden, beta)
+    best = hidden[np.argsort(neg_f)[::-1][:NEIGHBOURHOOD_TOP]]
+    flips = distinct_rows(np.abs(best[:, None, :] - np.eye(model.n_hidden)[None, :, :]).reshape(-1, model.n_hidden))
+    flips = flips[~np.isin(_row_keys(flips), _row_keys(hidden))]
+    neg_f = np.concatenate([neg_f, -dual.free_energy(flips, beta)])
+    top = float(neg_f.max())
+    return top + math.log(float(np.exp(neg_f - top).sum())), neg_f.size
 
 
 def rigorous_bracket(model: RBM, beta: float = 1.0, states: list[np.ndarray] | None = None) -> Bracket:
